@@ -1,0 +1,73 @@
+"""What every backend offers: realise a topology, report on it, break and mend single nodes."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+
+from harness.backends.rundir import RunDir, RunState
+from harness.topology.model import Topology
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    hostname: str
+    fqdn: str
+    endpoint: str
+    role: str
+    rack: str | None
+    pid: int | None
+    state: str
+
+
+class Deployment(abc.ABC):
+    """A running (or startable) twin of one topology."""
+
+    backend: str
+
+    def __init__(self, topology: Topology, run: RunDir, profile: str) -> None:
+        self.topology = topology
+        self.run = run
+        self.profile = profile
+
+    @property
+    @abc.abstractmethod
+    def bootstrap_servers(self) -> str: ...
+
+    @abc.abstractmethod
+    def start(self, progress: Progress = _quiet) -> None: ...
+
+    @abc.abstractmethod
+    def stop(self) -> None: ...
+
+    @abc.abstractmethod
+    def status(self) -> list[NodeStatus]: ...
+
+    @abc.abstractmethod
+    def stop_node(self, name: str, *, graceful: bool = True) -> None: ...
+
+    @abc.abstractmethod
+    def start_node(self, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def pause_node(self, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def resume_node(self, name: str) -> None: ...
+
+    def state(self) -> RunState:
+        return self.run.load()
+
+    def __enter__(self) -> Deployment:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()

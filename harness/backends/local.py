@@ -1,0 +1,263 @@
+"""The embedded default: every Kafka node is its own JVM on its own loopback address.
+
+Linux routes all of 127.0.0.0/8 to the loopback device, so each node can own an address such as
+127.41.7.2 and listen on the HDInsight port 9092 there, as a separate host would, without root.
+Each run picks its own 127.X.Y.0/24, which keeps two runs on one machine apart.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import signal
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from harness.backends.base import Deployment, NodeStatus, Progress, _quiet
+from harness.backends.kafka_node import LOG4J2_PROPERTIES, KafkaNodePlan, jvm_command, server_properties
+from harness.backends.rundir import NodeState, RunDir, RunState, all_runs
+from harness.dist.artifacts import kafka_classpath
+from harness.dist.java import find_java
+from harness.errors import HarnessError, NotReadyError
+from harness.kafka import admin as kafka_admin
+from harness.runtime import processes
+from harness.runtime.readiness import free_port, port_free, port_open, wait_for
+from harness.topology.model import Topology
+
+PROBE_TOPIC = "__harness_ready_probe"
+READY_TIMEOUT_S = 120.0
+
+
+class LocalDeployment(Deployment):
+    backend = "local"
+
+    def __init__(self, topology: Topology, run: RunDir, profile: str) -> None:
+        super().__init__(topology, run, profile)
+        self._plans: dict[str, KafkaNodePlan] = {}
+
+    # ----- construction -------------------------------------------------------------------
+
+    @classmethod
+    def attach(cls, run: RunDir) -> LocalDeployment:
+        """Rebuild a handle on a twin that another process (`harness up`) started."""
+        state = run.load()
+        deployment = cls(Topology.model_validate(state.topology), run, state.profile)
+        deployment._plans = {p.node.hostname: p for p in deployment._plan(state)}
+        return deployment
+
+    # ----- lifecycle ----------------------------------------------------------------------
+
+    def start(self, progress: Progress = _quiet) -> None:
+        started = time.monotonic()
+        java = find_java()
+        progress("resolving Kafka jars (first run only)")
+        classpath = kafka_classpath()
+        self.run.claim()
+        state = RunState(
+            name=self.run.name, backend=self.backend, profile=self.profile,
+            topology=self.topology.model_dump(mode="json"),
+        )
+        plans = self._plan(None)
+        self._plans = {p.node.hostname: p for p in plans}
+        state.nodes = [self._node_state(p) for p in plans]
+        state.bootstrap_servers = self.bootstrap_servers
+        self.run.save(state)
+        try:
+            progress(f"formatting KRaft storage on {len(plans)} nodes")
+            self._format(plans, java.executable, classpath)
+            progress(f"starting {len(plans)} Kafka JVMs on {plans[0].address.rsplit('.', 1)[0]}.x")
+            for plan, node_state in zip(plans, state.nodes, strict=True):
+                node_state.process = self._launch(plan, java.executable, classpath)
+            self.run.save(state)
+            self._wait_ready(state, progress)
+            state.status = "ready"
+            self.run.save(state)
+            progress(f"ready in {time.monotonic() - started:.1f}s: {self.bootstrap_servers}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        self.run.stop_all()
+
+    # ----- planning -----------------------------------------------------------------------
+
+    def _plan(self, state: RunState | None) -> list[KafkaNodePlan]:
+        """Node ids, addresses and ports: reused from the state file, or chosen fresh and bind-tested."""
+        nodes = self.topology.kafka_nodes
+        known = {n.hostname: n for n in state.nodes} if state else {}
+        prefix = None if state else _pick_address_prefix()
+        plans = []
+        for number, node in enumerate(nodes, start=1):
+            node_dir = self.run.node_dir(node.hostname)
+            if node.hostname in known:
+                saved = known[node.hostname]
+                address, ports = saved.address, saved.ports
+            else:
+                address = f"{prefix}.{number + 1}"
+                ports = _free_ports(address, node.is_broker, node.is_controller, self.topology.kafka.broker_port)
+            plans.append(
+                KafkaNodePlan(
+                    node=node, node_id=number, address=address,
+                    broker_port=ports.get("broker"), controller_port=ports.get("controller"),
+                    data_dir=node_dir / "data", log_dir=node_dir / "logs",
+                )
+            )
+        return plans
+
+    def _node_state(self, plan: KafkaNodePlan) -> NodeState:
+        ports = {k: v for k, v in (("broker", plan.broker_port), ("controller", plan.controller_port)) if v}
+        node = plan.node
+        return NodeState(
+            hostname=node.hostname, fqdn=node.fqdn, cluster=node.cluster, role=node.role,
+            kafka_roles=list(node.kafka), rack=node.rack, address=plan.address, ports=ports,
+        )
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(p.broker_endpoint for p in self._plans.values() if p.node.is_broker)
+
+    # ----- processes ----------------------------------------------------------------------
+
+    def _config_path(self, plan: KafkaNodePlan) -> Path:
+        return self.run.node_dir(plan.node.hostname) / "server.properties"
+
+    def _format(self, plans: list[KafkaNodePlan], java: Path, classpath: str) -> None:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        quorum = [p for p in plans if p.node.is_controller]
+        for plan in plans:
+            plan.log_dir.mkdir(parents=True, exist_ok=True)
+            self._config_path(plan).write_text(server_properties(plan, self.topology, quorum))
+            (plan.log_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
+
+        def format_one(plan: KafkaNodePlan) -> None:
+            argv = jvm_command(
+                java, classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self._config_path(plan)),
+                heap_mb=256, log_dir=plan.log_dir, log4j=plan.log_dir / "log4j2.properties",
+            )
+            processes.run_tool(argv, what=f"formatting KRaft storage of {plan.node.hostname}")
+
+        with ThreadPoolExecutor(max_workers=len(plans)) as pool:
+            list(pool.map(format_one, plans))
+
+    def _launch(self, plan: KafkaNodePlan, java: Path, classpath: str) -> processes.ProcessRecord:
+        argv = jvm_command(
+            java, classpath, "kafka.Kafka", str(self._config_path(plan)),
+            heap_mb=self.topology.kafka.heap_mb, log_dir=plan.log_dir, log4j=plan.log_dir / "log4j2.properties",
+        )
+        record, _ = processes.launch(plan.node.hostname, argv, log=plan.log_dir / "server.log")
+        return record
+
+    def _wait_ready(self, state: RunState, progress: Progress) -> None:
+        """Ready = every broker registered and a probe topic on all brokers fully in sync."""
+        procs = state.processes()
+        brokers = [p for p in self._plans.values() if p.node.is_broker]
+        progress(f"waiting for {len(brokers)} broker listeners")
+        for plan in brokers:
+            wait_for(lambda plan=plan: port_open(plan.address, plan.broker_port), what=f"{plan.node.hostname} to listen on {plan.broker_endpoint}", timeout=READY_TIMEOUT_S, watch=procs)
+        progress(f"waiting for {len(brokers)} brokers to register with the controller quorum")
+        wait_for(
+            lambda: len(kafka_admin.brokers(self.bootstrap_servers, timeout=3)) == len(brokers),
+            what=f"{len(brokers)} brokers to register", timeout=READY_TIMEOUT_S, watch=procs,
+        )
+        progress("probing replication across all brokers")
+        kafka_admin.create_topic(
+            self.bootstrap_servers, PROBE_TOPIC, partitions=len(brokers), replication_factor=len(brokers),
+            timeout=READY_TIMEOUT_S, exist_ok=True,
+        )
+        kafka_admin.delete_topic(self.bootstrap_servers, PROBE_TOPIC)
+
+    # ----- single-node operations ---------------------------------------------------------
+
+    def _find(self, name: str) -> tuple[RunState, NodeState]:
+        state = self.run.load()
+        for node in state.nodes:
+            if name in (node.hostname, node.fqdn):
+                return state, node
+        raise HarnessError(f"no Kafka node {name!r} in run {self.run.name}", hint="nodes: " + ", ".join(n.hostname for n in state.nodes))
+
+    def stop_node(self, name: str, *, graceful: bool = True) -> None:
+        _, node = self._find(name)
+        if node.process is None:
+            return
+        if graceful:
+            processes.terminate([node.process], grace=30.0)
+        else:
+            processes.send(node.process, signal.SIGKILL)
+            wait_for(lambda: not processes.is_alive(node.process), what=f"{name} to die", timeout=10)
+            processes.reap(node.process)
+
+    def start_node(self, name: str) -> None:
+        state, node = self._find(name)
+        if node.process is not None and processes.is_alive(node.process):
+            return
+        plan = self._plans[node.hostname]
+        node.process = self._launch(plan, find_java().executable, kafka_classpath())
+        self.run.save(state)
+        if plan.node.is_broker:
+            wait_for(lambda: port_open(plan.address, plan.broker_port), what=f"{name} to listen again", timeout=READY_TIMEOUT_S, watch=[node.process])
+
+    def pause_node(self, name: str) -> None:
+        _, node = self._find(name)
+        if node.process is None or not processes.send(node.process, signal.SIGSTOP):
+            raise HarnessError(f"{name} is not running, so it cannot be paused")
+
+    def resume_node(self, name: str) -> None:
+        _, node = self._find(name)
+        if node.process is not None:
+            processes.send(node.process, signal.SIGCONT)
+
+    # ----- reporting ----------------------------------------------------------------------
+
+    def status(self) -> list[NodeStatus]:
+        state = self.run.load()
+        by_host = {n.hostname: n for n in state.nodes}
+        rows = []
+        for node in self.topology.nodes:
+            saved = by_host.get(node.hostname)
+            role = "+".join(node.kafka) if node.kafka else f"{node.kind} {node.role}"
+            if saved is None:
+                where = "local Spark session" if node.kind == "spark" else "-"
+                rows.append(NodeStatus(node.hostname, node.fqdn, where, role, node.rack, None, "described"))
+                continue
+            port = saved.ports.get("broker") or saved.ports.get("controller")
+            proc = saved.process
+            rows.append(
+                NodeStatus(
+                    node.hostname, node.fqdn, f"{saved.address}:{port}", role, node.rack,
+                    proc.pid if proc else None, processes.state_of(proc) if proc else "not started",
+                )
+            )
+        return rows
+
+
+def _pick_address_prefix() -> str:
+    """A 127.X.Y prefix no other recorded run uses; bind tests catch anything else."""
+    taken = set()
+    for run in all_runs():
+        try:
+            state = run.load()
+        except HarnessError:
+            continue
+        taken.update(n.address.rsplit(".", 1)[0] for n in state.nodes)
+    rng = random.Random()
+    for _ in range(200):
+        prefix = f"127.{rng.randint(16, 250)}.{rng.randint(1, 250)}"
+        if prefix not in taken:
+            return prefix
+    raise NotReadyError("could not find a free 127.X.Y.0/24 block for this run", hint="`harness down --all` to clear stale runs")
+
+
+def _free_ports(address: str, broker: bool, controller: bool, preferred: int) -> dict[str, int]:
+    """The HDInsight port (9092) when it is free on this node's address, otherwise any free one."""
+    ports: dict[str, int] = {}
+    if broker:
+        ports["broker"] = preferred if port_free(address, preferred) else free_port(address)
+    if controller:
+        candidate = preferred + 1
+        if not port_free(address, candidate) or candidate in ports.values():
+            candidate = free_port(address)
+        ports["controller"] = candidate
+    return ports

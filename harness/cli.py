@@ -1,0 +1,233 @@
+"""`harness`: a thin command line over the backends, clients and (later) scenarios.
+
+Every command either finishes with a clear result or exits non-zero with an error that says what
+to do; processes it started are stopped on failure, Ctrl-C and SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from importlib import resources
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.backends import BACKENDS, all_runs, attach, new_deployment
+from harness.backends.rundir import RunDir
+from harness.errors import HarnessError
+from harness.runtime.processes import sigterm_as_interrupt
+from harness.topology.loader import builtin_profiles, profile_path
+
+# Tables are wide (FQDNs); when output is piped, do not squeeze them into 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+DEFAULT_RUN = os.environ.get("HARNESS_RUN", "default")
+
+
+def _progress() -> Callable[[str], None]:
+    started = time.monotonic()
+
+    def report(message: str) -> None:
+        err.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
+
+    return report
+
+
+# ----- commands --------------------------------------------------------------------------
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from harness.dist import resolve_all
+
+    for name, path in resolve_all().items():
+        out.print(f"{name}: {path}")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    deployment = new_deployment(args.profile, args.name, args.backend)
+    with sigterm_as_interrupt():
+        deployment.start(progress=_progress())
+    out.print(f"[green]twin {args.name!r} ({args.profile}) is ready[/green]; bootstrap servers: {deployment.bootstrap_servers}")
+    out.print(f"run directory: {deployment.run.path}   stop it with: harness down --name {args.name}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    runs = all_runs() if args.all else [RunDir(args.name)]
+    if args.all and not runs:
+        out.print("no runs recorded")
+        return 0
+    for run in runs:
+        deployment = attach(run.name)
+        state = deployment.state()
+        rows = deployment.status()
+        if args.json:
+            out.print_json(json.dumps({"run": run.name, "status": state.status, "bootstrap_servers": state.bootstrap_servers, "nodes": [r.__dict__ for r in rows]}))
+            continue
+        table = Table(title=f"run {run.name!r}: profile {state.profile}, {state.status}, backend {state.backend}")
+        for column in ("node", "FQDN", "address:port", "role", "rack", "pid", "state"):
+            table.add_column(column)
+        for row in rows:
+            colour = {"running": "green", "exited": "red", "paused": "yellow"}.get(row.state, "dim")
+            table.add_row(row.hostname, row.fqdn, row.endpoint, row.role, row.rack or "", str(row.pid or ""), f"[{colour}]{row.state}[/{colour}]")
+        out.print(table)
+        out.print(f"bootstrap servers: {state.bootstrap_servers}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    runs = all_runs() if args.all else [RunDir(args.name)]
+    if not args.all and not runs[0].exists():
+        raise HarnessError(f"no run named {args.name!r}", hint="`harness status --all` lists runs")
+    for run in runs:
+        stopped = run.stop_all()
+        out.print(f"run {run.name!r}: stopped {stopped} process(es); logs kept in {run.path}")
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from harness.kafka import admin
+
+    bootstrap = attach(args.name).bootstrap_servers
+    if args.action == "list":
+        for topic in admin.list_topics(bootstrap, include_internal=args.internal):
+            out.print(topic)
+        return 0
+    if args.topic is None:
+        raise HarnessError(f"`harness topics {args.action}` needs a topic name")
+    if args.action == "create":
+        configs = dict(_key_value(item) for item in args.config)
+        topology = attach(args.name).topology
+        info = admin.create_topic(
+            bootstrap, args.topic,
+            partitions=args.partitions or topology.kafka.topic_defaults.partitions,
+            replication_factor=args.replication_factor or topology.kafka.topic_defaults.replication_factor,
+            configs=configs,
+        )
+        out.print(f"created {info.name}: {len(info.partitions)} partitions, replication factor {info.replication_factor}")
+        return 0
+    info = admin.describe(bootstrap, args.topic)
+    table = Table(title=f"topic {info.name}")
+    for column in ("partition", "leader", "replicas", "isr"):
+        table.add_column(column)
+    for p in info.partitions:
+        table.add_row(str(p.partition), str(p.leader), ",".join(map(str, p.replicas)), ",".join(map(str, p.isr)))
+    out.print(table)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Boot the embedded default twin, write records, read them back through Spark's connector, stop."""
+    from harness.kafka import admin
+    from harness.kafka.clients import producer
+    from harness.spark import spark_session, stop_spark
+
+    deployment = new_deployment(args.profile, args.name)
+    session = None
+    with sigterm_as_interrupt():
+        try:
+            deployment.start(progress=_progress())
+            bootstrap = deployment.bootstrap_servers
+            admin.create_topic(bootstrap, "stockVals", partitions=8, replication_factor=3)
+            client = producer(bootstrap)
+            for i in range(100):
+                client.produce("stockVals", key=f"k{i % 10}", value=f'{{"n": {i}}}')
+            client.flush(30)
+            session = spark_session(bootstrap)
+            frame = session.read.format("kafka").option("kafka.bootstrap.servers", bootstrap).option("subscribe", "stockVals").load()
+            counts = sorted((r.partition, r["count"]) for r in frame.groupBy("partition").count().collect())
+            out.print(f"Spark read {sum(c for _, c in counts)} records through spark-sql-kafka; per partition: {counts}")
+        finally:
+            from contextlib import suppress
+
+            with suppress(Exception):
+                stop_spark(session)
+            deployment.stop()
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        for name in builtin_profiles():
+            out.print(name)
+        return 0
+    sys.stdout.write(profile_path(args.profile_name or "dev").read_text())
+    return 0
+
+
+def _key_value(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep:
+        raise HarnessError(f"--config {item!r} is not KEY=VALUE", hint="e.g. --config retention.ms=3600000")
+    return key, value
+
+
+# ----- parser ----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description="A local twin of an HDInsight Kafka + Spark deployment.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_run(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--name", default=DEFAULT_RUN, help=f"run name (default {DEFAULT_RUN!r}; env HARNESS_RUN)")
+        return p
+
+    sub.add_parser("fetch", help="resolve the pinned Kafka and connector jars into the cache").set_defaults(func=cmd_fetch)
+
+    up = with_run(sub.add_parser("up", help="start a twin in the background and return once it is ready"))
+    up.add_argument("--profile", default="dev", help=f"built-in profile ({', '.join(builtin_profiles())}) or a YAML file")
+    up.add_argument("--backend", default="local", choices=BACKENDS)
+    up.set_defaults(func=cmd_up)
+
+    status = with_run(sub.add_parser("status", help="a table of the twin's nodes"))
+    status.add_argument("--all", action="store_true", help="every recorded run")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    down = with_run(sub.add_parser("down", help="stop a twin (also one whose harness crashed)"))
+    down.add_argument("--all", action="store_true", help="every recorded run")
+    down.set_defaults(func=cmd_down)
+
+    topics = with_run(sub.add_parser("topics", help="create, list or describe topics on the twin"))
+    topics.add_argument("action", choices=("list", "create", "describe"))
+    topics.add_argument("topic", nargs="?")
+    topics.add_argument("--partitions", type=int)
+    topics.add_argument("--replication-factor", type=int)
+    topics.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
+    topics.add_argument("--internal", action="store_true", help="also list internal topics")
+    topics.set_defaults(func=cmd_topics)
+
+    demo = with_run(sub.add_parser("demo", help="boot a twin, write to it, read it back through Spark, stop it"))
+    demo.add_argument("--profile", default="dev")
+    demo.set_defaults(func=cmd_demo, name="demo")
+
+    profile = sub.add_parser("profile", help="list built-in profiles or print one to copy and edit")
+    profile.add_argument("action", choices=("list", "show"))
+    profile.add_argument("profile_name", nargs="?")
+    profile.set_defaults(func=cmd_profile)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except HarnessError as exc:
+        err.print(f"[red]error:[/red] {_escape(str(exc))}")
+        return 2
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted; everything this command started has been stopped[/yellow]")
+        return 130
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

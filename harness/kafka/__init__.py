@@ -1,0 +1,1 @@
+"""Kafka clients (confluent-kafka) wired to a running deployment."""

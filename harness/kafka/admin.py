@@ -1,0 +1,104 @@
+"""Topic administration that waits until the whole cluster agrees, not just the controller."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import NewTopic
+
+from harness.runtime.readiness import wait_for
+from harness.errors import HarnessError
+from harness.kafka.clients import admin
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    partition: int
+    leader: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+    @property
+    def in_sync(self) -> bool:
+        return self.leader >= 0 and set(self.replicas) == set(self.isr)
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    name: str
+    partitions: tuple[PartitionInfo, ...]
+
+    @property
+    def replication_factor(self) -> int:
+        return len(self.partitions[0].replicas) if self.partitions else 0
+
+    @property
+    def fully_in_sync(self) -> bool:
+        return all(p.in_sync for p in self.partitions)
+
+
+def brokers(bootstrap: str, timeout: float = 5.0) -> dict[int, str]:
+    metadata = admin(bootstrap).list_topics(timeout=timeout)
+    return {b.id: f"{b.host}:{b.port}" for b in metadata.brokers.values()}
+
+
+def list_topics(bootstrap: str, *, include_internal: bool = False, timeout: float = 10.0) -> list[str]:
+    names = admin(bootstrap).list_topics(timeout=timeout).topics
+    return sorted(n for n in names if include_internal or not n.startswith("__"))
+
+
+def describe(bootstrap: str, topic: str, timeout: float = 10.0) -> TopicInfo:
+    metadata = admin(bootstrap).list_topics(topic=topic, timeout=timeout)
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None:
+        raise HarnessError(f"topic {topic!r} does not exist", hint="create it with `harness topics create`")
+    parts = tuple(
+        PartitionInfo(p.id, p.leader, tuple(p.replicas), tuple(p.isrs))
+        for p in sorted(found.partitions.values(), key=lambda p: p.id)
+    )
+    return TopicInfo(topic, parts)
+
+
+def create_topic(
+    bootstrap: str,
+    name: str,
+    *,
+    partitions: int,
+    replication_factor: int,
+    configs: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    exist_ok: bool = False,
+) -> TopicInfo:
+    """Create a topic and return once every partition has a leader and a full ISR.
+
+    Producing right after CreateTopics succeeds can still hit brokers that have not seen the new
+    metadata; waiting for full ISR here removes that race from every caller.
+    """
+    client = admin(bootstrap)  # keep a reference: a collected client cancels its futures
+    future = client.create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor, config=configs or {})],
+        operation_timeout=timeout,
+    )[name]
+    try:
+        future.result(timeout=timeout)
+    except KafkaException as exc:
+        error = exc.args[0]
+        if not (exist_ok and error.name() == "TOPIC_ALREADY_EXISTS"):
+            raise HarnessError(f"could not create topic {name!r}: {error.str()}") from None
+
+    def ready() -> TopicInfo | None:
+        info = describe(bootstrap, name, timeout=5.0)
+        return info if len(info.partitions) >= partitions and info.fully_in_sync else None
+
+    return wait_for(ready, what=f"topic {name} to be fully replicated", timeout=timeout)
+
+
+def delete_topic(bootstrap: str, name: str, timeout: float = 30.0) -> None:
+    client = admin(bootstrap)
+    future = client.delete_topics([name], operation_timeout=timeout)[name]
+    future.result(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while name in list_topics(bootstrap, include_internal=True) and time.monotonic() < deadline:
+        time.sleep(0.2)

@@ -1,0 +1,92 @@
+"""pytest plugin (entry point `pytest11`): a real Kafka twin and a Spark session as fixtures.
+
+Installing kafka-spark-harness is enough; a test asks for `kafka_bootstrap`, `kafka_topic` or
+`spark`. One twin serves the whole session (booting brokers is the slow part). Point the plugin at
+a twin you keep running with `harness up` and `--harness-run default` for the fastest loop.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from harness.backends import Deployment, attach, new_deployment
+from harness.runtime.processes import sigterm_as_interrupt
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kafka-spark-harness")
+    group.addoption("--harness-profile", default=os.environ.get("HARNESS_PROFILE", "dev"),
+                    help="profile of the session's twin: a built-in name (dev, hdinsight, single) or a YAML file")
+    group.addoption("--harness-run", default=None,
+                    help="use an already running twin (started by `harness up --name NAME`) instead of starting one")
+
+
+@pytest.fixture(scope="session")
+def harness_deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
+    """The session's running twin; started here and stopped at the end, unless `--harness-run` names one."""
+    existing = request.config.getoption("--harness-run")
+    if existing:
+        yield attach(existing)
+        return
+    deployment = new_deployment(request.config.getoption("--harness-profile"), f"pytest-{os.getpid()}")
+    with sigterm_as_interrupt():
+        try:
+            deployment.start()
+            yield deployment
+        finally:
+            deployment.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(harness_deployment: Deployment) -> str:
+    return harness_deployment.bootstrap_servers
+
+
+_topic_numbers = itertools.count()
+
+
+@pytest.fixture
+def kafka_topic(harness_deployment: Deployment, request: pytest.FixtureRequest) -> Callable[..., str]:
+    """Factory: `kafka_topic(partitions=4)` creates a fresh, fully replicated topic and returns its name."""
+    from harness.kafka.admin import create_topic
+
+    defaults = harness_deployment.topology.kafka.topic_defaults
+
+    def make(name: str | None = None, *, partitions: int | None = None, replication_factor: int | None = None,
+             configs: dict[str, str] | None = None) -> str:
+        topic = name or f"t-{request.node.name[:40].strip('[]').replace('[', '-')}-{next(_topic_numbers)}"
+        topic = "".join(c if c.isalnum() or c in "._-" else "-" for c in topic)
+        create_topic(
+            harness_deployment.bootstrap_servers, topic,
+            partitions=partitions or defaults.partitions,
+            replication_factor=replication_factor or defaults.replication_factor,
+            configs=configs,
+        )
+        return topic
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def spark(harness_deployment: Deployment) -> Iterator[SparkSession]:
+    """A local[N] SparkSession with the spark-sql-kafka connector, its JVM stopped at the end."""
+    from harness.spark import spark_session, stop_spark
+
+    settings = harness_deployment.topology.spark
+    session = spark_session(
+        harness_deployment.bootstrap_servers,
+        master=f"local[{settings.local_cores}]",
+        driver_memory_mb=settings.driver_memory_mb,
+    )
+    try:
+        yield session
+    finally:
+        stop_spark(session)

@@ -1,0 +1,160 @@
+"""The one place that starts and stops operating-system processes.
+
+Every process gets its own session (so Ctrl-C in the user's terminal reaches the harness, which
+then stops its children in order, instead of killing brokers mid-write), its output in a log file,
+and a record of (pid, create time) so a later `harness down` never signals a recycled pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+
+@dataclass(frozen=True)
+class ProcessRecord:
+    name: str
+    pid: int
+    create_time: float
+    log: str
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> ProcessRecord:
+        return cls(name=str(data["name"]), pid=int(data["pid"]), create_time=float(data["create_time"]), log=str(data["log"]))  # type: ignore[arg-type]
+
+
+def launch(name: str, argv: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> tuple[ProcessRecord, subprocess.Popen[bytes]]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, **(env or {})}
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=full_env, cwd=cwd, start_new_session=True,
+        )
+    try:
+        created = psutil.Process(proc.pid).create_time()
+    except psutil.NoSuchProcess:
+        created = 0.0
+    return ProcessRecord(name=name, pid=proc.pid, create_time=created, log=str(log)), proc
+
+
+def _process(record: ProcessRecord) -> psutil.Process | None:
+    try:
+        proc = psutil.Process(record.pid)
+        if record.create_time and abs(proc.create_time() - record.create_time) > 1.0:
+            return None  # the pid was recycled by an unrelated process
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc
+    except psutil.NoSuchProcess:
+        return None
+
+
+def is_alive(record: ProcessRecord) -> bool:
+    return _process(record) is not None
+
+
+def state_of(record: ProcessRecord) -> str:
+    proc = _process(record)
+    if proc is None:
+        return "exited"
+    try:
+        return "paused" if proc.status() == psutil.STATUS_STOPPED else "running"
+    except psutil.NoSuchProcess:
+        return "exited"
+
+
+def send(record: ProcessRecord, sig: signal.Signals) -> bool:
+    """Signal the process's whole group (its session), so helper children go too."""
+    proc = _process(record)
+    if proc is None:
+        return False
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(record.pid, sig)
+        return True
+    with contextlib.suppress(psutil.NoSuchProcess):
+        proc.send_signal(sig)
+    return True
+
+
+def terminate(records: Sequence[ProcessRecord], *, grace: float = 15.0) -> None:
+    """SIGTERM every process at once (a paused one is resumed first), wait, then SIGKILL the rest."""
+    live = [r for r in records if is_alive(r)]
+    for record in live:
+        send(record, signal.SIGCONT)
+        send(record, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while live and time.monotonic() < deadline:
+        time.sleep(0.1)
+        live = [r for r in live if is_alive(r)]
+    for record in live:
+        send(record, signal.SIGKILL)
+    for record in records:
+        reap(record)
+
+
+def reap(record: ProcessRecord, timeout: float = 5.0) -> None:
+    """Collect the exit status of a child of ours, so no zombie lingers in a long pytest session."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pid, _ = os.waitpid(record.pid, os.WNOHANG)
+        except ChildProcessError:
+            return  # not our child (another harness started it) or already reaped
+        if pid != 0 or time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
+
+
+def log_tail(path: str | Path, lines: int = 25) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 64_000))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return f"(no log at {path})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C for the duration, so `finally` blocks stop what was started."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signal handling to the caller
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_tool(argv: Sequence[str], *, what: str, timeout: float = 120.0, cwd: Path | None = None) -> str:
+    """Run a short-lived command to completion (a storage formatter, a perf tool); fail with its output."""
+    from harness.errors import HarnessError
+
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        raise HarnessError(f"{what} did not finish within {timeout:.0f}s", detail=str(exc.stdout or "")[-2000:]) from None
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
+        raise HarnessError(f"{what} failed with exit code {done.returncode}", detail=tail)
+    return done.stdout

@@ -1,0 +1,247 @@
+"""The deployment as pure, validated data: VNets, clusters and nodes named as HDInsight names them.
+
+Every backend realises this one model, so a test written against it does not care whether the
+nodes are local JVMs or containers. Nothing here starts or imports anything.
+"""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Network
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Role = Literal["head", "worker", "zookeeper"]
+ClusterKind = Literal["kafka", "spark"]
+KafkaProcessRole = Literal["broker", "controller"]
+
+ROLE_PREFIX: dict[str, str] = {"head": "hn", "worker": "wn", "zookeeper": "zk"}
+_DNS_LABELS = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
+_CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9-]{2,58}$")
+
+
+def host_suffix(cluster_name: str) -> str:
+    """HDInsight names hosts after the first six characters of the cluster name (`kafka-mslearn` -> `kafka`);
+    a trailing hyphen is dropped because a DNS label may not end with one."""
+    return cluster_name[:6].rstrip("-")
+
+
+class _Strict(BaseModel):
+    """Unknown fields are errors: a typo in a profile must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VNet(_Strict):
+    name: str
+    address_space: IPv4Network = IPv4Network("10.0.0.0/16")
+    subnet: IPv4Network = IPv4Network("10.0.0.0/24")
+    dns_suffix: str = Field(description="the VNet's internal DNS suffix, shared by every node in it")
+
+    @field_validator("dns_suffix")
+    @classmethod
+    def _dns(cls, value: str) -> str:
+        if not _DNS_LABELS.match(value):
+            raise ValueError(f"{value!r} is not a DNS name; use lower-case labels such as abc123.cx.internal.cloudapp.net")
+        return value
+
+    @model_validator(mode="after")
+    def _subnet_inside(self) -> VNet:
+        if not self.subnet.subnet_of(self.address_space):
+            raise ValueError(f"subnet {self.subnet} is not inside address_space {self.address_space}")
+        return self
+
+
+class NodeGroup(_Strict):
+    """Nodes of one role in one cluster, as an ARM template counts them."""
+
+    role: Role
+    count: int = Field(default=1, ge=1, le=64)
+    indices: tuple[int, ...] | None = Field(
+        default=None, description="host numbers, when they are not 0..count-1 (HDInsight does not promise sequence)"
+    )
+    vm_size: str = "Standard_D13_v2"
+    disks: int = Field(default=0, ge=0, le=16, description="managed data disks per node")
+    kafka: tuple[KafkaProcessRole, ...] = Field(default=(), description="Kafka processes on these nodes (kafka clusters)")
+    racks: tuple[str, ...] | None = Field(default=None, description="broker.rack per node, e.g. FD0UD0")
+
+    @model_validator(mode="after")
+    def _lengths(self) -> NodeGroup:
+        if self.indices is not None:
+            if len(self.indices) != self.count:
+                raise ValueError(f"indices has {len(self.indices)} entries but count is {self.count}; give one index per node")
+            if len(set(self.indices)) != len(self.indices) or min(self.indices) < 0:
+                raise ValueError("indices must be distinct and >= 0")
+        if self.racks is not None and len(self.racks) != self.count:
+            raise ValueError(f"racks has {len(self.racks)} entries but count is {self.count}; give one rack per node")
+        if len(set(self.kafka)) != len(self.kafka):
+            raise ValueError("kafka lists a process role twice")
+        return self
+
+    def host_numbers(self) -> tuple[int, ...]:
+        return self.indices if self.indices is not None else tuple(range(self.count))
+
+
+class Node(_Strict):
+    """One host of the deployment, with the names HDInsight would give it."""
+
+    cluster: str
+    kind: ClusterKind
+    role: Role
+    index: int
+    vnet: str
+    dns_suffix: str
+    vm_size: str
+    disks: int = 0
+    rack: str | None = None
+    kafka: tuple[KafkaProcessRole, ...] = ()
+
+    @property
+    def hostname(self) -> str:
+        """`wn0-kafka`: role prefix, host number, first six characters of the cluster name."""
+        return f"{ROLE_PREFIX[self.role]}{self.index}-{host_suffix(self.cluster)}"
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.hostname}.{self.dns_suffix}"
+
+    @property
+    def is_broker(self) -> bool:
+        return "broker" in self.kafka
+
+    @property
+    def is_controller(self) -> bool:
+        return "controller" in self.kafka
+
+
+class ClusterSpec(_Strict):
+    name: str
+    kind: ClusterKind
+    vnet: str
+    nodes: tuple[NodeGroup, ...] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _CLUSTER_NAME.match(value):
+            raise ValueError(f"{value!r} is not a valid cluster name; use 3-59 lower-case letters, digits and hyphens, starting with a letter")
+        return value
+
+    @model_validator(mode="after")
+    def _roles_fit_kind(self) -> ClusterSpec:
+        seen: set[str] = set()
+        for group in self.nodes:
+            if group.kafka and self.kind != "kafka":
+                raise ValueError(f"nodes with role {group.role} list Kafka processes, but cluster {self.name} is {self.kind}")
+            for number in group.host_numbers():
+                host = f"{ROLE_PREFIX[group.role]}{number}-{host_suffix(self.name)}"
+                if host in seen:
+                    raise ValueError(f"host {host} appears twice; give the node groups distinct indices")
+                seen.add(host)
+        return self
+
+
+class TopicDefaults(_Strict):
+    partitions: int = Field(default=8, ge=1, le=10_000)
+    replication_factor: int = Field(default=3, ge=1)
+    min_insync_replicas: int = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _isr(self) -> TopicDefaults:
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"min_insync_replicas ({self.min_insync_replicas}) is above replication_factor ({self.replication_factor}); "
+                "no acks=all write could ever succeed; lower min_insync_replicas"
+            )
+        return self
+
+
+class KafkaSettings(_Strict):
+    heap_mb: int = Field(default=512, ge=128, le=16_384, description="JVM heap of each Kafka process")
+    topic_defaults: TopicDefaults = TopicDefaults()
+    broker_port: int = Field(default=9092, ge=1, le=65535, description="preferred port; another free one is used if taken")
+
+
+class SparkSettings(_Strict):
+    local_cores: int = Field(default=2, ge=1, le=256, description="cores of the local[N] Spark session")
+    driver_memory_mb: int = Field(default=1024, ge=256)
+
+
+class Topology(_Strict):
+    name: str
+    description: str = ""
+    vnets: tuple[VNet, ...] = Field(min_length=1)
+    clusters: tuple[ClusterSpec, ...] = Field(min_length=1)
+    kafka: KafkaSettings = KafkaSettings()
+    spark: SparkSettings = SparkSettings()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Topology:
+        vnet_names = [v.name for v in self.vnets]
+        if len(set(vnet_names)) != len(vnet_names):
+            raise ValueError("two vnets share a name")
+        prefixes: dict[str, str] = {}
+        for cluster in self.clusters:
+            if cluster.vnet not in vnet_names:
+                raise ValueError(f"cluster {cluster.name} names vnet {cluster.vnet!r}, which is not among vnets {vnet_names}")
+            other = prefixes.setdefault(host_suffix(cluster.name), cluster.name)
+            if other != cluster.name:
+                raise ValueError(
+                    f"clusters {other} and {cluster.name} share their first six characters; "
+                    "HDInsight host names use only those six, so rename one"
+                )
+        kafka = [c for c in self.clusters if c.kind == "kafka"]
+        if len(kafka) != 1:
+            raise ValueError(f"a topology needs exactly one kafka cluster, found {len(kafka)}")
+        brokers = [n for n in self.nodes if n.is_broker]
+        if not brokers:
+            raise ValueError(f"kafka cluster {kafka[0].name} has no node with `kafka: [broker]`")
+        if not any(n.is_controller for n in self.nodes):
+            raise ValueError(f"kafka cluster {kafka[0].name} has no node with `kafka: [controller]` (KRaft needs a quorum)")
+        rf = self.kafka.topic_defaults.replication_factor
+        if rf > len(brokers):
+            raise ValueError(
+                f"kafka.topic_defaults.replication_factor is {rf} but there are only {len(brokers)} brokers; "
+                "lower it or add broker nodes"
+            )
+        return self
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        vnets = {v.name: v for v in self.vnets}
+        result = []
+        for cluster in self.clusters:
+            for group in cluster.nodes:
+                for position, number in enumerate(group.host_numbers()):
+                    result.append(
+                        Node(
+                            cluster=cluster.name, kind=cluster.kind, role=group.role, index=number,
+                            vnet=cluster.vnet, dns_suffix=vnets[cluster.vnet].dns_suffix,
+                            vm_size=group.vm_size, disks=group.disks, kafka=group.kafka,
+                            rack=group.racks[position] if group.racks else None,
+                        )
+                    )
+        return tuple(result)
+
+    @property
+    def kafka_nodes(self) -> tuple[Node, ...]:
+        """Nodes that run a Kafka process, controllers first (they must be up for brokers to register)."""
+        nodes = [n for n in self.nodes if n.kafka]
+        return tuple(sorted(nodes, key=lambda n: (not n.is_controller, n.role, n.index)))
+
+    @property
+    def brokers(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.kafka_nodes if n.is_broker)
+
+    @property
+    def controllers(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.kafka_nodes if n.is_controller)
+
+    def node(self, name: str) -> Node:
+        """Look a node up by short host name (`wn1-kafka`) or FQDN."""
+        for node in self.nodes:
+            if name in (node.hostname, node.fqdn):
+                return node
+        known = ", ".join(n.hostname for n in self.nodes)
+        raise KeyError(f"no node {name!r} in topology {self.name}; nodes are: {known}")

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.dist import artifacts, java
+from harness.errors import ArtifactError
+
+
+@pytest.mark.parametrize(("text", "major"), [('openjdk version "17.0.15" 2025-04-15', 17), ('java version "1.8.0_392"', 8), ('openjdk version "21" 2023', 21), ("garbage", None)])
+def test_parse_java_major(text: str, major: int | None) -> None:
+    assert java.parse_major(text) == major
+
+
+def test_too_old_java_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_home = tmp_path / "jdk8"
+    (fake_home / "bin").mkdir(parents=True)
+    exe = fake_home / "bin" / "java"
+    exe.write_text('#!/bin/sh\necho \'java version "1.8.0_392"\' >&2\n')
+    exe.chmod(0o755)
+    monkeypatch.setenv("JAVA_HOME", str(fake_home))
+    java.find_java.cache_clear()
+    try:
+        with pytest.raises(ArtifactError, match="Java 8; Kafka 4 and Spark 4 need Java 17") as caught:
+            java.find_java()
+        assert "openjdk-17" in str(caught.value)
+    finally:
+        java.find_java.cache_clear()
+
+
+def test_missing_maven_with_an_empty_cache_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no mvn on it
+    with pytest.raises(ArtifactError, match="Maven") as caught:
+        artifacts._resolve("kafka-test", ["org.apache.kafka:kafka-clients:4.4.0"])
+    assert "apt-get install maven" in str(caught.value)
+
+
+def test_failed_resolution_shows_maven_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MAVEN_OPTS", os.environ.get("MAVEN_OPTS", ""))
+    with pytest.raises(ArtifactError, match="could not resolve org.example.nothing:none:0.0.1") as caught:
+        artifacts._resolve("none", ["org.example.nothing:none:0.0.1"])
+    assert caught.value.detail and "none" in caught.value.detail
+    assert not (tmp_path / "cache" / "jars" / "none").exists()
+
+
+def test_connector_jars_match_spark_and_skip_what_pyspark_ships() -> None:
+    names = [p.name for p in artifacts.connector_jars()]
+    assert any(n.startswith("spark-sql-kafka-0-10_2.13-4.2.0") for n in names)
+    assert any(n.startswith("kafka-clients-") for n in names)
+    assert not any(n.startswith("hadoop-client") for n in names)
+
+
+@pytest.mark.parametrize(("name", "artifact"), [("kafka-clients-3.9.2.jar", "kafka-clients"), ("spark-sql-kafka-0-10_2.13-4.2.0.jar", "spark-sql-kafka-0-10_2.13"), ("commons-pool2-2.13.1.jar", "commons-pool2")])
+def test_artifact_name_strips_the_version(name: str, artifact: str) -> None:
+    assert artifacts._artifact_name(name) == artifact

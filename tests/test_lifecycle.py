@@ -1,0 +1,98 @@
+"""Start, stop and clean up exactly as a user does from the command line, including after a crash."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness.backends.rundir import RunDir
+from harness.runtime.processes import ProcessRecord, is_alive
+from tests.conftest import REPO, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def _pids(runs: Path, name: str) -> list[ProcessRecord]:
+    return RunDir(name, runs).load().processes()
+
+
+def test_up_status_down_with_the_hdinsight_profile(isolated_runs: Path) -> None:
+    up = run_cli("up", "--profile", "hdinsight", "--name", "hdi")
+    assert up.returncode == 0, up.stderr
+    assert "ready" in up.stdout
+    try:
+        status = run_cli("status", "--name", "hdi", "--json")
+        assert status.returncode == 0, status.stderr
+        nodes = {n["hostname"]: n for n in json.loads(status.stdout)["nodes"]}
+        for host in ("zk0-kafka", "zk1-kafka", "zk2-kafka", "wn0-kafka", "wn1-kafka", "wn2-kafka"):
+            assert nodes[host]["state"] == "running", nodes[host]
+            assert nodes[host]["fqdn"] == f"{host}.eahjefxxp1netdbyklgqj5y1ud.cx.internal.cloudapp.net"
+        assert {nodes[h]["rack"] for h in ("wn0-kafka", "wn1-kafka", "wn2-kafka")} == {"FD0UD0", "FD1UD1", "FD2UD2"}
+        assert nodes["hn0-spark"]["state"] == "described"
+        table = run_cli("status", "--name", "hdi")
+        assert "wn0-kafka.eahjefxxp1netdbyklgqj5y1ud.cx.internal.cloudapp.net" in table.stdout
+        again = run_cli("up", "--profile", "dev", "--name", "hdi")
+        assert again.returncode == 2 and "already running" in again.stderr
+    finally:
+        records = _pids(isolated_runs, "hdi")
+        down = run_cli("down", "--name", "hdi")
+    assert down.returncode == 0, down.stderr
+    assert len(records) == 6
+    assert not any(is_alive(r) for r in records)
+    # Logs stay behind for inspection.
+    assert (isolated_runs / "hdi" / "nodes" / "wn0-kafka" / "logs" / "server.log").stat().st_size > 0
+
+
+def test_down_cleans_up_after_a_crashed_harness(isolated_runs: Path) -> None:
+    """A harness killed with SIGKILL cannot stop its brokers; the state file lets `down` do it."""
+    script = (
+        "import os; from harness.backends import new_deployment;"
+        "d = new_deployment('single', 'crashed'); d.start(); os._exit(0)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, timeout=180, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    records = _pids(isolated_runs, "crashed")
+    assert records and all(is_alive(r) for r in records)
+    down = run_cli("down", "--all")
+    assert down.returncode == 0, down.stderr
+    assert not any(is_alive(r) for r in records)
+
+
+def test_sigterm_while_starting_leaves_nothing_running(isolated_runs: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "up", "--profile", "dev", "--name", "term"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = RunDir("term", isolated_runs)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until the brokers' JVMs exist, then interrupt
+        if run.exists() and run.load().processes():
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    records = run.load().processes()
+    assert records, "the harness never launched its brokers"
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr
+    assert not any(is_alive(r) for r in records)
+    assert not [p for p in psutil.process_iter(["cmdline"]) if str(run.path) in " ".join(p.info["cmdline"] or [])]
+
+
+def test_two_runs_on_one_machine_do_not_collide(isolated_runs: Path) -> None:
+    first = run_cli("up", "--profile", "single", "--name", "one")
+    second = run_cli("up", "--profile", "single", "--name", "two")
+    try:
+        assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+        a = RunDir("one", isolated_runs).load()
+        b = RunDir("two", isolated_runs).load()
+        assert a.bootstrap_servers != b.bootstrap_servers
+        assert a.nodes[0].address.rsplit(".", 1)[0] != b.nodes[0].address.rsplit(".", 1)[0]
+    finally:
+        run_cli("down", "--all")
