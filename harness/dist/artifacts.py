@@ -1,0 +1,119 @@
+"""Resolve pinned jars with Maven into a cache outside the repository, once; reuse them offline.
+
+Maven's `dependency:copy-dependencies` is used because it resolves the full runtime closure from
+Maven Central with the user's own Maven settings (mirrors, proxies); `dependency:get` fails on the
+connector because it also asks for a test jar. A `.complete` marker makes later calls free.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from harness.errors import ArtifactError
+from harness.paths import cache_root
+from harness.versions import (
+    KAFKA_VERSION,
+    SPARK_VERSION,
+    connector_coordinates,
+    kafka_coordinates,
+)
+
+_MARKER = ".complete"
+
+
+def _pom(coordinates: list[str]) -> str:
+    deps = []
+    for coordinate in coordinates:
+        group, artifact, version = coordinate.split(":")
+        deps.append(
+            f"<dependency><groupId>{escape(group)}</groupId><artifactId>{escape(artifact)}</artifactId>"
+            f"<version>{escape(version)}</version></dependency>"
+        )
+    return (
+        '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+        "<groupId>local.kafka-spark-harness</groupId><artifactId>bundle</artifactId><version>1</version>"
+        f"<packaging>pom</packaging><dependencies>{''.join(deps)}</dependencies></project>"
+    )
+
+
+def _resolve(bundle: str, coordinates: list[str]) -> Path:
+    target = cache_root() / "jars" / bundle
+    if (target / _MARKER).exists():
+        return target
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise ArtifactError(
+            f"Maven (`mvn`) is needed once to resolve {bundle} into {target}",
+            hint="install Maven (Debian/Ubuntu: apt-get install maven), or copy a resolved cache into HARNESS_CACHE",
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{bundle}.", dir=target.parent))
+    try:
+        (staging / "pom.xml").write_text(_pom(coordinates))
+        out = subprocess.run(
+            [mvn, "-B", "-q", "dependency:copy-dependencies", "-DincludeScope=runtime",
+             f"-DoutputDirectory={staging / 'jars'}"],
+            cwd=staging, capture_output=True, text=True, timeout=900,
+        )
+        if out.returncode != 0:
+            tail = "\n".join((out.stdout + out.stderr).strip().splitlines()[-15:])
+            raise ArtifactError(
+                f"Maven could not resolve {', '.join(coordinates)}",
+                detail=tail,
+                hint="check network access to Maven Central (or your Maven mirror in ~/.m2/settings.xml)",
+            )
+        (staging / "jars" / _MARKER).write_text("\n".join(coordinates) + "\n")
+        shutil.rmtree(target, ignore_errors=True)
+        (staging / "jars").rename(target)
+        return target
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@functools.cache
+def kafka_jar_dir() -> Path:
+    return _resolve(f"kafka-{KAFKA_VERSION}", kafka_coordinates())
+
+
+def kafka_classpath() -> str:
+    """A JVM classpath wildcard (`dir/*`): keeps the command line short for 90+ jars."""
+    return str(kafka_jar_dir() / "*")
+
+
+@functools.cache
+def connector_jars() -> tuple[Path, ...]:
+    """The connector and the part of its closure that pyspark does not ship already.
+
+    Spark's jars directory already has e.g. hadoop-client-*, slf4j and commons; adding a second
+    copy of those would put two versions of one class on the driver's classpath.
+    """
+    directory = _resolve(f"spark-sql-kafka-{SPARK_VERSION}", connector_coordinates())
+    shipped = {_artifact_name(p.name) for p in _pyspark_jar_dir().glob("*.jar")}
+    return tuple(sorted(p for p in directory.glob("*.jar") if _artifact_name(p.name) not in shipped))
+
+
+def _pyspark_jar_dir() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).parent / "jars"
+
+
+def _artifact_name(filename: str) -> str:
+    """`kafka-clients-3.9.2.jar` -> `kafka-clients`: the name without its version."""
+    stem = filename.removesuffix(".jar")
+    match = re.match(r"^(.*?)-(\d+\.\d+[\w.\-]*)$", stem)
+    return match.group(1) if match else stem
+
+
+def resolve_all() -> dict[str, Path]:
+    """Resolve everything a run needs; `harness fetch` and the set-up commands call this."""
+    from harness.dist.java import find_java
+
+    find_java()
+    return {"kafka": kafka_jar_dir(), "connector": connector_jars()[0].parent}
