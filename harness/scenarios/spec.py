@@ -1,0 +1,198 @@
+"""A scenario file as validated data: topics, producers, perturbations, the job, expectations.
+
+Everything is checked before anything starts, and every problem names the file, the field and the
+fix (through `harness.topology.loader.load_model`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from harness.topology.loader import load_model
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_MODULE_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def parse_duration_ms(value: str | int | float) -> int:
+    """`"10s"`, `"250ms"`, `"1.5m"`, or a number of milliseconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as '10s' or '250ms'")
+    if isinstance(value, (int, float)):
+        return int(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a duration; write e.g. '10s', '250ms', '5m', '1h'")
+    return int(float(match.group(1)) * _UNIT_MS[match.group(2)])
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TopicSpec(_Strict):
+    name: str
+    partitions: int = Field(default=8, ge=1, le=10_000)
+    replication_factor: int | None = Field(default=None, ge=1, description="default: the profile's topic default")
+    configs: dict[str, str] = {}
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _TOPIC.match(value) or value in (".", ".."):
+            raise ValueError(f"{value!r} is not a legal Kafka topic name; use letters, digits, '.', '_' and '-'")
+        return value
+
+
+class Disorder(_Strict):
+    late_fraction: float = Field(ge=0, le=1, description="fraction of records sent later than their event time says")
+    max_delay: int = Field(description="how far (in event time) a late record may trail the stream, e.g. '30s'")
+
+    @field_validator("max_delay", mode="before")
+    @classmethod
+    def _delay(cls, value: object) -> int:
+        delay = parse_duration_ms(value)  # type: ignore[arg-type]
+        if delay < 1:
+            raise ValueError("max_delay must be at least 1ms, e.g. '30s'")
+        return delay
+
+
+class ProducerSpec(_Strict):
+    name: str = "producer"
+    topic: str
+    generator: Literal["stock-ticker"] = "stock-ticker"
+    seed: int = 1
+    batches: int | None = Field(default=None, ge=1, description="ticks of the generator (one record per symbol each)")
+    duration: int | None = Field(default=None, description="event-time span instead of batches, e.g. '1h'")
+    interval: int = Field(default=10_000, description="event time between ticks (the sample: 10s)")
+    start_time_ms: int = Field(default=1_700_000_000_000, ge=0, description="event time of the first tick (epoch ms)")
+    symbols: tuple[str, ...] | None = None
+    skew: dict[str, int] = Field(default={}, description="symbol -> extra records per tick, for key skew")
+    rate: float | None = Field(default=None, gt=0, description="records per second; none = as fast as possible")
+    time_compression: float | None = Field(
+        default=None, gt=0, description="replay event time this many times faster than real time (e.g. 360: 1 h in 10 s)"
+    )
+    acks: Literal["all", "1", "0"] = "all"
+    idempotence: bool = True
+    partitioner: Literal["murmur2_random", "murmur2", "consistent_random", "random"] = "murmur2_random"
+    disorder: Disorder | None = None
+    duplicates: float = Field(default=0.0, ge=0, le=1, description="fraction of records sent twice")
+    malformed: float = Field(default=0.0, ge=0, le=1, description="fraction of extra records whose value is not valid")
+    print_deliveries: bool = Field(default=False, description="print topic, partition, offset per record, as the sample does")
+
+    @field_validator("duration", "interval", mode="before")
+    @classmethod
+    def _durations(cls, value: object) -> int | None:
+        return None if value is None else parse_duration_ms(value)  # type: ignore[arg-type]
+
+    @field_validator("acks", mode="before")
+    @classmethod
+    def _acks(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _size(self) -> ProducerSpec:
+        if (self.batches is None) == (self.duration is None):
+            raise ValueError("give exactly one of `batches` (number of ticks) or `duration` (event-time span, e.g. '1h')")
+        if self.interval <= 0:
+            raise ValueError("interval must be positive, e.g. '10s'")
+        if self.idempotence and self.acks != "all":
+            raise ValueError("idempotence needs acks: all; set `idempotence: false` to use acks 1 or 0")
+        if self.rate is not None and self.time_compression is not None:
+            raise ValueError("give at most one of `rate` and `time_compression`")
+        return self
+
+    @property
+    def tick_count(self) -> int:
+        return self.batches if self.batches is not None else max(1, (self.duration or 0) // self.interval)
+
+
+class JobSpec(_Strict):
+    name: str = Field(default="stock-windows", description="built-in job name, or a module path 'pkg.module:function'")
+    window: int = Field(default=4_000, description="event-time window length (the notebook: 4 seconds)")
+    slide: int | None = Field(default=None, description="slide for sliding windows; none = tumbling")
+    watermark: int | None = Field(default=30_000, description="watermark delay; none = no watermark (update/complete only)")
+    output_mode: Literal["append", "update", "complete"] = "append"
+    sink: Literal["memory", "parquet", "console"] = "memory"
+    trigger: int = Field(default=500, description="processing-time trigger interval")
+    max_offsets_per_trigger: int | None = Field(default=None, ge=1)
+    min_partitions: int | None = Field(default=None, ge=1, description="connector minPartitions (split Kafka partitions into more tasks)")
+    dead_letter_topic: str | None = Field(default=None, description="send malformed records here as well as counting them")
+    oracle: str | None = Field(default=None, description="module path 'pkg.module:function' of your own oracle")
+    options: dict[str, str | int | float | bool] = Field(default={}, description="passed to your own job unchanged")
+
+    @field_validator("window", "slide", "watermark", "trigger", mode="before")
+    @classmethod
+    def _durations(cls, value: object) -> int | None:
+        return None if value is None else parse_duration_ms(value)  # type: ignore[arg-type]
+
+    @field_validator("name", "oracle")
+    @classmethod
+    def _callable(cls, value: str | None) -> str | None:
+        if value is None or ":" not in value:
+            return value
+        if not _MODULE_PATH.match(value):
+            raise ValueError(f"{value!r} is not a module path; write 'package.module:function'")
+        return value
+
+    @model_validator(mode="after")
+    def _semantics(self) -> JobSpec:
+        if self.window <= 0:
+            raise ValueError("window must be positive, e.g. '4s'")
+        if self.slide is not None and not 0 < self.slide <= self.window:
+            raise ValueError(f"slide ({self.slide} ms) must be positive and at most the window ({self.window} ms)")
+        if self.output_mode == "append" and self.watermark is None:
+            raise ValueError("append mode needs a watermark for a windowed aggregation (Spark refuses it); set `watermark` or use update/complete")
+        if self.sink == "parquet" and self.output_mode != "append":
+            raise ValueError("the parquet sink takes append mode only (as Spark's file sink); use memory for update/complete")
+        return self
+
+
+class Expectations(_Strict):
+    malformed: int | None = Field(default=None, ge=0, description="exact count of malformed records the job must report")
+    min_windows: int | None = Field(default=None, ge=0, description="at least this many result rows")
+
+
+class Scenario(_Strict):
+    name: str
+    description: str = ""
+    profile: str = Field(default="dev", description="topology to start when no running twin is given")
+    topics: tuple[TopicSpec, ...] = Field(min_length=1)
+    producers: tuple[ProducerSpec, ...] = Field(min_length=1)
+    job: JobSpec = JobSpec()
+    expect: Expectations = Expectations()
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        names = [t.name for t in self.topics]
+        if len(set(names)) != len(names):
+            raise ValueError("two topics share a name")
+        for producer in self.producers:
+            if producer.topic not in names:
+                raise ValueError(f"producer {producer.name} writes to topic {producer.topic!r}, which is not among topics {names}")
+        if len({p.topic for p in self.producers}) != 1:
+            raise ValueError("all producers of a scenario write to one topic, the one the job reads")
+        return self
+
+    @property
+    def source_topic(self) -> TopicSpec:
+        return next(t for t in self.topics if t.name == self.producers[0].topic)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    from harness.errors import ConfigError
+
+    candidate = Path(path)
+    if not candidate.exists():
+        shipped = Path(__file__).resolve().parents[2] / "scenarios" / f"{path}.yaml"
+        if shipped.exists():
+            candidate = shipped
+        else:
+            raise ConfigError(f"scenario file {path} does not exist", hint="pass a path such as scenarios/stock-ticker.yaml")
+    return load_model(candidate, Scenario)
