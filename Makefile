@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: setup
-	$(PY) -m harness demo
+	$(PY) -m harness run scenarios/stock-ticker.yaml --report reports/stock-ticker.json
 
 test: setup
 	$(PY) -m pytest

@@ -152,6 +152,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a scenario end to end; exit 0 on pass, 1 on a wrong result, 2 if the harness could not run."""
+    from pathlib import Path
+
+    from harness.runner import run_scenario
+    from harness.scenarios.spec import load_scenario
+
+    scenario = load_scenario(args.scenario)  # refused here, before anything starts, if malformed
+    if args.profile:
+        scenario = scenario.model_copy(update={"profile": args.profile})
+    deployment = attach(args.attach) if args.attach else None
+    with sigterm_as_interrupt():
+        report = run_scenario(
+            scenario, deployment=deployment, run_name=args.name, progress=_progress(),
+            manifest_path=Path(args.manifest) if args.manifest else None,
+        )
+    if args.report:
+        report.write(Path(args.report))
+    colour = "green" if report.verdict == "pass" else "red"
+    out.print(_escape(report.render()).replace("verdict: PASS", f"[{colour}]verdict: PASS[/{colour}]").replace("verdict: FAIL", f"[{colour}]verdict: FAIL[/{colour}]"))
+    if args.report:
+        out.print(f"report written to {args.report}")
+    out.print(f"manifest: {report.manifest}")
+    return 0 if report.verdict == "pass" else 1
+
+
 def cmd_profile(args: argparse.Namespace) -> int:
     if args.action == "list":
         for name in builtin_profiles():
@@ -203,6 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
     topics.add_argument("--internal", action="store_true", help="also list internal topics")
     topics.set_defaults(func=cmd_topics)
+
+    run = sub.add_parser("run", help="replay a scenario into a twin, run its streaming job, verify every result")
+    run.add_argument("scenario", help="scenario YAML, e.g. scenarios/stock-ticker.yaml")
+    run.add_argument("--report", help="write the JSON report here")
+    run.add_argument("--manifest", help="write the manifest of acknowledged records here (JSON Lines)")
+    run.add_argument("--profile", help="override the scenario's profile")
+    run.add_argument("--attach", metavar="RUN", help="use a twin already running (`harness up --name RUN`) instead of starting one")
+    run.add_argument("--name", default=f"run-{os.getpid()}", help="run name of the twin started for this scenario")
+    run.set_defaults(func=cmd_run)
 
     demo = with_run(sub.add_parser("demo", help="boot a twin, write to it, read it back through Spark, stop it"))
     demo.add_argument("--profile", default="dev")

@@ -157,6 +157,10 @@ class JobSpec(_Strict):
 class Expectations(_Strict):
     malformed: int | None = Field(default=None, ge=0, description="exact count of malformed records the job must report")
     min_windows: int | None = Field(default=None, ge=0, description="at least this many result rows")
+    max_late_records: int | None = Field(
+        default=None, ge=0,
+        description="at most this many records may be dropped by the watermark (0: a watermark too tight for the data fails the run)",
+    )
 
 
 class Scenario(_Strict):

@@ -54,6 +54,7 @@ def spark_session(
         "spark.dynamicAllocation.enabled": "false",  # Microsoft's advice for streaming on HDInsight
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.streaming.forceDeleteTempCheckpointLocation": "true",
+        "spark.sql.streaming.numRecentProgressUpdates": "100000",  # the run report reads every batch
         BOOTSTRAP_CONF: bootstrap_servers,
     }
     conf.update(extra_conf or {})

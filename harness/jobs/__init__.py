@@ -1,0 +1,1 @@
+"""Streaming jobs: the reference job (the sample notebook's queries) and the contract users' jobs meet."""

@@ -1,0 +1,60 @@
+"""The contract a streaming job meets, so the harness can run, record and verify any job alike.
+
+A job is a Python callable `job(spark, source, options) -> DataFrame`:
+- `spark` is the harness's SparkSession (connector jars loaded);
+- `source` is the raw streaming DataFrame from `spark.readStream.format("kafka")` on the scenario's
+  topic (columns key, value, topic, partition, offset, timestamp, ...);
+- `options` is a `JobOptions` (window, slide, watermark, output mode, and the scenario's free
+  `job.options` mapping);
+- it returns the streaming result; the harness adds the sink, trigger and checkpoint.
+
+For the built-in oracle the result has the reference job's columns: symbol, window (struct of start
+and end), high, low, count, prices. A job with other columns brings its own oracle
+(`job.oracle: pkg.module:function`, called as `oracle(records, batches, options) -> list[dict]`)
+and names its key columns with `job.options.key` (comma-separated).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    window_ms: int
+    slide_ms: int | None
+    watermark_ms: int | None
+    output_mode: Literal["append", "update", "complete"]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+Job = Callable[["SparkSession", "DataFrame", JobOptions], "DataFrame"]
+
+BUILT_IN_JOBS = {
+    "stock-windows": "harness.jobs.stock:stock_windows",
+    "stock-windows-drops-msft": "harness.jobs.stock:stock_windows_dropping_a_symbol",
+}
+
+
+def load_callable(path: str, what: str = "job") -> Callable[..., Any]:
+    """`"pkg.module:function"` (or a built-in job name) -> the callable, with a clear error."""
+    target = BUILT_IN_JOBS.get(path, path)
+    module_name, sep, attr = target.partition(":")
+    if not sep:
+        raise ConfigError(f"{what} {path!r} is neither a built-in job ({', '.join(BUILT_IN_JOBS)}) nor 'module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import module {module_name!r} for {what} {path!r}: {exc}", hint="is it on PYTHONPATH / installed?") from None
+    func = getattr(module, attr, None)
+    if not callable(func):
+        raise ConfigError(f"{module_name} has no callable {attr!r} (from {what} {path!r})")
+    return func

@@ -1,0 +1,195 @@
+"""Run a scenario end to end: twin, topics, streaming job, replay, verification, report.
+
+Used by `harness run`, the pytest plugin's `run_scenario` fixture and (later) the gate, so each of
+them gets the same behaviour, including the clean stop of everything it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.backends import Deployment, new_deployment
+from harness.errors import HarnessError
+from harness.jobs.contract import load_callable
+from harness.jobs.runner import JobHistory, StreamingJob, job_options
+from harness.kafka import admin
+from harness.scenarios.replay import ReplayResult, replay
+from harness.scenarios.spec import Scenario
+from harness.verify.check import Check, RecordedBatch, oracle_batches, verify_generic, verify_windows
+from harness.verify.manifest import write_manifest
+from harness.verify.oracle import JobSemantics
+from harness.verify.report import RunReport, counts, latency_summary, tasks_summary
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+Progress = Callable[[str], None]
+CATCH_UP_TIMEOUT_S = 600.0
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    deployment: Deployment | None = None,
+    spark: SparkSession | None = None,
+    run_name: str = "scenario",
+    manifest_path: Path | None = None,
+    progress: Progress = lambda _: None,
+) -> RunReport:
+    with _twin(scenario, deployment, run_name, progress) as twin, _spark(twin, spark, progress) as session:
+        workdir = twin.run.path / "scenarios" / f"{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns() % 10_000}"
+        topic = scenario.source_topic
+        _fresh_topics(twin, scenario, progress)
+        job = StreamingJob(session, twin.bootstrap_servers, topic.name, scenario.job, workdir)
+        progress(f"starting streaming job {scenario.job.name} ({scenario.job.output_mode} mode)")
+        job.start()
+        try:
+            job.wait_started()
+            results = [_replay(twin, topic.name, p, progress) for p in scenario.producers]
+            acked = sorted((r for res in results for r in res.acked), key=lambda r: (r.partition, r.offset))
+            ends: dict[int, int] = {}
+            for record in acked:
+                ends[record.partition] = max(ends.get(record.partition, 0), record.offset + 1)
+            job.wait_caught_up(ends, timeout=CATCH_UP_TIMEOUT_S, progress=progress)
+        finally:
+            history = job.stop()
+        manifest = manifest_path or workdir / "manifest.jsonl"
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        write_manifest(manifest, acked)
+        progress("verifying against the oracle")
+        report = _report(scenario, twin, results, acked, history)
+        report.manifest = str(manifest)
+        return report
+
+
+@contextlib.contextmanager
+def _twin(scenario: Scenario, given: Deployment | None, run_name: str, progress: Progress) -> Iterator[Deployment]:
+    if given is not None:
+        yield given
+        return
+    deployment = new_deployment(scenario.profile, run_name)
+    try:
+        deployment.start(progress=progress)
+        yield deployment
+    finally:
+        deployment.stop()
+
+
+@contextlib.contextmanager
+def _spark(twin: Deployment, given: SparkSession | None, progress: Progress) -> Iterator[SparkSession]:
+    if given is not None:
+        yield given
+        return
+    from harness.spark import spark_session, stop_spark
+
+    progress("starting Spark (local) with the spark-sql-kafka connector")
+    settings = twin.topology.spark
+    session = spark_session(twin.bootstrap_servers, master=f"local[{settings.local_cores}]", driver_memory_mb=settings.driver_memory_mb)
+    try:
+        yield session
+    finally:
+        stop_spark(session)
+
+
+def _fresh_topics(twin: Deployment, scenario: Scenario, progress: Progress) -> None:
+    """The scenario owns its topics: an old copy (from an earlier run on the same twin) is replaced."""
+    existing = set(admin.list_topics(twin.bootstrap_servers))
+    defaults = twin.topology.kafka.topic_defaults
+    for topic in scenario.topics:
+        if topic.name in existing:
+            progress(f"replacing existing topic {topic.name}")
+            admin.delete_topic(twin.bootstrap_servers, topic.name)
+        rf = topic.replication_factor or defaults.replication_factor
+        if rf > len(twin.topology.brokers):
+            raise HarnessError(f"topic {topic.name} asks for replication factor {rf} but profile {twin.profile} has {len(twin.topology.brokers)} brokers",
+                               hint="lower topics[].replication_factor in the scenario or use a bigger profile")
+        admin.create_topic(twin.bootstrap_servers, topic.name, partitions=topic.partitions, replication_factor=rf, configs=topic.configs)
+        progress(f"topic {topic.name}: {topic.partitions} partitions, replication factor {rf}")
+
+
+def _replay(twin: Deployment, topic: str, spec, progress: Progress) -> ReplayResult:  # noqa: ANN001
+    progress(f"replaying producer {spec.name} ({spec.generator}, {spec.tick_count} ticks, acks={spec.acks})")
+    printer = (lambda line: print(line, flush=True)) if spec.print_deliveries else None
+    result = replay(twin.bootstrap_servers, topic, spec, printer=printer,
+                    on_progress=lambda n, total: progress(f"replay: {n}/{total} records sent") if n and n % 5000 == 0 else None)
+    progress(f"replay done: {len(result.acked)} acknowledged in {result.seconds:.2f}s ({result.rate:,.0f}/s)")
+    return result
+
+
+def _iso(ms: int | None) -> str:
+    from datetime import datetime, timezone
+
+    return "?" if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%H:%M:%S")
+
+
+def _report(scenario: Scenario, twin: Deployment, results: list[ReplayResult], acked, history: JobHistory) -> RunReport:  # noqa: ANN001
+    spec = scenario.job
+    recorded = [RecordedBatch(b.batch_id, b.start_offsets, b.end_offsets, b.finished_ms, b.watermark_ms) for b in history.batches]
+    malformed_reported = len(history.malformed_offsets)
+    if spec.oracle:
+        oracle = load_callable(spec.oracle, what="oracle")
+        expected = oracle(acked, oracle_batches(recorded), job_options(spec))
+        key_columns = [c.strip() for c in str(spec.options.get("key", "symbol,window_start_ms,window_end_ms")).split(",")]
+        verification = verify_generic(expected, history.outputs, spec.output_mode, key_columns)
+    else:
+        semantics = JobSemantics(spec.window, spec.slide, spec.watermark, spec.output_mode)
+        verification = verify_windows(acked, recorded, history.outputs, semantics, malformed_reported)
+    failed = [f for r in results for f in r.failed]
+    checks = [Check("every record sent was acknowledged", not failed, "; ".join(failed[:5]) or f"{len(acked)} acknowledged"), *verification.checks]
+    if scenario.expect.malformed is not None:
+        checks.append(Check("malformed count as expected", malformed_reported == scenario.expect.malformed,
+                            f"expected {scenario.expect.malformed}, job reported {malformed_reported}"))
+    if scenario.expect.max_late_records is not None and verification.oracle is not None:
+        dropped = verification.oracle.late_drops
+        records = {(d.record.partition, d.record.offset) for d in dropped}
+        detail = [f"{len(records)} records dropped by the watermark, at most {scenario.expect.max_late_records} allowed"]
+        detail += [f"- dropped {d.symbol} window {_iso(d.window_start_ms)}..{_iso(d.window_end_ms)}: partition {d.record.partition} offset {d.record.offset} "
+                   f"(event time {_iso(d.record.event_time_ms)}) in batch {d.batch_id}" for d in dropped[:20]]
+        checks.append(Check("late records within the allowance", len(records) <= scenario.expect.max_late_records, "\n".join(detail)))
+    actual_rows = sum(len(rows) for rows in history.outputs.values())
+    if scenario.expect.min_windows is not None:
+        expected_rows = len(verification.oracle.rows) if verification.oracle else actual_rows
+        checks.append(Check("enough result rows", expected_rows >= scenario.expect.min_windows,
+                            f"{expected_rows} rows, at least {scenario.expect.min_windows} expected"))
+    batch_time_s = sum(b.duration_ms for b in history.batches) / 1000
+    input_rows = sum(b.input_rows for b in history.batches)
+    seconds = sum(r.seconds for r in results)
+    oracle_result = verification.oracle
+    per_partition: dict[int, int] = {}
+    for record in acked:
+        per_partition[record.partition] = per_partition.get(record.partition, 0) + 1
+    return RunReport(
+        scenario=scenario.name, profile=twin.profile, bootstrap_servers=twin.bootstrap_servers,
+        replay={
+            "sent": sum(r.sent for r in results), "acked": len(acked), "failed": failed, "seconds": round(seconds, 3),
+            "rate_per_s": round(len(acked) / seconds, 1) if seconds else 0.0, "per_partition": counts(per_partition),
+        },
+        job={
+            "name": spec.name, "output_mode": spec.output_mode, "window_ms": spec.window, "slide_ms": spec.slide,
+            "watermark_ms": spec.watermark, "micro_batches": len(history.batches), "input_rows": input_rows,
+            "tasks_per_batch": tasks_summary([b.tasks(spec.min_partitions) for b in history.batches]),
+            "throughput_rows_per_s": round(input_rows / batch_time_s, 1) if batch_time_s else 0.0,
+            "wall_seconds": round(history.wall_seconds, 2),
+            "latency_ms": latency_summary(verification.latencies_ms),
+            "batches": [{"id": b.batch_id, "input_rows": b.input_rows, "duration_ms": b.duration_ms, "watermark_ms": b.watermark_ms,
+                         "tasks": b.tasks(spec.min_partitions), "dropped_by_watermark": b.dropped_by_watermark} for b in history.batches],
+        },
+        verification={
+            "expected_rows": len(oracle_result.rows) if oracle_result else None,
+            "actual_rows": actual_rows,
+            "missing": len(verification.comparison.missing) if verification.comparison else None,
+            "extra": len(verification.comparison.extra) if verification.comparison else None,
+            "wrong": len(verification.comparison.wrong) if verification.comparison else None,
+            "duplicated": len(verification.comparison.duplicated) if verification.comparison else None,
+            "diff": verification.comparison.render(limit=50).splitlines() if verification.comparison else verification.generic_diff,
+            "late_dropped_records": len(oracle_result.dropped_late) if oracle_result else None,
+            "malformed_expected": len(oracle_result.malformed) if oracle_result else None,
+            "malformed_reported": malformed_reported,
+            "unconsumed": len(oracle_result.unconsumed) if oracle_result else None,
+        },
+        checks=checks,
+    )
