@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -90,3 +90,24 @@ def spark(harness_deployment: Deployment) -> Iterator[SparkSession]:
         yield session
     finally:
         stop_spark(session)
+
+
+@pytest.fixture
+def run_scenario(harness_deployment: Deployment, spark: SparkSession) -> Callable[..., Any]:
+    """Run a scenario (a path or a `Scenario`) on the session's twin and Spark; returns the RunReport.
+
+    Keyword arguments override fields of the scenario's job, e.g. `run_scenario(path, watermark=1000)`.
+    """
+    from pathlib import Path
+
+    from harness.runner import run_scenario as run
+    from harness.scenarios.spec import Scenario, load_scenario
+
+    def go(scenario: str | Path | Scenario, **job_overrides: Any) -> Any:
+        loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        if job_overrides:
+            job = loaded.job.model_validate({**loaded.job.model_dump(), **job_overrides})
+            loaded = loaded.model_copy(update={"job": job})
+        return run(loaded, deployment=harness_deployment, spark=spark)
+
+    return go
