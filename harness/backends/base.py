@@ -63,6 +63,29 @@ class Deployment(abc.ABC):
     @abc.abstractmethod
     def resume_node(self, name: str) -> None: ...
 
+    @abc.abstractmethod
+    def active_controller(self) -> str:
+        """Host name of the KRaft quorum's current leader."""
+
+    @abc.abstractmethod
+    def heal(self) -> None:
+        """Resume paused and start stopped nodes, and wait until every broker is back."""
+
+    def node_id(self, name: str) -> int:
+        for number, node in enumerate(self.topology.kafka_nodes, start=1):
+            if name in (node.hostname, node.fqdn):
+                return number
+        raise KeyError(f"no Kafka node {name!r}")
+
+    def hostname_for_id(self, node_id: int) -> str:
+        nodes = self.topology.kafka_nodes
+        if not 1 <= node_id <= len(nodes):
+            raise KeyError(f"no Kafka node with id {node_id}")
+        return nodes[node_id - 1].hostname
+
+    def is_broker(self, name: str) -> bool:
+        return self.topology.node(name).is_broker
+
     def state(self) -> RunState:
         return self.run.load()
 

@@ -209,6 +209,40 @@ class LocalDeployment(Deployment):
         if node.process is not None:
             processes.send(node.process, signal.SIGCONT)
 
+    def active_controller(self) -> str:
+        """The quorum leader as the live controllers record it in their `quorum-state` files."""
+        import json
+
+        best: tuple[int, int] | None = None
+        state = self.run.load()
+        for node in state.nodes:
+            plan = self._plans[node.hostname]
+            if not plan.node.is_controller or node.process is None or processes.state_of(node.process) != "running":
+                continue
+            try:
+                quorum = json.loads((plan.data_dir / "__cluster_metadata-0" / "quorum-state").read_text())
+            except (OSError, ValueError):
+                continue
+            if quorum.get("leaderId", -1) >= 0 and (best is None or quorum["leaderEpoch"] > best[0]):
+                best = (quorum["leaderEpoch"], quorum["leaderId"])
+        if best is None:
+            raise HarnessError("no live controller knows a quorum leader", hint="is the controller quorum up? `harness status`")
+        return self.hostname_for_id(best[1])
+
+    def heal(self) -> None:
+        state = self.run.load()
+        for node in state.nodes:
+            if node.process is None:
+                continue
+            current = processes.state_of(node.process)
+            if current == "paused":
+                processes.send(node.process, signal.SIGCONT)
+            elif current == "exited":
+                self.start_node(node.hostname)
+        brokers = len(self.topology.brokers)
+        wait_for(lambda: len(kafka_admin.brokers(self.bootstrap_servers, timeout=3)) == brokers,
+                 what=f"{brokers} brokers to be registered again", timeout=READY_TIMEOUT_S)
+
     # ----- reporting ----------------------------------------------------------------------
 
     def status(self) -> list[NodeStatus]:

@@ -287,7 +287,8 @@ class Projection:
         if partitions < 1:
             raise ValueError(f"partitions must be >= 1, got {partitions}")
         model = self._spark_rate(partitions)
-        caps = {"Spark (USL fit)": model, "broker disks": self.write_cap_records_per_s, "broker network": self.network_cap_records_per_s}
+        # infrastructure first: on a tie the broker limit is the one that more parallelism cannot lift
+        caps = {"broker disks": self.write_cap_records_per_s, "broker network": self.network_cap_records_per_s, "Spark (USL fit)": model}
         bound_by = min(caps, key=lambda k: caps[k])
         extrapolated = partitions / self.copies > self.fit.n_range[1]
         return ProjectionRow(partitions, model, caps[bound_by], bound_by, extrapolated)
@@ -391,15 +392,18 @@ def recommend_partitions(
     """
     if target_records_per_s <= 0:
         raise ValueError("target_records_per_s must be > 0")
-    produce = produce_rate_per_partition or projection.produce_rate_per_partition
-    consume = consume_rate_per_partition or projection.consume_rate_per_partition
+    produce = projection.produce_rate_per_partition if produce_rate_per_partition is None else produce_rate_per_partition
+    consume = projection.consume_rate_per_partition if consume_rate_per_partition is None else consume_rate_per_partition
+    if produce <= 0 or consume <= 0:
+        raise ValueError("per-partition produce and consume rates must be > 0")
     rule_min = max(1, math.ceil(max(target_records_per_s / produce, target_records_per_s / consume) - 1e-9))
-    result = _Candidate(projection, target_records_per_s, rule_min, produce, consume)
-    return result.recommend()
+    return _Search(projection, target_records_per_s, rule_min, produce, consume).recommend()
 
 
 @dataclass(frozen=True)
-class _Candidate:
+class _Search:
+    """Scans partition counts 1 .. 2 x Spark cores (the projection's range) for the recommendation."""
+
     projection: Projection
     target: float
     rule_min: int
@@ -407,16 +411,24 @@ class _Candidate:
     consume: float
 
     def recommend(self) -> Recommendation:
-        scan = range(1, 2 * self.projection.profile.spark_cores + 1)
-        best = max((self.projection.at(p) for p in scan), key=lambda r: r.projected_records_per_s)
-        reaching = next((p for p in scan if self._reaches(self.projection.at(p))), None)
-        if reaching is None:
+        rows = [self.projection.at(p) for p in range(1, 2 * self.projection.profile.spark_cores + 1)]
+        top = max(r.projected_records_per_s for r in rows)
+        best = [r for r in rows if r.projected_records_per_s >= top * (1 - 1e-9)][-1]  # a plateau's end shows its cause
+        if not any(self._reaches(r) for r in rows):
             return self._answer(None, best, self._limit_text(best))
-        partitions = max(reaching, self.rule_min)
-        if partitions > self.projection.profile.max_partitions:
-            row = self.projection.at(partitions)
-            return self._answer(None, row, f"partitions per broker ({partitions} > {self.projection.profile.max_partitions})")
-        return self._answer(partitions, self.projection.at(partitions), None)
+        row = self._first_reaching_from(self.rule_min, len(rows))
+        if row is None:
+            at_rule = self.projection.at(self.rule_min)
+            return self._answer(None, at_rule, f"sizing rule (it needs >= {self.rule_min} partitions, where the model projects "
+                                               f"only {at_rule.projected_records_per_s:,.0f} records/s)")
+        if row.partitions > self.projection.profile.max_partitions:
+            return self._answer(None, row, f"partitions per broker ({row.partitions} > {self.projection.profile.max_partitions} in total)")
+        return self._answer(row.partitions, row, None)
+
+    def _first_reaching_from(self, start: int, scan_end: int) -> ProjectionRow | None:
+        """The rule can ask for more partitions than the model needs; past a USL peak that may miss the target."""
+        candidates = (self.projection.at(p) for p in range(start, max(start, scan_end) + 1))
+        return next((r for r in candidates if self._reaches(r)), None)
 
     def _reaches(self, row: ProjectionRow) -> bool:
         return row.projected_records_per_s >= self.target * (1 - 1e-9)

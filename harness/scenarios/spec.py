@@ -12,24 +12,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from harness.scenarios.durations import parse_duration_ms
+from harness.scenarios.faults import FaultSpec, check_schedule
 from harness.topology.loader import load_model
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _MODULE_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-
-
-def parse_duration_ms(value: str | int | float) -> int:
-    """`"10s"`, `"250ms"`, `"1.5m"`, or a number of milliseconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as '10s' or '250ms'")
-    if isinstance(value, (int, float)):
-        return int(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"{value!r} is not a duration; write e.g. '10s', '250ms', '5m', '1h'")
-    return int(float(match.group(1)) * _UNIT_MS[match.group(2)])
 
 
 class _Strict(BaseModel):
@@ -157,6 +145,8 @@ class JobSpec(_Strict):
 class Expectations(_Strict):
     malformed: int | None = Field(default=None, ge=0, description="exact count of malformed records the job must report")
     min_windows: int | None = Field(default=None, ge=0, description="at least this many result rows")
+    max_lost: int | None = Field(default=0, ge=0, description="acknowledged records that may be missing from Kafka (none: not checked)")
+    max_duplicated: int | None = Field(default=0, ge=0, description="records Kafka may hold more often than they were acknowledged")
     max_late_records: int | None = Field(
         default=None, ge=0,
         description="at most this many records may be dropped by the watermark (0: a watermark too tight for the data fails the run)",
@@ -170,6 +160,7 @@ class Scenario(_Strict):
     topics: tuple[TopicSpec, ...] = Field(min_length=1)
     producers: tuple[ProducerSpec, ...] = Field(min_length=1)
     job: JobSpec = JobSpec()
+    faults: tuple[FaultSpec, ...] = Field(default=(), description="faults on the replay's timeline")
     expect: Expectations = Expectations()
 
     @model_validator(mode="after")
@@ -182,6 +173,9 @@ class Scenario(_Strict):
                 raise ValueError(f"producer {producer.name} writes to topic {producer.topic!r}, which is not among topics {names}")
         if len({p.topic for p in self.producers}) != 1:
             raise ValueError("all producers of a scenario write to one topic, the one the job reads")
+        problems = [p for p in check_schedule(self.faults, node_names=None)]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property

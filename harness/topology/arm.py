@@ -305,16 +305,17 @@ class _Reader:
         self.unresolved: list[str] = []
         self.warnings: list[str] = []
 
-    def get(self, node: Any, path: str, *keys: str) -> Any:
-        """`node[k1][k2]...` with case-insensitive keys; None when absent or unresolved (then recorded)."""
-        for key in (None, *keys):
+    def get(self, node: Any, *keys: str) -> Any:
+        """`node[k1][k2]...` with case-insensitive keys; None when absent or unresolved (then recorded).
+
+        An Unresolved value carries its own JSON path, so callers need not pass one.
+        """
+        for key in keys:
             if isinstance(node, Unresolved):
-                self.note(node)
+                break
+            if not isinstance(node, dict):
                 return None
-            if key is not None:
-                if not isinstance(node, dict):
-                    return None
-                node = next((v for k, v in node.items() if k.lower() == key.lower()), None)
+            node = next((v for k, v in node.items() if k.lower() == key.lower()), None)
         if isinstance(node, Unresolved):
             self.note(node)
             return None
@@ -329,74 +330,75 @@ class _Reader:
             self.warnings.append(text)
 
     def cluster(self, resource: dict[str, Any], path: str) -> _Cluster | None:
-        name = self.get(resource, path, "name")
-        kind = self.get(resource, path, "properties", "clusterDefinition", "kind")
+        name = self.get(resource, "name")
+        kind = self.get(resource, "properties", "clusterDefinition", "kind")
         if not isinstance(kind, str):
             self.warn(f"{path}: an HDInsight cluster whose clusterDefinition.kind could not be read is skipped")
             return None
         if not isinstance(name, str):
             name = ""  # the builder decides: fatal for the Kafka cluster, a skip for others
-        roles = self.get(resource, path, "properties", "computeProfile", "roles") or []
+        roles = self.get(resource, "properties", "computeProfile", "roles") or []
         read = [self.role(r, f"{path}.properties.computeProfile.roles[{i}]") for i, r in enumerate(roles)]
-        vnet, subnet = self.network(roles, f"{path}.properties.computeProfile.roles")
+        vnet, subnet = self.network(roles)
         return _Cluster(
             name=name, kind=kind.lower(), roles=tuple(r for r in read if r is not None), vnet=vnet, subnet=subnet,
-            version=self.version(resource, path),
+            version=self.version(resource),
         )
 
     def role(self, role: Any, path: str) -> _Role | None:
-        name = str(self.get(role, path, "name") or "").lower()
+        name = str(self.get(role, "name") or "").lower()
         if name not in ROLE_NAMES:
             self.warn(f"{path}: role {name or '(unnamed)'!r} is not modelled by the twin and is skipped")
             return None
         count = self.number(role, path, name, "targetInstanceCount", default=DEFAULT_COUNTS[name])
-        vm = self.get(role, path, "hardwareProfile", "vmSize")
+        vm = self.get(role, "hardwareProfile", "vmSize")
         if not isinstance(vm, str):
             vm = "Standard_D13_v2"
-            self.warn(f"{path}.hardwareProfile.vmSize could not be read; assumed {vm}")
-        groups = self.get(role, path, "dataDisksGroups") or []
+            self.warn(f"{path}.hardwareProfile.vmSize is missing or unresolved; assumed {vm}")
+        groups = self.get(role, "dataDisksGroups") or []
         disks = sum(self.number(g, f"{path}.dataDisksGroups[{i}]", name, "disksPerNode", default=0) for i, g in enumerate(groups))
         return _Role(name=name, count=count, vm_size=_canonical_vm(vm), disks=disks)
 
     def number(self, node: Any, path: str, role: str, key: str, *, default: int) -> int:
-        value = self.get(node, path, key)
-        try:
+        known = len(self.unresolved)
+        value = self.get(node, key)
+        if (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, str) and value.strip().isdigit()):
             return int(value)
-        except (TypeError, ValueError):
-            self.warn(f"{path}.{key} of {role} could not be read as a number ({value!r}); assumed {default}")
-            return default
+        problem = "is unresolved" if len(self.unresolved) > known else "is missing" if value is None else f"is not a number ({value!r})"
+        self.warn(f"{path}.{key} of {role} {problem}; assumed {default}")
+        return default
 
-    def network(self, roles: list[Any], path: str) -> tuple[str | None, str | None]:
+    def network(self, roles: list[Any]) -> tuple[str | None, str | None]:
         """The VNet and subnet named by the roles' virtualNetworkProfile (all roles share one in HDInsight)."""
-        for i, role in enumerate(roles):
-            vnet_id = self.get(role, f"{path}[{i}]", "virtualNetworkProfile", "id")
-            subnet = self.get(role, f"{path}[{i}]", "virtualNetworkProfile", "subnet")
+        for role in roles:
+            vnet_id = self.get(role, "virtualNetworkProfile", "id")
+            subnet = self.get(role, "virtualNetworkProfile", "subnet")
             if isinstance(vnet_id, str):
                 return _last_segment(vnet_id, "virtualNetworks"), _last_segment(subnet, "subnets") if isinstance(subnet, str) else None
         return None, None
 
-    def version(self, resource: dict[str, Any], path: str) -> str:
-        parts = [f"HDInsight {self.get(resource, path, 'properties', 'clusterVersion') or '?'}"]
-        components = self.get(resource, path, "properties", "clusterDefinition", "componentVersion") or {}
+    def version(self, resource: dict[str, Any]) -> str:
+        parts = [f"HDInsight {self.get(resource, 'properties', 'clusterVersion') or '?'}"]
+        components = self.get(resource, "properties", "clusterDefinition", "componentVersion") or {}
         if isinstance(components, dict):
             parts += [f"{k} {v}" for k, v in components.items() if not isinstance(v, Unresolved)]
         return ", ".join(parts)
 
-    def vnet(self, resource: dict[str, Any], path: str) -> _VNet | None:
-        name = self.get(resource, path, "name")
+    def vnet(self, resource: dict[str, Any]) -> _VNet | None:
+        name = self.get(resource, "name")
         if not isinstance(name, str):
             return None
-        prefixes = self.get(resource, path, "properties", "addressSpace", "addressPrefixes") or []
+        prefixes = self.get(resource, "properties", "addressSpace", "addressPrefixes") or []
         subnets: dict[str, str] = {}
-        for i, subnet in enumerate(self.get(resource, path, "properties", "subnets") or []):
-            sub_path = f"{path}.properties.subnets[{i}]"
-            self.add_subnet(subnets, self.get(subnet, sub_path, "name"), self.get(subnet, sub_path, "properties"), sub_path)
+        for subnet in self.get(resource, "properties", "subnets") or []:
+            self.add_subnet(subnets, self.get(subnet, "name"), self.get(subnet, "properties"))
         return _VNet(name=name, prefixes=tuple(p for p in prefixes if isinstance(p, str)), subnets=subnets)
 
-    def add_subnet(self, subnets: dict[str, str], name: Any, properties: Any, path: str) -> None:
-        prefix = self.get(properties, path, "addressPrefix")
+    def add_subnet(self, subnets: dict[str, str], name: Any, properties: Any) -> None:
+        """Subnets come inline in the VNet or as child resources named `vnet/subnet`; both land here."""
+        prefix = self.get(properties, "addressPrefix")
         if prefix is None:
-            prefix = next(iter(self.get(properties, path, "addressPrefixes") or []), None)
+            prefix = next(iter(self.get(properties, "addressPrefixes") or []), None)
         if isinstance(name, str) and isinstance(prefix, str):
             subnets[name.lower()] = prefix
 
@@ -586,12 +588,12 @@ class _Builder:
             )
 
     def _vnets(self) -> dict[str, _VNet]:
-        found = {v.name.lower(): v for p, r in self._of_type(VIRTUAL_NETWORK) if (v := self.reader.vnet(r, p)) is not None}
-        for path, resource in self._of_type(SUBNET):
-            name = self.reader.get(resource, path, "name")
+        found = {v.name.lower(): v for _, r in self._of_type(VIRTUAL_NETWORK) if (v := self.reader.vnet(r)) is not None}
+        for _, resource in self._of_type(SUBNET):
+            name = self.reader.get(resource, "name")
             if isinstance(name, str) and "/" in name and name.split("/")[0].lower() in found:
                 vnet = found[name.split("/")[0].lower()]
-                self.reader.add_subnet(vnet.subnets, name.split("/")[1], self.reader.get(resource, path, "properties"), path)
+                self.reader.add_subnet(vnet.subnets, name.split("/")[1], self.reader.get(resource, "properties"))
         return found
 
     def _topology_data(self, kafka: _Cluster, spark: list[_Cluster], vnets: dict[str, _VNet], dns_suffix: str | None) -> dict[str, Any]:

@@ -1,0 +1,189 @@
+"""Faults as data, run on the replay's timeline: kill, stop, pause, resume, start or restart a node.
+
+A target is a node (`wn1-kafka`), the active KRaft controller (`controller`), the leader or the
+followers of a partition (`leader(stockVals/0)`, `followers(stockVals/0)`), or an earlier fault's
+label (`@old-leader`), resolved when the fault fires, as the Kafka system tests and Jepsen's
+nemeses pick their victims. After each fault the scheduler measures recovery: the time until every
+partition of the topic has a live leader again, or until every replica is back in sync.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from harness.backends.base import Deployment
+from harness.errors import HarnessError
+from harness.kafka import admin
+
+FaultAction = Literal["kill", "stop", "pause", "resume", "start", "restart"]
+_TARGET = re.compile(r"^(controller|@[\w-]+|(leader|followers)\([A-Za-z0-9._-]+/\d+\)|[a-z]{2}\d+-[a-z0-9-]+)$")
+_DISRUPTS = {"kill", "stop", "pause"}
+
+
+class FaultSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    at: int = Field(description="when, on the replay's timeline (e.g. '5s')")
+    action: FaultAction
+    target: str = Field(description="node, 'controller', 'leader(topic/p)', 'followers(topic/p)' or '@label'")
+    label: str | None = Field(default=None, alias="as", description="name the resolved nodes for later faults")
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at(cls, value: object) -> int:
+        from harness.scenarios.durations import parse_duration_ms
+
+        return parse_duration_ms(value)  # type: ignore[arg-type]
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, value: str) -> str:
+        if not _TARGET.match(value):
+            raise ValueError(f"{value!r} is not a fault target; use a node such as wn1-kafka, 'controller', 'leader(stockVals/0)', 'followers(stockVals/0)' or '@label'")
+        return value
+
+
+@dataclass
+class FaultEvent:
+    """What happened when a fault fired, and how long the cluster took to recover."""
+
+    at_s: float
+    fired_s: float | None = None
+    action: str = ""
+    target: str = ""
+    nodes: list[str] = field(default_factory=list)
+    error: str | None = None
+    recovery: dict[str, float | None] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def check_schedule(faults: tuple[FaultSpec, ...], node_names: set[str] | None) -> list[str]:
+    """Problems a schedule has (against a topology's nodes when given), before anything starts."""
+    problems, labels = [], set()
+    for i, fault in enumerate(faults):
+        if fault.target.startswith("@") and fault.target[1:] not in labels:
+            problems.append(f"faults[{i}].target: label {fault.target} is not set by an earlier fault (`as: {fault.target[1:]}`)")
+        if node_names is not None and _is_node(fault.target) and fault.target not in node_names:
+            problems.append(f"faults[{i}].target: no Kafka node {fault.target!r}; nodes are {', '.join(sorted(node_names))}")
+        if fault.label:
+            labels.add(fault.label)
+    return problems
+
+
+def _is_node(target: str) -> bool:
+    return not (target == "controller" or target.startswith("@") or "(" in target)
+
+
+class FaultScheduler:
+    """Runs a schedule on its own thread; `join()` returns the events once all recovery is measured."""
+
+    def __init__(self, deployment: Deployment, topic: str, faults: tuple[FaultSpec, ...], *, recovery_timeout: float = 120.0,
+                 progress=None) -> None:  # noqa: ANN001
+        self.deployment, self.topic, self.faults = deployment, topic, tuple(sorted(faults, key=lambda f: f.at))
+        self.recovery_timeout = recovery_timeout
+        self.events: list[FaultEvent] = []
+        self.labels: dict[str, list[str]] = {}
+        self._threads: list[threading.Thread] = []
+        self._progress = progress or (lambda _: None)
+        self._stop = threading.Event()
+        self._runner = threading.Thread(target=self._run, name="faults", daemon=True)
+        self._t0 = 0.0
+
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+        self._runner.start()
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    def join(self) -> list[FaultEvent]:
+        self._runner.join()
+        for thread in self._threads:
+            thread.join()
+        return self.events
+
+    def _run(self) -> None:
+        for fault in self.faults:
+            if self._stop.wait(max(0.0, self._t0 + fault.at / 1000 - time.monotonic())):
+                return
+            event = FaultEvent(at_s=fault.at / 1000, action=fault.action, target=fault.target)
+            self.events.append(event)
+            try:
+                nodes = self._resolve(fault.target)
+                event.nodes = nodes
+                before = self._broker_ids(nodes)
+                event.fired_s = round(time.monotonic() - self._t0, 3)
+                for node in nodes:
+                    self._apply(fault.action, node)
+                self._progress(f"fault at {event.fired_s:.1f}s: {fault.action} {', '.join(nodes)}")
+                if fault.label:
+                    self.labels[fault.label] = nodes
+                self._measure(event, fault.action, before)
+            except Exception as exc:  # noqa: BLE001 - a failed fault is recorded, and the run goes on
+                event.error = str(exc)
+
+    # ----- targets and actions -------------------------------------------------------------
+
+    def _resolve(self, target: str) -> list[str]:
+        if target.startswith("@"):
+            return list(self.labels[target[1:]])
+        if target == "controller":
+            return [self.deployment.active_controller()]
+        match = re.match(r"^(leader|followers)\(([^/]+)/(\d+)\)$", target)
+        if match:
+            kind, topic, partition = match.group(1), match.group(2), int(match.group(3))
+            info = admin.describe(self.deployment.bootstrap_servers, topic)
+            part = next(p for p in info.partitions if p.partition == partition)
+            ids = [part.leader] if kind == "leader" else [r for r in part.replicas if r != part.leader]
+            return [self.deployment.hostname_for_id(i) for i in ids]
+        return [target]
+
+    def _apply(self, action: str, node: str) -> None:
+        d = self.deployment
+        {"kill": lambda: d.stop_node(node, graceful=False), "stop": lambda: d.stop_node(node, graceful=True),
+         "pause": lambda: d.pause_node(node), "resume": lambda: d.resume_node(node), "start": lambda: d.start_node(node),
+         "restart": lambda: (d.stop_node(node, graceful=True), d.start_node(node))}[action]()
+
+    def _broker_ids(self, nodes: list[str]) -> set[int]:
+        return {self.deployment.node_id(n) for n in nodes if self.deployment.is_broker(n)}
+
+    # ----- recovery ------------------------------------------------------------------------
+
+    def _measure(self, event: FaultEvent, action: str, brokers: set[int]) -> None:
+        if not brokers:
+            return
+        started = time.monotonic()
+        bootstrap = self.deployment.bootstrap_servers
+        if action in _DISRUPTS:
+            key, done = "leader_election_s", lambda info: all(p.leader >= 0 and p.leader not in brokers for p in info.partitions)
+        else:
+            key, done = "isr_restored_s", lambda info: info.fully_in_sync
+
+        def watch() -> None:
+            while time.monotonic() - started < self.recovery_timeout and not self._stop.is_set():
+                try:
+                    if done(admin.describe(bootstrap, self.topic, timeout=2)):
+                        event.recovery[key] = round(time.monotonic() - started, 3)
+                        return
+                except Exception:  # noqa: BLE001 - metadata may be unavailable mid-failover
+                    pass
+                time.sleep(0.1)
+            event.recovery[key] = None
+
+        thread = threading.Thread(target=watch, name=f"recovery-{key}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+
+def require_valid(faults: tuple[FaultSpec, ...], deployment: Deployment) -> None:
+    problems = check_schedule(faults, {n.hostname for n in deployment.topology.kafka_nodes})
+    if problems:
+        raise HarnessError("the scenario's fault schedule does not fit this twin", detail="\n".join(problems))
