@@ -178,6 +178,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if report.verdict == "pass" else 1
 
 
+def cmd_fault(args: argparse.Namespace) -> int:
+    """Break (or mend) a node of a running twin by hand."""
+    from harness.scenarios.faults import apply_action, resolve_target
+
+    deployment = attach(args.name)
+    nodes = resolve_target(deployment, args.target)
+    for node in nodes:
+        apply_action(deployment, args.action, node)
+        out.print(f"{args.action}: {node}")
+    return 0
+
+
 def cmd_profile(args: argparse.Namespace) -> int:
     if args.action == "list":
         for name in builtin_profiles():
@@ -242,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = with_run(sub.add_parser("demo", help="boot a twin, write to it, read it back through Spark, stop it"))
     demo.add_argument("--profile", default="dev")
     demo.set_defaults(func=cmd_demo, name="demo")
+
+    fault = with_run(sub.add_parser("fault", help="kill, stop, pause, resume, start or restart a node of a running twin"))
+    fault.add_argument("action", choices=("kill", "stop", "pause", "resume", "start", "restart"))
+    fault.add_argument("target", help="a node (wn1-kafka), 'controller' (the active KRaft controller), 'leader(TOPIC/P)' or 'followers(TOPIC/P)'")
+    fault.set_defaults(func=cmd_fault)
 
     profile = sub.add_parser("profile", help="list built-in profiles or print one to copy and edit")
     profile.add_argument("action", choices=("list", "show"))

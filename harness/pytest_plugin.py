@@ -111,3 +111,20 @@ def run_scenario(harness_deployment: Deployment, spark: SparkSession) -> Callabl
         return run(loaded, deployment=harness_deployment, spark=spark)
 
     return go
+
+
+@pytest.fixture
+def fault(harness_deployment: Deployment) -> Iterator[Callable[[str, str], list[str]]]:
+    """`fault("kill", "leader(stockVals/0)")` breaks nodes of the session's twin; the test's end heals it."""
+    from harness.scenarios.faults import apply_action, resolve_target
+
+    def inject(action: str, target: str) -> list[str]:
+        nodes = resolve_target(harness_deployment, target)
+        for node in nodes:
+            apply_action(harness_deployment, action, node)
+        return nodes
+
+    try:
+        yield inject
+    finally:
+        harness_deployment.heal()

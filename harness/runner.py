@@ -20,8 +20,11 @@ from harness.kafka import admin
 from harness.scenarios.replay import ReplayResult, replay
 from harness.scenarios.spec import Scenario
 from harness.verify.check import Check, RecordedBatch, oracle_batches, verify_generic, verify_windows
-from harness.verify.manifest import write_manifest
-from harness.verify.oracle import JobSemantics
+from harness.kafka.readback import read_topic
+from harness.scenarios.faults import FaultScheduler, require_valid
+from harness.verify.delivery import account
+from harness.verify.manifest import AckedRecord, write_manifest
+from harness.verify.oracle import JobSemantics, parse_tick
 from harness.verify.report import RunReport, counts, latency_summary, tasks_summary
 
 if TYPE_CHECKING:
@@ -44,25 +47,38 @@ def run_scenario(
         workdir = twin.run.path / "scenarios" / f"{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns() % 10_000}"
         topic = scenario.source_topic
         _fresh_topics(twin, scenario, progress)
+        require_valid(scenario.faults, twin)
         job = StreamingJob(session, twin.bootstrap_servers, topic.name, scenario.job, workdir)
         progress(f"starting streaming job {scenario.job.name} ({scenario.job.output_mode} mode)")
         job.start()
+        faults = FaultScheduler(twin, topic.name, scenario.faults, progress=progress)
         try:
             job.wait_started()
+            faults.start()
             results = [_replay(twin, topic.name, p, progress) for p in scenario.producers]
+            events = faults.join()
             acked = sorted((r for res in results for r in res.acked), key=lambda r: (r.partition, r.offset))
+            stored = _stored(twin, topic.name, topic.partitions)
             ends: dict[int, int] = {}
-            for record in acked:
+            for record in stored:
                 ends[record.partition] = max(ends.get(record.partition, 0), record.offset + 1)
+            waited = time.monotonic()
             job.wait_caught_up(ends, timeout=CATCH_UP_TIMEOUT_S, progress=progress)
+            caught_up_s = time.monotonic() - waited
         finally:
+            faults.cancel()
             history = job.stop()
+            if scenario.faults:
+                progress("healing the twin: resuming and restarting faulted nodes")
+                twin.heal()
         manifest = manifest_path or workdir / "manifest.jsonl"
         manifest.parent.mkdir(parents=True, exist_ok=True)
         write_manifest(manifest, acked)
         progress("verifying against the oracle")
-        report = _report(scenario, twin, results, acked, history)
+        report = _report(scenario, twin, results, acked, stored, history)
         report.manifest = str(manifest)
+        report.faults = [e.to_json() for e in events]
+        report.job["caught_up_after_replay_s"] = round(caught_up_s, 3)
         return report
 
 
@@ -126,7 +142,19 @@ def _iso(ms: int | None) -> str:
     return "?" if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%H:%M:%S")
 
 
-def _report(scenario: Scenario, twin: Deployment, results: list[ReplayResult], acked, history: JobHistory) -> RunReport:  # noqa: ANN001
+def _stored(twin: Deployment, topic: str, partitions: int) -> list[AckedRecord]:
+    """What the brokers hold now, in manifest form: the oracle's input and the delivery check's evidence."""
+    records = []
+    for message in read_topic(twin.bootstrap_servers, topic, partitions):
+        value = message.value.decode("utf-8", "replace") if message.value is not None else ""
+        tick = parse_tick(value)
+        records.append(AckedRecord(topic=topic, partition=message.partition, offset=message.offset,
+                                   key=message.key.decode("utf-8", "replace") if message.key is not None else None,
+                                   event_time_ms=tick.event_time_ms if tick else None, value=value, timestamp_ms=message.timestamp_ms))
+    return records
+
+
+def _report(scenario: Scenario, twin: Deployment, results: list[ReplayResult], acked, stored, history: JobHistory) -> RunReport:  # noqa: ANN001
     spec = scenario.job
     recorded = [RecordedBatch(b.batch_id, b.start_offsets, b.end_offsets, b.finished_ms, b.watermark_ms) for b in history.batches]
     malformed_reported = len(history.malformed_offsets)
@@ -137,9 +165,19 @@ def _report(scenario: Scenario, twin: Deployment, results: list[ReplayResult], a
         verification = verify_generic(expected, history.outputs, spec.output_mode, key_columns)
     else:
         semantics = JobSemantics(spec.window, spec.slide, spec.watermark, spec.output_mode)
-        verification = verify_windows(acked, recorded, history.outputs, semantics, malformed_reported)
+        verification = verify_windows(stored, recorded, history.outputs, semantics, malformed_reported)
     failed = [f for r in results for f in r.failed]
-    checks = [Check("every record sent was acknowledged", not failed, "; ".join(failed[:5]) or f"{len(acked)} acknowledged"), *verification.checks]
+    delivery = account(acked, stored)
+    checks = [Check("every record sent was acknowledged", not failed, "; ".join(failed[:5]) or f"{len(acked)} acknowledged")]
+    if scenario.expect.max_lost is not None:
+        checks.append(Check("no acknowledged record lost", len(delivery.lost) <= scenario.expect.max_lost,
+                            "\n".join([f"{len(delivery.lost)} acknowledged records are not in Kafka (at most {scenario.expect.max_lost} allowed)",
+                                       *(f"- lost {line}" for line in delivery.to_json()["lost_examples"])])))
+    if scenario.expect.max_duplicated is not None:
+        checks.append(Check("no record duplicated", len(delivery.duplicated) <= scenario.expect.max_duplicated,
+                            "\n".join([f"{len(delivery.duplicated)} records stored more often than acknowledged",
+                                       *(f"- duplicated {line}" for line in delivery.to_json()["duplicated_examples"])])))
+    checks.extend(verification.checks)
     if scenario.expect.malformed is not None:
         checks.append(Check("malformed count as expected", malformed_reported == scenario.expect.malformed,
                             f"expected {scenario.expect.malformed}, job reported {malformed_reported}"))
@@ -176,7 +214,8 @@ def _report(scenario: Scenario, twin: Deployment, results: list[ReplayResult], a
             "wall_seconds": round(history.wall_seconds, 2),
             "latency_ms": latency_summary(verification.latencies_ms),
             "batches": [{"id": b.batch_id, "input_rows": b.input_rows, "duration_ms": b.duration_ms, "watermark_ms": b.watermark_ms,
-                         "tasks": b.tasks(spec.min_partitions), "dropped_by_watermark": b.dropped_by_watermark} for b in history.batches],
+                         "tasks": b.tasks(spec.min_partitions), "dropped_by_watermark": b.dropped_by_watermark,
+                         "lag": b.lag, "finished_ms": b.finished_ms} for b in history.batches],
         },
         verification={
             "expected_rows": len(oracle_result.rows) if oracle_result else None,
@@ -192,4 +231,5 @@ def _report(scenario: Scenario, twin: Deployment, results: list[ReplayResult], a
             "unconsumed": len(oracle_result.unconsumed) if oracle_result else None,
         },
         checks=checks,
+        delivery=delivery.to_json(),
     )

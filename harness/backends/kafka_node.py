@@ -89,7 +89,8 @@ def server_properties(plan: KafkaNodePlan, topology: Topology, quorum: list[Kafk
         props["inter.broker.listener.name"] = "PLAINTEXT"
         if node.rack:
             props["broker.rack"] = node.rack
-    return "".join(f"{key}={value}\n" for key, value in props.items())
+    props.update(topology.kafka.server_properties)
+    return "".join(f"{key}={str(value).lower() if isinstance(value, bool) else value}\n" for key, value in props.items())
 
 
 def jvm_command(java: Path, classpath: str, main: str, *args: str, heap_mb: int, log_dir: Path, log4j: Path) -> list[str]:

@@ -203,11 +203,13 @@ class LocalDeployment(Deployment):
         _, node = self._find(name)
         if node.process is None or not processes.send(node.process, signal.SIGSTOP):
             raise HarnessError(f"{name} is not running, so it cannot be paused")
+        wait_for(lambda: processes.state_of(node.process) == "paused", what=f"{name} to stop", timeout=10)
 
     def resume_node(self, name: str) -> None:
         _, node = self._find(name)
         if node.process is not None:
             processes.send(node.process, signal.SIGCONT)
+            wait_for(lambda: processes.state_of(node.process) != "paused", what=f"{name} to resume", timeout=10)
 
     def active_controller(self) -> str:
         """The quorum leader as the live controllers record it in their `quorum-state` files."""

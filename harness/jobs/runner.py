@@ -39,6 +39,12 @@ class BatchProgress:
     duration_ms: int
     watermark_ms: int | None
     dropped_by_watermark: int
+    latest_offsets: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def lag(self) -> int:
+        """Records already in Kafka but not yet in this or an earlier batch (consumer lag at batch end)."""
+        return sum(max(0, latest - self.end_offsets.get(p, 0)) for p, latest in self.latest_offsets.items())
 
     @property
     def finished_ms(self) -> int:
@@ -224,5 +230,6 @@ def _batches(progresses: list[dict[str, Any]], topic: str) -> list[BatchProgress
             duration_ms=int((item.get("durationMs") or {}).get("triggerExecution", 0)),
             watermark_ms=int(datetime.fromisoformat(watermark.replace("Z", "+00:00")).timestamp() * 1000) if watermark else None,
             dropped_by_watermark=int(operators[0].get("numRowsDroppedByWatermark", 0)),
+            latest_offsets=_offsets(source.get("latestOffset"), topic),
         )
     return [seen[k] for k in sorted(seen)]

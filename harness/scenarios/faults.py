@@ -120,52 +120,54 @@ class FaultScheduler:
                 nodes = self._resolve(fault.target)
                 event.nodes = nodes
                 before = self._broker_ids(nodes)
+                led = self._led_by(before) if fault.action in _DISRUPTS else set()
                 event.fired_s = round(time.monotonic() - self._t0, 3)
                 for node in nodes:
                     self._apply(fault.action, node)
                 self._progress(f"fault at {event.fired_s:.1f}s: {fault.action} {', '.join(nodes)}")
                 if fault.label:
                     self.labels[fault.label] = nodes
-                self._measure(event, fault.action, before)
+                self._measure(event, fault.action, before, led)
             except Exception as exc:  # noqa: BLE001 - a failed fault is recorded, and the run goes on
                 event.error = str(exc)
 
     # ----- targets and actions -------------------------------------------------------------
 
     def _resolve(self, target: str) -> list[str]:
-        if target.startswith("@"):
-            return list(self.labels[target[1:]])
-        if target == "controller":
-            return [self.deployment.active_controller()]
-        match = re.match(r"^(leader|followers)\(([^/]+)/(\d+)\)$", target)
-        if match:
-            kind, topic, partition = match.group(1), match.group(2), int(match.group(3))
-            info = admin.describe(self.deployment.bootstrap_servers, topic)
-            part = next(p for p in info.partitions if p.partition == partition)
-            ids = [part.leader] if kind == "leader" else [r for r in part.replicas if r != part.leader]
-            return [self.deployment.hostname_for_id(i) for i in ids]
-        return [target]
+        return resolve_target(self.deployment, target, self.labels)
 
     def _apply(self, action: str, node: str) -> None:
-        d = self.deployment
-        {"kill": lambda: d.stop_node(node, graceful=False), "stop": lambda: d.stop_node(node, graceful=True),
-         "pause": lambda: d.pause_node(node), "resume": lambda: d.resume_node(node), "start": lambda: d.start_node(node),
-         "restart": lambda: (d.stop_node(node, graceful=True), d.start_node(node))}[action]()
+        apply_action(self.deployment, action, node)
 
     def _broker_ids(self, nodes: list[str]) -> set[int]:
         return {self.deployment.node_id(n) for n in nodes if self.deployment.is_broker(n)}
 
     # ----- recovery ------------------------------------------------------------------------
 
-    def _measure(self, event: FaultEvent, action: str, brokers: set[int]) -> None:
-        if not brokers:
+    def _led_by(self, brokers: set[int]) -> set[int]:
+        try:
+            info = admin.describe(self.deployment.bootstrap_servers, self.topic, timeout=5)
+        except Exception:  # noqa: BLE001 - no snapshot, no leader-election measurement
+            return set()
+        return {p.partition for p in info.partitions if p.leader in brokers}
+
+    def _measure(self, event: FaultEvent, action: str, brokers: set[int], led: set[int]) -> None:
+        """Leader election: until the partitions the victims led have other leaders. ISR restored:
+        until the returning brokers are back in the ISR of every partition they replicate."""
+        if not brokers or (action in _DISRUPTS and not led):
             return
         started = time.monotonic()
         bootstrap = self.deployment.bootstrap_servers
         if action in _DISRUPTS:
-            key, done = "leader_election_s", lambda info: all(p.leader >= 0 and p.leader not in brokers for p in info.partitions)
+            key = "leader_election_s"
+
+            def done(info: admin.TopicInfo) -> bool:
+                return all(p.leader >= 0 and p.leader not in brokers for p in info.partitions if p.partition in led)
         else:
-            key, done = "isr_restored_s", lambda info: info.fully_in_sync
+            key = "isr_restored_s"
+
+            def done(info: admin.TopicInfo) -> bool:
+                return all(b in p.isr for p in info.partitions for b in brokers if b in p.replicas)
 
         def watch() -> None:
             while time.monotonic() - started < self.recovery_timeout and not self._stop.is_set():
@@ -181,6 +183,44 @@ class FaultScheduler:
         thread = threading.Thread(target=watch, name=f"recovery-{key}", daemon=True)
         self._threads.append(thread)
         thread.start()
+
+
+def resolve_target(deployment: Deployment, target: str, labels: dict[str, list[str]] | None = None) -> list[str]:
+    """The node names a target means right now (leaders move, so this is asked at fault time)."""
+    if target.startswith("@"):
+        if labels is None or target[1:] not in labels:
+            raise HarnessError(f"label {target} is not set")
+        return list(labels[target[1:]])
+    if target == "controller":
+        return [deployment.active_controller()]
+    match = re.match(r"^(leader|followers)\(([^/]+)/(\d+)\)$", target)
+    if match:
+        kind, topic, partition = match.group(1), match.group(2), int(match.group(3))
+        info = admin.describe(deployment.bootstrap_servers, topic)
+        part = next((p for p in info.partitions if p.partition == partition), None)
+        if part is None:
+            raise HarnessError(f"topic {topic} has no partition {partition}")
+        ids = [part.leader] if kind == "leader" else [r for r in part.replicas if r != part.leader]
+        return [deployment.hostname_for_id(i) for i in ids]
+    try:
+        deployment.topology.node(target)
+    except KeyError as exc:
+        raise HarnessError(str(exc.args[0]), hint="or use 'controller', 'leader(TOPIC/P)', 'followers(TOPIC/P)'") from None
+    return [target]
+
+
+def apply_action(deployment: Deployment, action: str, node: str) -> None:
+    actions = {
+        "kill": lambda: deployment.stop_node(node, graceful=False),
+        "stop": lambda: deployment.stop_node(node, graceful=True),
+        "pause": lambda: deployment.pause_node(node),
+        "resume": lambda: deployment.resume_node(node),
+        "start": lambda: deployment.start_node(node),
+        "restart": lambda: (deployment.stop_node(node, graceful=True), deployment.start_node(node)),
+    }
+    if action not in actions:
+        raise HarnessError(f"unknown fault action {action!r}", hint=f"one of {', '.join(actions)}")
+    actions[action]()
 
 
 def require_valid(faults: tuple[FaultSpec, ...], deployment: Deployment) -> None:

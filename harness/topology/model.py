@@ -161,6 +161,9 @@ class KafkaSettings(_Strict):
     heap_mb: int = Field(default=512, ge=128, le=16_384, description="JVM heap of each Kafka process")
     topic_defaults: TopicDefaults = TopicDefaults()
     broker_port: int = Field(default=9092, ge=1, le=65535, description="preferred port; another free one is used if taken")
+    server_properties: dict[str, str | int | float | bool] = Field(
+        default={}, description="extra Kafka server properties for every node, applied after the harness's own"
+    )
 
 
 class SparkSettings(_Strict):

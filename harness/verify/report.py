@@ -22,6 +22,8 @@ class RunReport:
     verification: dict[str, Any] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     manifest: str | None = None
+    delivery: dict[str, Any] = field(default_factory=dict)
+    faults: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -37,6 +39,8 @@ class RunReport:
             "replay": self.replay,
             "job": self.job,
             "verification": self.verification,
+            "delivery": self.delivery,
+            "faults": self.faults,
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
         }
 
@@ -59,6 +63,16 @@ class RunReport:
             f"verify    {v.get('expected_rows')} expected rows, {v.get('actual_rows')} in the sink; "
             f"{v.get('late_dropped_records', 0)} records dropped as late, {v.get('malformed_expected', 0)} malformed",
         ]
+        d = self.delivery
+        if d:
+            lines.append(f"delivery  {d.get('acked')} acknowledged, {d.get('stored')} stored: {d.get('lost')} lost, {d.get('duplicated')} duplicated")
+        for fault in self.faults:
+            recovery = ", ".join(f"{k} {'-' if v is None else f'{v:.2f}s'}" for k, v in (fault.get("recovery") or {}).items())
+            fired = fault.get("fired_s")
+            lines.append(f"fault     at {fault['at_s']:.1f}s (fired {'-' if fired is None else f'{fired:.2f}s'}): {fault['action']} {fault['target']}"
+                         f" -> {', '.join(fault.get('nodes') or []) or '?'}" + (f"; {recovery}" if recovery else "") + (f"; ERROR {fault['error']}" if fault.get("error") else ""))
+        if self.faults and "caught_up_after_replay_s" in j:
+            lines.append(f"          job caught up {j['caught_up_after_replay_s']:.2f}s after the replay and faults ended")
         for check in self.checks:
             mark = "PASS" if check.ok else "FAIL"
             detail = check.detail if not check.ok else check.detail.splitlines()[0] if check.detail else ""
