@@ -21,6 +21,7 @@ from harness.scenarios.replay import ReplayResult, replay
 from harness.scenarios.spec import Scenario
 from harness.verify.check import Check, RecordedBatch, oracle_batches, verify_generic, verify_windows
 from harness.kafka.readback import read_topic
+from harness.runtime.processes import check_interrupted
 from harness.scenarios.faults import FaultScheduler, require_valid
 from harness.verify.delivery import account
 from harness.verify.manifest import AckedRecord, write_manifest
@@ -57,6 +58,7 @@ def run_scenario(
             faults.start()
             results = [_replay(twin, topic.name, p, progress) for p in scenario.producers]
             events = faults.join()
+            check_interrupted()
             acked = sorted((r for res in results for r in res.acked), key=lambda r: (r.partition, r.offset))
             stored = _stored(twin, topic.name, topic.partitions)
             ends: dict[int, int] = {}

@@ -137,7 +137,11 @@ class LocalDeployment(Deployment):
                 java, classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self._config_path(plan)),
                 heap_mb=256, log_dir=plan.log_dir, log4j=plan.log_dir / "log4j2.properties",
             )
-            processes.run_tool(argv, what=f"formatting KRaft storage of {plan.node.hostname}")
+            try:
+                processes.run_tool(argv, what=f"formatting KRaft storage of {plan.node.hostname}")
+            except HarnessError as exc:
+                exc.hint = f"the node's configuration is {self._config_path(plan)}; `kafka.server_properties` in the profile adds to it"
+                raise
 
         with ThreadPoolExecutor(max_workers=len(plans)) as pool:
             list(pool.map(format_one, plans))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from harness.errors import HarnessError
 from harness.jobs.contract import JobOptions, load_callable
 from harness.jobs.stock import malformed_records
+from harness.runtime.processes import check_interrupted
 from harness.scenarios.spec import JobSpec
 
 if TYPE_CHECKING:
@@ -125,6 +126,7 @@ class StreamingJob:
         as a deployed job is, so start-up cost does not count as latency."""
         deadline = time.monotonic() + timeout
         while not all(q.lastProgress is not None for q in self._queries):
+            check_interrupted()
             self._raise_if_failed()  # a job that fails at once fails the run at once
             if time.monotonic() > deadline:
                 raise HarnessError(f"the streaming job made no progress within {timeout:.0f}s")
@@ -163,6 +165,7 @@ class StreamingJob:
         deadline = time.monotonic() + timeout
         last_id, last_change, reported = None, time.monotonic(), 0.0
         while time.monotonic() < deadline:
+            check_interrupted()
             self._raise_if_failed()
             main_progress = self._queries[0].lastProgress
             consumed = [_consumed(q.lastProgress, self.topic) for q in self._queries]

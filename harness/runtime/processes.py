@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -121,29 +122,67 @@ def log_tail(path: str | Path, lines: int = 25) -> str:
     try:
         with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 64_000))
+            fh.seek(max(0, fh.tell() - 256_000))
             text = fh.read().decode("utf-8", "replace")
     except OSError:
         return f"(no log at {path})"
-    return "\n".join(text.splitlines()[-lines:])
+    return excerpt(text, lines)
+
+
+def excerpt(text: str, lines: int = 25) -> str:
+    """The last lines of a log, preceded by its first errors: a JVM's shutdown chatter and stack
+    frames often bury the one line that says what was wrong."""
+    all_lines = text.splitlines()
+    tail = all_lines[-lines:]
+    errors: list[str] = []
+    for i, line in enumerate(all_lines[:-lines]):
+        if len(errors) < 9 and (" ERROR " in line or " FATAL " in line or line.startswith(("Exception", "Caused by", "java.", "org.apache"))):
+            errors.extend(all_lines[i : i + 2])  # the error and the exception message under it
+    if errors:
+        return "\n".join(["first errors:", *errors, "last lines:", *tail])
+    return "\n".join(tail)
+
+
+INTERRUPTED = threading.Event()
+"""Set by Ctrl-C or SIGTERM. A KeyboardInterrupt raised while Python runs a finaliser is swallowed
+("Exception ignored in ..."), so every wait loop also checks this flag."""
+_ACTIVE = threading.Event()
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    INTERRUPTED.set()
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def check_interrupted() -> None:
+    if INTERRUPTED.is_set():
+        raise KeyboardInterrupt("interrupted")
+
+
+def reinstall_interrupt_handlers() -> None:
+    """pyspark installs its own SIGINT handler when a SparkContext starts; put ours back."""
+    if _ACTIVE.is_set() and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _on_signal)
+        signal.signal(signal.SIGTERM, _on_signal)
 
 
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Treat SIGTERM like Ctrl-C for the duration, so `finally` blocks stop what was started."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signal handling to the caller
-        yield
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handling belongs to the main thread's caller
         return
+    previous = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    INTERRUPTED.clear()
+    _ACTIVE.set()
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        _ACTIVE.clear()
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
 
 
 def run_tool(argv: Sequence[str], *, what: str, timeout: float = 120.0, cwd: Path | None = None) -> str:
@@ -155,6 +194,5 @@ def run_tool(argv: Sequence[str], *, what: str, timeout: float = 120.0, cwd: Pat
     except subprocess.TimeoutExpired as exc:
         raise HarnessError(f"{what} did not finish within {timeout:.0f}s", detail=str(exc.stdout or "")[-2000:]) from None
     if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
-        raise HarnessError(f"{what} failed with exit code {done.returncode}", detail=tail)
+        raise HarnessError(f"{what} failed with exit code {done.returncode}", detail=excerpt((done.stdout + done.stderr).strip(), 12))
     return done.stdout

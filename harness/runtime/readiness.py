@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from harness.runtime.processes import ProcessRecord, is_alive, log_tail
+from harness.runtime.processes import ProcessRecord, check_interrupted, is_alive, log_tail
 from harness.errors import NotReadyError
 
 T = TypeVar("T")
@@ -29,6 +29,7 @@ def wait_for(
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while True:
+        check_interrupted()
         for record in watch:
             if not is_alive(record):
                 raise NotReadyError(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import KafkaError, Message
 
 from harness.kafka.clients import producer as make_producer
+from harness.runtime.processes import check_interrupted
 from harness.scenarios.events import Event, disorder, duplicate
 from harness.scenarios.spec import ProducerSpec
 from harness.scenarios.ticker import stock_ticker
@@ -119,12 +120,15 @@ def replay(
     pacer = _Pacer(spec)
     started = time.perf_counter()
     for n, record in enumerate(records):
+        check_interrupted()
         pacer.wait(n, record)
         _produce(client, topic, record, on_delivery)
         result.sent += 1
         if on_progress is not None and n % 500 == 0:
             on_progress(n, len(records))
-    remaining = client.flush(120)
+    deadline = time.monotonic() + 120
+    while (remaining := client.flush(0.5)) and time.monotonic() < deadline:
+        check_interrupted()
     result.seconds = time.perf_counter() - started
     if remaining:
         result.failed.append(f"{remaining} records still unacknowledged after 120 s")

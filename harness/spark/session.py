@@ -63,6 +63,9 @@ def spark_session(
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
+    from harness.runtime.processes import reinstall_interrupt_handlers
+
+    reinstall_interrupt_handlers()
     return session
 
 
