@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from harness.backends import Deployment, new_deployment
 from harness.errors import HarnessError
 from harness.jobs.contract import load_callable
+from harness.jobs.driver import DriverProcess
 from harness.jobs.runner import JobHistory, StreamingJob, job_options
 from harness.kafka import admin
 from harness.scenarios.replay import ReplayResult, replay
@@ -44,15 +45,16 @@ def run_scenario(
     manifest_path: Path | None = None,
     progress: Progress = lambda _: None,
 ) -> RunReport:
-    with _twin(scenario, deployment, run_name, progress) as twin, _spark(twin, spark, progress) as session:
+    needs_session = not any(f.target == "driver" for f in scenario.faults)
+    with _twin(scenario, deployment, run_name, progress) as twin, _spark(twin, spark, progress, needed=needs_session) as session:
         workdir = twin.run.path / "scenarios" / f"{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns() % 10_000}"
         topic = scenario.source_topic
         _fresh_topics(twin, scenario, progress)
         require_valid(scenario.faults, twin)
-        job = StreamingJob(session, twin.bootstrap_servers, topic.name, scenario.job, workdir)
+        job = _job(scenario, twin, session, workdir)
         progress(f"starting streaming job {scenario.job.name} ({scenario.job.output_mode} mode)")
         job.start()
-        faults = FaultScheduler(twin, topic.name, scenario.faults, progress=progress)
+        faults = FaultScheduler(twin, topic.name, scenario.faults, progress=progress, driver=job if isinstance(job, DriverProcess) else None)
         try:
             job.wait_started()
             faults.start()
@@ -81,7 +83,19 @@ def run_scenario(
         report.manifest = str(manifest)
         report.faults = [e.to_json() for e in events]
         report.job["caught_up_after_replay_s"] = round(caught_up_s, 3)
+        if isinstance(job, DriverProcess):
+            report.job["driver_incarnations"] = job.incarnations()
         return report
+
+
+def _job(scenario: Scenario, twin: Deployment, session: SparkSession | None, workdir: Path) -> StreamingJob | DriverProcess:
+    """In the harness's own Spark session, or, when a fault targets the driver, in a driver process of its own."""
+    topic = scenario.source_topic.name
+    if any(f.target == "driver" for f in scenario.faults):
+        settings = twin.topology.spark
+        return DriverProcess(twin.bootstrap_servers, topic, scenario.job, workdir, cores=settings.local_cores, memory_mb=settings.driver_memory_mb)
+    assert session is not None
+    return StreamingJob(session, twin.bootstrap_servers, topic, scenario.job, workdir)
 
 
 @contextlib.contextmanager
@@ -98,8 +112,8 @@ def _twin(scenario: Scenario, given: Deployment | None, run_name: str, progress:
 
 
 @contextlib.contextmanager
-def _spark(twin: Deployment, given: SparkSession | None, progress: Progress) -> Iterator[SparkSession]:
-    if given is not None:
+def _spark(twin: Deployment, given: SparkSession | None, progress: Progress, *, needed: bool = True) -> Iterator[SparkSession | None]:
+    if given is not None or not needed:
         yield given
         return
     from harness.spark import spark_session, stop_spark

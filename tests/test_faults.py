@@ -80,3 +80,14 @@ def test_controller_failover_loses_nothing(run_scenario: Callable[..., RunReport
     report = run_scenario(SCENARIOS / "controller-failover.yaml")
     assert report.verdict == "pass", report.render()
     assert report.delivery["lost"] == 0 and report.faults[0]["nodes"]
+
+
+def test_driver_restart_from_checkpoint_gives_exactly_the_oracle(run_scenario: Callable[..., RunReport]) -> None:
+    report = run_scenario(SCENARIOS / "driver-restart.yaml")
+    assert report.verdict == "pass", report.render()
+    incarnations = report.job["driver_incarnations"]
+    assert len(incarnations) == 2  # killed once, started once, resumed from the checkpoint
+    assert incarnations[1][0] <= incarnations[0][-1] + 1  # the new driver continued the batch sequence, it did not start over
+    assert incarnations[1][0] > 0
+    assert report.verification["duplicated"] == 0 and report.verification["missing"] == 0
+    assert report.faults[1]["recovery"]["job_resumed_s"] is not None

@@ -266,9 +266,11 @@ def _plot_local(ax, result: SweepResult, analysis: Analysis) -> None:  # noqa: A
         ax.text(0.02, 0.02, analysis.problem[:90], transform=ax.transAxes, fontsize=8, color="red")
     _partitions_axis(ax, all_n)
     ax.set_yscale("log")
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high * 12)  # headroom: the legend sits above the curves
     ax.set_ylabel("records/s")
     ax.set_title("Local twin: measured throughput, baselines and the USL model")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", ncol=2)
 
 
 def _plot_projection(ax, analysis: Analysis) -> None:  # noqa: ANN001
@@ -285,20 +287,21 @@ def _plot_projection(ax, analysis: Analysis) -> None:  # noqa: ANN001
             label=f"projected records/s (MODEL; fit R²={fit.r_squared:.3f}, {len(fit.points)} points)")
     ax.plot(ns, [r.model_records_per_s for r in rows], ":", color="C4", label="Spark part before broker caps (MODEL)")
     measured_high = fit.n_range[1] * projection.copies
-    ax.axvspan(measured_high, top, color="grey", alpha=0.12, label="extrapolated beyond the measured N (MODEL)")
+    if measured_high < top:
+        ax.axvspan(measured_high, top, color="grey", alpha=0.12, label="extrapolated beyond the measured N per local machine (MODEL)")
     ax.axhline(projection.write_cap_records_per_s, color="C5", linestyle="--", label="broker disk cap (catalog figures)")
     ax.axhline(projection.network_cap_records_per_s, color="C6", linestyle="--", label="broker network cap (catalog figures)")
     ax.axhline(analysis.target_records_per_s, color="C3", linestyle="-.", label=f"target {analysis.target_records_per_s:,.0f} records/s")
     if rec.partitions is not None:
         ax.axvline(rec.partitions, color="C3", linewidth=1.5)
         ax.annotate(f"recommended (MODEL): {rec.partitions} partitions", xy=(rec.partitions, rec.projected_records_per_s),
-                    xytext=(10, -30), textcoords="offset points", fontsize=9, color="C3", arrowprops={"arrowstyle": "->", "color": "C3"})
+                    xytext=(-170, 40), textcoords="offset points", fontsize=9, color="C3", arrowprops={"arrowstyle": "->", "color": "C3"})
     else:
         ax.text(0.02, 0.95, f"target not reachable (MODEL): {rec.limit}"[:120], transform=ax.transAxes, fontsize=8, color="C3", va="top")
     _partitions_axis(ax, [n for n in ns if n & (n - 1) == 0])
     ax.set_yscale("log")
     ax.set_ylabel("records/s (MODEL)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(0.0, 0.6))
 
 
 def _plot_lag(ax, result: SweepResult) -> None:  # noqa: ANN001

@@ -80,8 +80,9 @@ def job_options(spec: JobSpec) -> JobOptions:
 class StreamingJob:
     """Start the job's query (and the malformed-records query), wait until it caught up, stop it."""
 
-    def __init__(self, spark: SparkSession, bootstrap: str, topic: str, spec: JobSpec, workdir: Path) -> None:
+    def __init__(self, spark: SparkSession, bootstrap: str, topic: str, spec: JobSpec, workdir: Path, *, persist: bool = False) -> None:
         self.spark, self.bootstrap, self.topic, self.spec, self.workdir = spark, bootstrap, topic, spec, workdir
+        self.persist = persist  # also write each batch's output to files (a driver in its own process does)
         self.history = JobHistory()
         self._lock = threading.Lock()
         self._queries: list[StreamingQuery] = []
@@ -142,6 +143,8 @@ class StreamingJob:
         rows = [row.asDict(recursive=True) for row in frame.collect()]
         with self._lock:
             self.history.outputs[batch_id] = rows  # keyed by batch id: a re-run replaces, never duplicates
+        if self.persist:
+            _write_json(self.workdir / "outputs" / f"{batch_id}.json", rows)
         if self.spec.sink == "parquet":
             frame.write.mode("overwrite").parquet(str(self.workdir / "output" / f"batch={batch_id}"))
         elif self.spec.sink == "console":
@@ -152,6 +155,8 @@ class StreamingJob:
         rows = frame.select("partition", "offset").collect()
         with self._lock:
             self.history.malformed_offsets.update((r.partition, r.offset) for r in rows)
+        if self.persist:
+            _write_json(self.workdir / "malformed" / f"{batch_id}.json", [[r.partition, r.offset] for r in rows])
         if self.spec.dead_letter_topic and rows:
             (frame.selectExpr("key", "value").write.format("kafka").option("kafka.bootstrap.servers", self.bootstrap)
              .option("topic", self.spec.dead_letter_topic).save())
@@ -199,6 +204,19 @@ class StreamingJob:
             self.history.batches = _batches(self._queries[0].recentProgress, self.topic)
             self.history.wall_seconds = time.perf_counter() - self._started
         return self.history
+
+
+    @property
+    def queries(self) -> list[StreamingQuery]:
+        return list(self._queries)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    """Atomic: a reader in another process never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, default=str))
+    tmp.replace(path)
 
 
 def _offsets(raw: Any, topic: str) -> dict[int, int]:

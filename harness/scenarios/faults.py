@@ -22,7 +22,7 @@ from harness.errors import HarnessError
 from harness.kafka import admin
 
 FaultAction = Literal["kill", "stop", "pause", "resume", "start", "restart"]
-_TARGET = re.compile(r"^(controller|@[\w-]+|(leader|followers)\([A-Za-z0-9._-]+/\d+\)|[a-z]{2}\d+-[a-z0-9-]+)$")
+_TARGET = re.compile(r"^(controller|driver|@[\w-]+|(leader|followers)\([A-Za-z0-9._-]+/\d+\)|[a-z]{2}\d+-[a-z0-9-]+)$")
 _DISRUPTS = {"kill", "stop", "pause"}
 
 
@@ -31,7 +31,7 @@ class FaultSpec(BaseModel):
 
     at: int = Field(description="when, on the replay's timeline (e.g. '5s')")
     action: FaultAction
-    target: str = Field(description="node, 'controller', 'leader(topic/p)', 'followers(topic/p)' or '@label'")
+    target: str = Field(description="node, 'controller', 'leader(topic/p)', 'followers(topic/p)', 'driver' (the streaming job) or '@label'")
     label: str | None = Field(default=None, alias="as", description="name the resolved nodes for later faults")
 
     @field_validator("at", mode="before")
@@ -73,21 +73,24 @@ def check_schedule(faults: tuple[FaultSpec, ...], node_names: set[str] | None) -
             problems.append(f"faults[{i}].target: label {fault.target} is not set by an earlier fault (`as: {fault.target[1:]}`)")
         if node_names is not None and _is_node(fault.target) and fault.target not in node_names:
             problems.append(f"faults[{i}].target: no Kafka node {fault.target!r}; nodes are {', '.join(sorted(node_names))}")
+        if fault.target == "driver" and fault.action not in ("kill", "start", "restart"):
+            problems.append(f"faults[{i}].action: the driver can be killed, started or restarted, not {fault.action}d")
         if fault.label:
             labels.add(fault.label)
     return problems
 
 
 def _is_node(target: str) -> bool:
-    return not (target == "controller" or target.startswith("@") or "(" in target)
+    return not (target in ("controller", "driver") or target.startswith("@") or "(" in target)
 
 
 class FaultScheduler:
     """Runs a schedule on its own thread; `join()` returns the events once all recovery is measured."""
 
     def __init__(self, deployment: Deployment, topic: str, faults: tuple[FaultSpec, ...], *, recovery_timeout: float = 120.0,
-                 progress=None) -> None:  # noqa: ANN001
+                 progress=None, driver=None) -> None:  # noqa: ANN001
         self.deployment, self.topic, self.faults = deployment, topic, tuple(sorted(faults, key=lambda f: f.at))
+        self.driver = driver  # the job's own driver process, when a fault targets it
         self.recovery_timeout = recovery_timeout
         self.events: list[FaultEvent] = []
         self.labels: dict[str, list[str]] = {}
@@ -117,6 +120,9 @@ class FaultScheduler:
             event = FaultEvent(at_s=fault.at / 1000, action=fault.action, target=fault.target)
             self.events.append(event)
             try:
+                if fault.target == "driver":
+                    self._driver_fault(event, fault.action)
+                    continue
                 nodes = self._resolve(fault.target)
                 event.nodes = nodes
                 before = self._broker_ids(nodes)
@@ -130,6 +136,18 @@ class FaultScheduler:
                 self._measure(event, fault.action, before, led)
             except Exception as exc:  # noqa: BLE001 - a failed fault is recorded, and the run goes on
                 event.error = str(exc)
+
+    def _driver_fault(self, event: FaultEvent, action: str) -> None:
+        if self.driver is None:
+            raise HarnessError("no driver process to fault (the job runs in the harness's own process)")
+        event.nodes = ["driver"]
+        event.fired_s = round(time.monotonic() - self._t0, 3)
+        if action in ("kill", "restart"):
+            self.driver.kill()
+        if action in ("start", "restart"):
+            self.driver.start()
+            self._watch(event, "job_resumed_s", time.monotonic(), self.driver.first_batch_after_start)
+        self._progress(f"fault at {event.fired_s:.1f}s: {action} the streaming job's driver")
 
     # ----- targets and actions -------------------------------------------------------------
 
@@ -169,10 +187,15 @@ class FaultScheduler:
             def done(info: admin.TopicInfo) -> bool:
                 return all(b in p.isr for p in info.partitions for b in brokers if b in p.replicas)
 
+        self._watch(event, key, started, lambda: done(admin.describe(bootstrap, self.topic, timeout=2)))
+
+    def _watch(self, event: FaultEvent, key: str, started: float, recovered) -> None:  # noqa: ANN001
+        """Time, on its own thread, until `recovered()` holds (None if it never does in time)."""
+
         def watch() -> None:
             while time.monotonic() - started < self.recovery_timeout and not self._stop.is_set():
                 try:
-                    if done(admin.describe(bootstrap, self.topic, timeout=2)):
+                    if recovered():
                         event.recovery[key] = round(time.monotonic() - started, 3)
                         return
                 except Exception:  # noqa: BLE001 - metadata may be unavailable mid-failover

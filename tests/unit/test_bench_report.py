@@ -136,7 +136,7 @@ def test_point_figures_come_from_the_run_report() -> None:
         checks=[Check("a", True), Check("b", False, "broken")],
     )
     p = point_from_report(report, partitions=4, cores=2)
-    assert p.spark_records_per_s == 8000 / 3.0  # rows over the busy batches' time only
+    assert p.spark_records_per_s == round(8000 / 3.0, 1)  # rows over the busy batches' time only
     assert p.spark_records_per_s_wall == 1000.0
     assert p.spark_records_per_s_active == round(8000 / 3.5, 1)  # first data batch started at 11.0 s, last ended 14.5 s
     assert p.median_batch_ms == 1500 and p.data_batches == 2

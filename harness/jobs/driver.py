@@ -1,0 +1,184 @@
+"""The streaming job in a driver process of its own, so a fault can kill it and a restart resume it.
+
+`python -m harness.jobs.driver CONFIG.json` runs the job with a checkpoint in the work directory
+and writes, per micro-batch, its output and Spark's progress to files there. `DriverProcess` is the
+parent's handle: start, kill -9, restart from the checkpoint, wait until caught up, stop, and read
+the history back. Because outputs are files named by batch id, a batch Spark re-runs after a
+restart replaces its own file: the sink is idempotent and the history has no window twice.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.jobs.runner import JobHistory, _batches, _consumed
+from harness.runtime import processes
+from harness.runtime.processes import check_interrupted
+from harness.scenarios.spec import JobSpec
+
+STOP_FILE = "stop"
+
+
+class DriverProcess:
+    def __init__(self, bootstrap: str, topic: str, spec: JobSpec, workdir: Path, *, cores: int, memory_mb: int) -> None:
+        self.bootstrap, self.topic, self.spec, self.workdir = bootstrap, topic, spec, workdir
+        self.config = workdir / "driver.json"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(json.dumps({"bootstrap": bootstrap, "topic": topic, "spec": spec.model_dump(mode="json"),
+                                           "workdir": str(workdir), "cores": cores, "memory_mb": memory_mb}))
+        self.record: processes.ProcessRecord | None = None
+        self.killed = False
+        self.starts = 0
+        self._started = 0.0
+
+    # ----- the fault target ----------------------------------------------------------------
+
+    def start(self) -> None:
+        (self.workdir / STOP_FILE).unlink(missing_ok=True)
+        for name in ("harness_job", "harness_malformed"):  # "newest incarnation" pointers
+            (self.workdir / "progress" / f"{name}.json").unlink(missing_ok=True)
+        self.killed = False
+        self.starts += 1
+        self.record, _ = processes.launch("driver", [sys.executable, "-m", "harness.jobs.driver", str(self.config)],
+                                          log=self.workdir / "driver.log")
+        if not self._started:
+            self._started = time.perf_counter()
+
+    def kill(self) -> None:
+        if self.record is not None:
+            self.killed = True
+            processes.send(self.record, signal.SIGKILL)
+            processes.reap(self.record)
+
+    def alive(self) -> bool:
+        return self.record is not None and processes.is_alive(self.record)
+
+    # ----- waiting -------------------------------------------------------------------------
+
+    def _progress(self, name: str) -> list[dict[str, Any]]:
+        try:
+            return json.loads((self.workdir / "progress" / f"{name}.json").read_text())
+        except (OSError, ValueError):
+            return []
+
+    def wait_started(self, timeout: float = 180.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not (self._progress("harness_job") and self._progress("harness_malformed")):
+            check_interrupted()
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise HarnessError(f"the driver process made no progress within {timeout:.0f}s", detail=processes.log_tail(self.workdir / "driver.log"))
+            time.sleep(0.2)
+
+    def wait_caught_up(self, end_offsets: dict[int, int], *, timeout: float, quiet_s: float | None = None, progress=None) -> None:  # noqa: ANN001
+        quiet = quiet_s if quiet_s is not None else max(2.0, 4 * self.spec.trigger / 1000)
+        deadline = time.monotonic() + timeout
+        last_id, last_change = None, time.monotonic()
+        while time.monotonic() < deadline:
+            check_interrupted()
+            self._check_alive()
+            runs = [self._progress("harness_job"), self._progress("harness_malformed")]
+            consumed = [_consumed(run[-1] if run else None, self.topic) for run in runs]
+            done = all(all(c.get(p, 0) >= end for p, end in end_offsets.items()) for c in consumed)
+            batch_id = runs[0][-1]["batchId"] if runs[0] else None
+            if batch_id != last_id:
+                last_id, last_change = batch_id, time.monotonic()
+            if done and time.monotonic() - last_change >= quiet:
+                return
+            time.sleep(0.2)
+        raise HarnessError(f"the driver did not catch up within {timeout:.0f}s", detail=processes.log_tail(self.workdir / "driver.log"))
+
+    def _check_alive(self) -> None:
+        """A driver that died by itself (not by a scheduled kill) fails the run with its log."""
+        if self.record is not None and not self.killed and not self.alive():
+            raise HarnessError("the streaming job's driver process exited", detail=processes.log_tail(self.workdir / "driver.log"))
+
+    def first_batch_after_start(self) -> bool:
+        return bool(self._progress("harness_job"))
+
+    # ----- stop and read back --------------------------------------------------------------
+
+    def stop(self) -> JobHistory:
+        (self.workdir / STOP_FILE).write_text("stop\n")
+        if self.record is not None:
+            deadline = time.monotonic() + 60
+            while processes.is_alive(self.record) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            processes.terminate([self.record], grace=10)
+        return self.history()
+
+    def history(self) -> JobHistory:
+        history = JobHistory(wall_seconds=time.perf_counter() - self._started if self._started else 0.0)
+        for path in sorted((self.workdir / "outputs").glob("*.json")):
+            history.outputs[int(path.stem)] = json.loads(path.read_text())
+        for path in (self.workdir / "malformed").glob("*.json"):
+            history.malformed_offsets.update((p, o) for p, o in json.loads(path.read_text()))
+        history.batches = _batches(self._all_progress(), self.topic)
+        return history
+
+    def incarnations(self) -> list[list[int]]:
+        """Batch ids each driver process ran: a batch id in two lists was re-run after a restart."""
+        result = []
+        for path in sorted((self.workdir / "progress").glob("harness_job-*.json")):
+            try:
+                result.append(sorted({int(p["batchId"]) for p in json.loads(path.read_text())}))
+            except ValueError:
+                continue
+        return result
+
+    def _all_progress(self) -> list[dict[str, Any]]:
+        """Progress of every driver incarnation: each restart appends its own file."""
+        merged: list[dict[str, Any]] = []
+        for path in sorted((self.workdir / "progress").glob("harness_job*.json")):
+            try:
+                merged.extend(json.loads(path.read_text()))
+            except ValueError:
+                continue
+        return merged
+
+
+def main(config_path: str) -> int:
+    """The driver: run the job until the parent writes the stop file."""
+    from harness.jobs.runner import StreamingJob
+    from harness.spark import spark_session, stop_spark
+
+    config = json.loads(Path(config_path).read_text())
+    workdir = Path(config["workdir"])
+    incarnation = len(list((workdir / "progress").glob("harness_job*.json"))) if (workdir / "progress").exists() else 0
+    session = spark_session(config["bootstrap"], master=f"local[{config['cores']}]", driver_memory_mb=config["memory_mb"], app_name="harness-driver")
+    job = StreamingJob(session, config["bootstrap"], config["topic"], JobSpec.model_validate(config["spec"]), workdir, persist=True)
+    try:
+        job.start()
+        while not (workdir / STOP_FILE).exists():
+            for query in job.queries:
+                if query.exception() is not None:
+                    print(f"query {query.name} failed: {query.exception()}", flush=True)
+                    return 1
+            _persist(job, workdir, incarnation)
+            time.sleep(0.2)
+        _persist(job, workdir, incarnation)
+    finally:
+        job.stop()
+        _persist(job, workdir, incarnation)
+        stop_spark(session)
+    return 0
+
+
+def _persist(job: Any, workdir: Path, incarnation: int) -> None:
+    from harness.jobs.runner import _write_json
+
+    main_query, malformed = job.queries
+    _write_json(workdir / "progress" / "harness_malformed.json", malformed.recentProgress)
+    progress = main_query.recentProgress
+    _write_json(workdir / "progress" / "harness_job.json", progress)  # the newest incarnation, for waiting
+    _write_json(workdir / "progress" / f"harness_job-{incarnation:03d}.json", progress)  # kept per incarnation, for the history
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1]))
