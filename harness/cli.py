@@ -50,10 +50,12 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    deployment = new_deployment(args.profile, args.name, args.backend)
+    deployment = new_deployment(args.profile, args.name, args.backend, spark=args.spark)
     with sigterm_as_interrupt():
         deployment.start(progress=_progress())
     out.print(f"[green]twin {args.name!r} ({args.profile}) is ready[/green]; bootstrap servers: {deployment.bootstrap_servers}")
+    if deployment.spark_master:
+        out.print(f"Spark master: {deployment.spark_master}")
     out.print(f"run directory: {deployment.run.path}   stop it with: harness down --name {args.name}")
     return 0
 
@@ -77,7 +79,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             colour = {"running": "green", "exited": "red", "paused": "yellow"}.get(row.state, "dim")
             table.add_row(row.hostname, row.fqdn, row.endpoint, row.role, row.rack or "", str(row.pid or ""), f"[{colour}]{row.state}[/{colour}]")
         out.print(table)
-        out.print(f"bootstrap servers: {state.bootstrap_servers}")
+        out.print(f"bootstrap servers: {state.bootstrap_servers}" + (f"   Spark master: {state.spark_master}" if state.spark_master else ""))
     return 0
 
 
@@ -222,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = with_run(sub.add_parser("up", help="start a twin in the background and return once it is ready"))
     up.add_argument("--profile", default="dev", help=f"built-in profile ({', '.join(builtin_profiles())}) or a YAML file")
     up.add_argument("--backend", default="local", choices=BACKENDS)
+    up.add_argument("--spark", choices=("local", "standalone"), help="override the profile's spark.mode")
     up.set_defaults(func=cmd_up)
 
     status = with_run(sub.add_parser("status", help="a table of the twin's nodes"))

@@ -25,6 +25,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kafka-spark-harness")
     group.addoption("--harness-profile", default=os.environ.get("HARNESS_PROFILE", "dev"),
                     help="profile of the session's twin: a built-in name (dev, hdinsight, single) or a YAML file")
+    group.addoption("--harness-spark", default=os.environ.get("HARNESS_SPARK"), choices=(None, "local", "standalone"),
+                    help="override the profile's spark.mode: a local[N] session or a standalone master and workers")
     group.addoption("--harness-run", default=None,
                     help="use an already running twin (started by `harness up --name NAME`) instead of starting one")
 
@@ -36,7 +38,8 @@ def harness_deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
     if existing:
         yield attach(existing)
         return
-    deployment = new_deployment(request.config.getoption("--harness-profile"), f"pytest-{os.getpid()}")
+    deployment = new_deployment(request.config.getoption("--harness-profile"), f"pytest-{os.getpid()}",
+                                spark=request.config.getoption("--harness-spark"))
     with sigterm_as_interrupt():
         try:
             deployment.start()
@@ -80,11 +83,10 @@ def spark(harness_deployment: Deployment) -> Iterator[SparkSession]:
     """A local[N] SparkSession with the spark-sql-kafka connector, its JVM stopped at the end."""
     from harness.spark import spark_session, stop_spark
 
-    settings = harness_deployment.topology.spark
+    master, conf = harness_deployment.spark_conf()
     session = spark_session(
-        harness_deployment.bootstrap_servers,
-        master=f"local[{settings.local_cores}]",
-        driver_memory_mb=settings.driver_memory_mb,
+        harness_deployment.bootstrap_servers, master=master,
+        driver_memory_mb=harness_deployment.topology.spark.driver_memory_mb, extra_conf=conf,
     )
     try:
         yield session

@@ -118,9 +118,9 @@ def _spark(twin: Deployment, given: SparkSession | None, progress: Progress, *, 
         return
     from harness.spark import spark_session, stop_spark
 
-    progress("starting Spark (local) with the spark-sql-kafka connector")
-    settings = twin.topology.spark
-    session = spark_session(twin.bootstrap_servers, master=f"local[{settings.local_cores}]", driver_memory_mb=settings.driver_memory_mb)
+    master, conf = twin.spark_conf()
+    progress(f"starting Spark ({master}) with the spark-sql-kafka connector")
+    session = spark_session(twin.bootstrap_servers, master=master, driver_memory_mb=twin.topology.spark.driver_memory_mb, extra_conf=conf)
     try:
         yield session
     finally:

@@ -11,10 +11,14 @@ from harness.topology.loader import load_profile
 BACKENDS = ("local",)
 
 
-def new_deployment(profile: str, run_name: str, backend: str = "local") -> Deployment:
+def new_deployment(profile: str, run_name: str, backend: str = "local", *, spark: str | None = None) -> Deployment:
+    """`spark` overrides the profile's spark.mode ("local" or "standalone")."""
     if backend not in BACKENDS:
         raise HarnessError(f"unknown backend {backend!r}", hint=f"choose one of {', '.join(BACKENDS)}")
-    return LocalDeployment(load_profile(profile), RunDir(run_name), profile=str(profile))
+    topology = load_profile(profile)
+    if spark is not None:
+        topology = topology.model_copy(update={"spark": topology.spark.model_copy(update={"mode": spark})})
+    return LocalDeployment(topology, RunDir(run_name), profile=str(profile))
 
 
 def attach(run_name: str) -> Deployment:

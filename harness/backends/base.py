@@ -42,6 +42,23 @@ class Deployment(abc.ABC):
     @abc.abstractmethod
     def bootstrap_servers(self) -> str: ...
 
+    @property
+    def spark_master(self) -> str:
+        """`spark://host:port` of the twin's standalone master, or "" when Spark runs as local[N]."""
+        return ""
+
+    def spark_conf(self) -> tuple[str, dict[str, str]]:
+        """The master URL and executor settings a SparkSession on this twin should use."""
+        settings = self.topology.spark
+        if not self.spark_master:
+            return f"local[{settings.local_cores}]", {}
+        from harness.backends.spark_node import worker_resources
+
+        sizes = [worker_resources(n, settings) for n in self.topology.spark_workers]
+        cores, memory = min(r.cores for r in sizes), min(r.memory_mb for r in sizes)
+        return self.spark_master, {"spark.executor.cores": str(cores), "spark.executor.memory": f"{max(384, memory - 128)}m",
+                                   "spark.cores.max": str(sum(r.cores for r in sizes))}
+
     @abc.abstractmethod
     def start(self, progress: Progress = _quiet) -> None: ...
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from harness.backends.base import Deployment, NodeStatus, Progress, _quiet
 from harness.backends.kafka_node import LOG4J2_PROPERTIES, KafkaNodePlan, jvm_command, server_properties
 from harness.backends.rundir import NodeState, RunDir, RunState, all_runs
+from harness.backends.spark_node import master_command, spark_env, worker_command, worker_resources
 from harness.dist.artifacts import kafka_classpath
 from harness.dist.java import find_java
 from harness.errors import HarnessError, NotReadyError
@@ -67,11 +68,20 @@ class LocalDeployment(Deployment):
         try:
             progress(f"formatting KRaft storage on {len(plans)} nodes")
             self._format(plans, java.executable, classpath)
-            progress(f"starting {len(plans)} Kafka JVMs on {plans[0].address.rsplit('.', 1)[0]}.x")
             for plan, node_state in zip(plans, state.nodes, strict=True):
-                node_state.process = self._launch(plan, java.executable, classpath)
+                node_state.command = self._kafka_command(plan, java.executable, classpath)
+                node_state.log = str(plan.log_dir / "server.log")
+            spark_nodes = self._plan_spark(plans[0].address.rsplit(".", 1)[0], len(plans), java.home) if self.topology.spark.mode == "standalone" else []
+            state.nodes.extend(spark_nodes)
+            state.spark_master = self._master_url(spark_nodes)
+            progress(f"starting {len(plans)} Kafka JVMs" + (f" and {len(spark_nodes)} Spark JVMs" if spark_nodes else "")
+                     + f" on {plans[0].address.rsplit('.', 1)[0]}.x")
+            for node_state in state.nodes:
+                node_state.process = self._spawn(node_state)
             self.run.save(state)
             self._wait_ready(state, progress)
+            if spark_nodes:
+                self._wait_spark(state, progress)
             state.status = "ready"
             self.run.save(state)
             progress(f"ready in {time.monotonic() - started:.1f}s: {self.bootstrap_servers}")
@@ -146,12 +156,16 @@ class LocalDeployment(Deployment):
         with ThreadPoolExecutor(max_workers=len(plans)) as pool:
             list(pool.map(format_one, plans))
 
-    def _launch(self, plan: KafkaNodePlan, java: Path, classpath: str) -> processes.ProcessRecord:
-        argv = jvm_command(
+    def _kafka_command(self, plan: KafkaNodePlan, java: Path, classpath: str) -> list[str]:
+        return jvm_command(
             java, classpath, "kafka.Kafka", str(self._config_path(plan)),
             heap_mb=self.topology.kafka.heap_mb, log_dir=plan.log_dir, log4j=plan.log_dir / "log4j2.properties",
         )
-        record, _ = processes.launch(plan.node.hostname, argv, log=plan.log_dir / "server.log")
+
+    @staticmethod
+    def _spawn(node: NodeState) -> processes.ProcessRecord:
+        """Every node, Kafka or Spark, starts (and restarts) from the command its state records."""
+        record, _ = processes.launch(node.hostname, node.command, log=Path(node.log), env=node.env)
         return record
 
     def _wait_ready(self, state: RunState, progress: Progress) -> None:
@@ -172,6 +186,57 @@ class LocalDeployment(Deployment):
             timeout=READY_TIMEOUT_S, exist_ok=True,
         )
         kafka_admin.delete_topic(self.bootstrap_servers, PROBE_TOPIC)
+
+    # ----- Spark standalone ---------------------------------------------------------------
+
+    def _plan_spark(self, prefix: str, taken: int, java_home: Path) -> list[NodeState]:
+        """A master on the first Spark head node and a worker per Spark worker node, each on its own address."""
+        master = self.topology.spark_master
+        if master is None or not self.topology.spark_workers:
+            raise HarnessError("spark.mode is standalone but the profile has no Spark head and worker nodes",
+                               hint="add a spark cluster with a head and worker nodes, or set spark.mode: local")
+        nodes: list[NodeState] = []
+        address = f"{prefix}.{taken + 2}"
+        ports = {"spark": _preferred_port(address, 7077), "ui": _preferred_port(address, 8080)}
+        master_url = f"spark://{address}:{ports['spark']}"
+        nodes.append(self._spark_state(master, address, ports, master_command(address, ports["spark"], ports["ui"]), java_home))
+        for number, worker in enumerate(self.topology.spark_workers, start=taken + 3):
+            address = f"{prefix}.{number}"
+            ports = {"spark": free_port(address), "ui": _preferred_port(address, 8081)}
+            resources = worker_resources(worker, self.topology.spark)
+            work_dir = self.run.node_dir(worker.hostname) / "work"
+            nodes.append(self._spark_state(worker, address, ports, worker_command(master_url, address, ports["spark"], ports["ui"], resources, work_dir), java_home))
+        return nodes
+
+    def _spark_state(self, node, address: str, ports: dict[str, int], command: list[str], java_home: Path) -> NodeState:  # noqa: ANN001
+        log_dir = self.run.node_dir(node.hostname) / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        return NodeState(hostname=node.hostname, fqdn=node.fqdn, cluster=node.cluster, role=node.role, kafka_roles=[], rack=node.rack,
+                         address=address, ports=ports, command=command, env=spark_env(address, java_home, log_dir), log=str(log_dir / "spark.log"))
+
+    @staticmethod
+    def _master_url(nodes: list[NodeState]) -> str:
+        return f"spark://{nodes[0].address}:{nodes[0].ports['spark']}" if nodes else ""
+
+    def _wait_spark(self, state: RunState, progress: Progress) -> None:
+        """Ready = the master answers and every worker is registered ALIVE with it."""
+        import json
+        import urllib.request
+
+        master = next(n for n in state.nodes if n.ports.get("spark") and n.role == "head")
+        workers = len(self.topology.spark_workers)
+        progress(f"waiting for {workers} Spark workers to register with the master at {state.spark_master}")
+
+        def alive() -> bool:
+            with urllib.request.urlopen(f"http://{master.address}:{master.ports['ui']}/json/", timeout=2) as response:  # noqa: S310 - our own loopback master
+                data = json.load(response)
+            return sum(1 for w in data.get("workers", []) if w.get("state") == "ALIVE") == workers
+
+        wait_for(alive, what=f"{workers} Spark workers to register", timeout=READY_TIMEOUT_S, watch=[n.process for n in state.nodes if n.process])
+
+    @property
+    def spark_master(self) -> str:
+        return self.run.load().spark_master if self.run.exists() else ""
 
     # ----- single-node operations ---------------------------------------------------------
 
@@ -197,11 +262,11 @@ class LocalDeployment(Deployment):
         state, node = self._find(name)
         if node.process is not None and processes.is_alive(node.process):
             return
-        plan = self._plans[node.hostname]
-        node.process = self._launch(plan, find_java().executable, kafka_classpath())
+        node.process = self._spawn(node)
         self.run.save(state)
-        if plan.node.is_broker:
-            wait_for(lambda: port_open(plan.address, plan.broker_port), what=f"{name} to listen again", timeout=READY_TIMEOUT_S, watch=[node.process])
+        port = node.ports.get("broker") or node.ports.get("spark")
+        if port:
+            wait_for(lambda: port_open(node.address, port), what=f"{name} to listen again", timeout=READY_TIMEOUT_S, watch=[node.process])
 
     def pause_node(self, name: str) -> None:
         _, node = self._find(name)
@@ -260,9 +325,13 @@ class LocalDeployment(Deployment):
             role = "+".join(node.kafka) if node.kafka else f"{node.kind} {node.role}"
             if saved is None:
                 where = "local Spark session" if node.kind == "spark" else "-"
+                if node.kind == "spark" and self.topology.spark.mode == "standalone":
+                    where = "-"
                 rows.append(NodeStatus(node.hostname, node.fqdn, where, role, node.rack, None, "described"))
                 continue
-            port = saved.ports.get("broker") or saved.ports.get("controller")
+            port = saved.ports.get("broker") or saved.ports.get("controller") or saved.ports.get("spark")
+            if node.kind == "spark":
+                role = "spark master" if node.role == "head" else "spark worker"
             proc = saved.process
             rows.append(
                 NodeStatus(
@@ -288,6 +357,10 @@ def _pick_address_prefix() -> str:
         if prefix not in taken:
             return prefix
     raise NotReadyError("could not find a free 127.X.Y.0/24 block for this run", hint="`harness down --all` to clear stale runs")
+
+
+def _preferred_port(address: str, preferred: int) -> int:
+    return preferred if port_free(address, preferred) else free_port(address)
 
 
 def _free_ports(address: str, broker: bool, controller: bool, preferred: int) -> dict[str, int]:

@@ -34,6 +34,9 @@ class NodeState:
     address: str
     ports: dict[str, int]
     process: ProcessRecord | None = None
+    command: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    log: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "process"}
@@ -53,6 +56,7 @@ class RunState:
     profile: str
     topology: dict[str, Any]
     bootstrap_servers: str = ""
+    spark_master: str = ""
     status: str = "starting"
     nodes: list[NodeState] = field(default_factory=list)
     harness_pid: int = field(default_factory=os.getpid)

@@ -164,7 +164,8 @@ def _model_section(result: SweepResult, analysis: Analysis) -> list[str]:
         return lines + [f"No model was fitted: {analysis.problem}", ""]
     lines += [
         f"Fitted to (partitions, Spark rec/s batch time) of the local[{analysis.fit_cores}] points. "
-        f"Fit quality: **R² = {fit.r_squared:.4f} from {len(fit.points)} points** (N = {fit.n_range[0]:g}..{fit.n_range[1]:g}).",
+        f"Fit quality: **R² = {fit.r_squared:.4f} from {len(fit.points)} points** (N = {fit.n_range[0]:g}..{fit.n_range[1]:g})"
+        + (f"; {fit.quality().split('; ', 1)[1]}." if "; " in fit.quality() else "."),
         "",
         "```",
         fit.describe(),
@@ -247,21 +248,21 @@ def _plot_local(ax, result: SweepResult, analysis: Analysis) -> None:  # noqa: A
         all_n += ns
         m = markers[i % len(markers)]
         ax.plot(ns, [p.spark_records_per_s for p in points], m + "-", color="C0", alpha=1 - 0.3 * i,
-                label=f"Spark job, batch time (measured, local[{cores}])")
+                label=f"Spark job, batch time, local[{cores}]")
         consumer = [(p.partitions, p.perf_consumer.fetch_records_per_s) for p in points if p.perf_consumer]
         if consumer:
-            ax.plot(*zip(*consumer), m + ":", color="C2", label=f"kafka-consumer-perf-test, fetch (measured, local[{cores}] run)")
+            ax.plot(*zip(*consumer), m + ":", color="C2", label=f"consumer perf tool, fetch (local[{cores}] run)")
         ax.plot(ns, [p.producer_records_per_s for p in points], m + "--", color="C3", alpha=0.8,
-                label="harness producer (measured)" if i == 0 else None)
+                label="harness producer" if i == 0 else None)
         producer = [(p.partitions, p.perf_producer.records_per_s) for p in points if p.perf_producer]
         if producer:
-            ax.plot(*zip(*producer), m + "-.", color="C1", alpha=0.8, label="kafka-producer-perf-test (measured)" if i == 0 else None)
+            ax.plot(*zip(*producer), m + "-.", color="C1", alpha=0.8, label="producer perf tool" if i == 0 else None)
     fit = analysis.fit
     if fit is not None:
         low, high = fit.n_range
         xs = [low * (high / low) ** (k / 100) for k in range(101)] if high > low else [low]
         ax.plot(xs, [fit.predict(x) for x in xs], "-", color="black", linewidth=2,
-                label=f"USL MODEL fit, local[{analysis.fit_cores}] (R²={fit.r_squared:.3f}, {len(fit.points)} points)")
+                label=f"USL MODEL fit, local[{analysis.fit_cores}] (R²={fit.r_squared:.3f}, {len(fit.points)} pts)")
     elif analysis.problem:
         ax.text(0.02, 0.02, analysis.problem[:90], transform=ax.transAxes, fontsize=8, color="red")
     _partitions_axis(ax, all_n)
@@ -269,7 +270,7 @@ def _plot_local(ax, result: SweepResult, analysis: Analysis) -> None:  # noqa: A
     low, high = ax.get_ylim()
     ax.set_ylim(low, high * 12)  # headroom: the legend sits above the curves
     ax.set_ylabel("records/s")
-    ax.set_title("Local twin: measured throughput, baselines and the USL model")
+    ax.set_title("Local twin: measured throughput (points), baselines and the USL model")
     ax.legend(fontsize=7, loc="upper left", ncol=2)
 
 

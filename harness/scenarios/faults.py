@@ -72,7 +72,7 @@ def check_schedule(faults: tuple[FaultSpec, ...], node_names: set[str] | None) -
         if fault.target.startswith("@") and fault.target[1:] not in labels:
             problems.append(f"faults[{i}].target: label {fault.target} is not set by an earlier fault (`as: {fault.target[1:]}`)")
         if node_names is not None and _is_node(fault.target) and fault.target not in node_names:
-            problems.append(f"faults[{i}].target: no Kafka node {fault.target!r}; nodes are {', '.join(sorted(node_names))}")
+            problems.append(f"faults[{i}].target: no running node {fault.target!r}; nodes are {', '.join(sorted(node_names))}")
         if fault.target == "driver" and fault.action not in ("kill", "start", "restart"):
             problems.append(f"faults[{i}].action: the driver can be killed, started or restarted, not {fault.action}d")
         if fault.label:
@@ -247,6 +247,6 @@ def apply_action(deployment: Deployment, action: str, node: str) -> None:
 
 
 def require_valid(faults: tuple[FaultSpec, ...], deployment: Deployment) -> None:
-    problems = check_schedule(faults, {n.hostname for n in deployment.topology.kafka_nodes})
+    problems = check_schedule(faults, {n.hostname for n in deployment.state().nodes})
     if problems:
         raise HarnessError("the scenario's fault schedule does not fit this twin", detail="\n".join(problems))

@@ -167,8 +167,13 @@ class KafkaSettings(_Strict):
 
 
 class SparkSettings(_Strict):
+    mode: Literal["local", "standalone"] = Field(
+        default="local", description="local: a local[N] session; standalone: a master on hn0 and a worker per Spark worker node"
+    )
     local_cores: int = Field(default=2, ge=1, le=256, description="cores of the local[N] Spark session")
     driver_memory_mb: int = Field(default=1024, ge=256)
+    cores_per_vcpu: float = Field(default=0.125, gt=0, le=1, description="worker cores = max(1, round(VM vCPUs x this))")
+    memory_mb_per_gib: int = Field(default=16, ge=1, le=1024, description="worker memory MB = max(512, VM RAM GiB x this)")
 
 
 class Topology(_Strict):
@@ -240,6 +245,16 @@ class Topology(_Strict):
     @property
     def controllers(self) -> tuple[Node, ...]:
         return tuple(n for n in self.kafka_nodes if n.is_controller)
+
+    @property
+    def spark_master(self) -> Node | None:
+        """The standalone master stands on the Spark cluster's first head node."""
+        heads = [n for n in self.nodes if n.kind == "spark" and n.role == "head"]
+        return min(heads, key=lambda n: n.index) if heads else None
+
+    @property
+    def spark_workers(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if n.kind == "spark" and n.role == "worker")
 
     def node(self, name: str) -> Node:
         """Look a node up by short host name (`wn1-kafka`) or FQDN."""

@@ -142,3 +142,8 @@ def test_point_figures_come_from_the_run_report() -> None:
     assert p.median_batch_ms == 1500 and p.data_batches == 2
     assert p.lag == [(1000, 5000), (3500, 0), (4000, 0)]
     assert (p.verdict, p.failed_checks, p.late_dropped) == ("fail", ["b"], 7)
+
+
+def test_three_points_fit_says_r_squared_proves_nothing(tmp_path: Path) -> None:
+    text = write_report(synthetic((1, 2, 4)), tmp_path, target_records_per_s=25_000).markdown.read_text()
+    assert "R² = 1.0000 from 3 points" in text and "R² says nothing about the fit" in text

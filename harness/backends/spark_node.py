@@ -1,0 +1,64 @@
+"""How Spark nodes of a topology become a standalone master and workers: resources and commands.
+
+Worker size follows the profile's VM size, scaled to this machine by the profile's visible rule
+(`spark.cores_per_vcpu`, `spark.memory_mb_per_gib`), so an eight-core D13_v2 worker becomes a
+one-core worker here and four of them fit on a laptop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.topology.model import Node, SparkSettings
+from harness.topology.vm_sizes import vm_size
+
+MASTER_CLASS = "org.apache.spark.deploy.master.Master"
+WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
+
+
+@dataclass(frozen=True)
+class WorkerResources:
+    cores: int
+    memory_mb: int
+    rule: str
+
+
+def worker_resources(node: Node, settings: SparkSettings) -> WorkerResources:
+    size = vm_size(node.vm_size)
+    cores = max(1, round(size.vcpus * settings.cores_per_vcpu))
+    memory = max(512, round(size.ram_gib * settings.memory_mb_per_gib))
+    rule = (f"{size.name}: {size.vcpus} vCPU x {settings.cores_per_vcpu} -> {cores} cores, "
+            f"{size.ram_gib:g} GiB x {settings.memory_mb_per_gib} MB -> {memory} MB")
+    return WorkerResources(cores, memory, rule)
+
+
+def spark_class() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).parent / "bin" / "spark-class"
+
+
+def spark_env(address: str, java_home: Path, log_dir: Path) -> dict[str, str]:
+    """SPARK_LOCAL_IP pins the process and its web UI to the node's own loopback address."""
+    import pyspark
+
+    return {
+        "SPARK_HOME": str(Path(pyspark.__file__).parent),
+        "SPARK_LOCAL_IP": address,
+        "JAVA_HOME": str(java_home),
+        "SPARK_LOG_DIR": str(log_dir),
+        "SPARK_DAEMON_MEMORY": "256m",
+        "SPARK_NO_DAEMONIZE": "1",
+    }
+
+
+def master_command(address: str, port: int, ui_port: int) -> list[str]:
+    return [str(spark_class()), MASTER_CLASS, "--host", address, "--port", str(port), "--webui-port", str(ui_port)]
+
+
+def worker_command(master_url: str, address: str, port: int, ui_port: int, resources: WorkerResources, work_dir: Path) -> list[str]:
+    return [
+        str(spark_class()), WORKER_CLASS, master_url, "--host", address, "--port", str(port), "--webui-port", str(ui_port),
+        "--cores", str(resources.cores), "--memory", f"{resources.memory_mb}m", "--work-dir", str(work_dir),
+    ]

@@ -1,0 +1,60 @@
+"""A Spark standalone cluster in the twin: a master on hn0-spark, workers on the Spark worker nodes."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.backends import Deployment, new_deployment
+from harness.runner import run_scenario
+from harness.scenarios.faults import FaultSpec
+from harness.scenarios.spec import load_scenario
+from harness.topology import load_profile
+from harness.backends.spark_node import worker_resources
+
+pytestmark = pytest.mark.slow
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def test_worker_size_follows_the_vm_by_a_visible_rule() -> None:
+    topology = load_profile("hdinsight")
+    resources = worker_resources(topology.spark_workers[0], topology.spark)  # Standard_D13_v2: 8 vCPU, 56 GiB
+    assert (resources.cores, resources.memory_mb) == (1, 896)
+    assert "8 vCPU x 0.125 -> 1 cores" in resources.rule
+
+
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    import os
+
+    os.environ["HARNESS_RUNS"] = str(tmp_path_factory.mktemp("runs"))
+    deployment = new_deployment("dev", "standalone", spark="standalone")
+    try:
+        deployment.start()
+        yield deployment
+    finally:
+        deployment.stop()
+        os.environ.pop("HARNESS_RUNS", None)
+
+
+def test_master_and_workers_run_on_their_own_addresses(standalone: Deployment) -> None:
+    rows = {r.hostname: r for r in standalone.status()}
+    assert rows["hn0-spark"].role == "spark master" and rows["hn0-spark"].state == "running"
+    assert rows["wn0-spark"].role == "spark worker" and rows["wn0-spark"].state == "running"
+    assert standalone.spark_master.startswith("spark://127.")
+    master = next(n for n in standalone.state().nodes if n.hostname == "hn0-spark")
+    with urllib.request.urlopen(f"http://{master.address}:{master.ports['ui']}/json/", timeout=5) as response:
+        assert [w["state"] for w in json.load(response)["workers"]] == ["ALIVE"]
+
+
+def test_a_killed_spark_worker_comes_back_and_the_job_stays_exact(standalone: Deployment) -> None:
+    scenario = load_scenario(SCENARIOS / "stock-ticker.yaml")
+    faults = (FaultSpec(at="2s", action="kill", target="wn0-spark"), FaultSpec(at="6s", action="start", target="wn0-spark"))
+    report = run_scenario(scenario.model_copy(update={"faults": faults}), deployment=standalone)
+    assert report.verdict == "pass", report.render()
+    assert [f["nodes"] for f in report.faults] == [["wn0-spark"], ["wn0-spark"]]
+    assert all(f["error"] is None for f in report.faults)
