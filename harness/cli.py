@@ -192,6 +192,27 @@ def cmd_fault(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_from_arm(args: argparse.Namespace) -> int:
+    """An HDInsight ARM template (and parameters) -> a profile YAML that `harness up --profile` starts."""
+    from pathlib import Path
+
+    from harness.topology.arm import topology_from_arm
+
+    imported = topology_from_arm(Path(args.template), Path(args.parameters) if args.parameters else None)
+    text = imported.to_yaml()
+    if args.output:
+        Path(args.output).write_text(text)
+        out.print(f"profile written to {args.output}: {len(imported.topology.brokers)} brokers, "
+                  f"{len(imported.topology.controllers)} controllers, {len(imported.topology.spark_workers)} Spark workers")
+    else:
+        sys.stdout.write(text)
+    for line in imported.warnings:
+        err.print(f"[yellow]warning:[/yellow] {_escape(line)}")
+    for line in imported.unresolved:
+        err.print(f"[yellow]not resolved:[/yellow] {_escape(line)}")
+    return 0
+
+
 def cmd_profile(args: argparse.Namespace) -> int:
     if args.action == "list":
         for name in builtin_profiles():
@@ -262,6 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("action", choices=("kill", "stop", "pause", "resume", "start", "restart"))
     fault.add_argument("target", help="a node (wn1-kafka), 'controller' (the active KRaft controller), 'leader(TOPIC/P)' or 'followers(TOPIC/P)'")
     fault.set_defaults(func=cmd_fault)
+
+    topology = sub.add_parser("topology", help="import a deployment description")
+    topology_sub = topology.add_subparsers(dest="topology_command", required=True)
+    from_arm = topology_sub.add_parser("from-arm", help="build a profile from an HDInsight Kafka + Spark ARM template")
+    from_arm.add_argument("template", help="azuredeploy.json")
+    from_arm.add_argument("--parameters", help="azuredeploy.parameters.json")
+    from_arm.add_argument("--output", "-o", help="write the profile here (default: standard output)")
+    from_arm.set_defaults(func=cmd_from_arm)
 
     profile = sub.add_parser("profile", help="list built-in profiles or print one to copy and edit")
     profile.add_argument("action", choices=("list", "show"))

@@ -96,3 +96,18 @@ def test_two_runs_on_one_machine_do_not_collide(isolated_runs: Path) -> None:
         assert a.nodes[0].address.rsplit(".", 1)[0] != b.nodes[0].address.rsplit(".", 1)[0]
     finally:
         run_cli("down", "--all")
+
+
+def test_a_profile_imported_from_an_arm_template_starts(tmp_path: Path, isolated_runs: Path) -> None:
+    data = REPO / "tests" / "data" / "arm"
+    profile = tmp_path / "learn.yaml"
+    done = run_cli("topology", "from-arm", str(data / "kafka-spark-learn.json"), "--parameters", str(data / "kafka-spark-learn.parameters.json"), "-o", str(profile))
+    assert done.returncode == 0, done.stderr
+    up = run_cli("up", "--profile", str(profile), "--name", "arm")
+    try:
+        assert up.returncode == 0, up.stderr
+        status = json.loads(run_cli("status", "--name", "arm", "--json").stdout)
+        running = sorted(n["hostname"] for n in status["nodes"] if n["state"] == "running")
+        assert running == ["wn0-kafka", "wn1-kafka", "wn2-kafka", "zk0-kafka", "zk1-kafka", "zk2-kafka"]
+    finally:
+        run_cli("down", "--name", "arm")
