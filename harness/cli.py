@@ -213,6 +213,34 @@ def cmd_from_arm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gate(args: argparse.Namespace) -> int:
+    """0: every check passed; 1: a check failed; 2: the harness could not run (main() maps errors to 2)."""
+    from pathlib import Path
+
+    from harness.gate import GateBenchmarks, load_gate, run_gate
+
+    config_path = Path(args.config)
+    config = load_gate(config_path)
+    if args.baseline:
+        bench = config.benchmarks or GateBenchmarks()
+        config = config.model_copy(update={"benchmarks": bench.model_copy(update={"baseline": str(Path(args.baseline).resolve())})})
+    with sigterm_as_interrupt():
+        report = run_gate(config, base_dir=config_path.parent, save_baseline=args.save_baseline, progress=_progress())
+    outputs = Path(args.output_dir)
+    report.write_json(outputs / "gate.json")
+    (outputs / "gate.md").parent.mkdir(parents=True, exist_ok=True)
+    (outputs / "gate.md").write_text(report.markdown())
+    report.write_html(outputs / "gate.html")
+    report.write_junit(Path(args.junit) if args.junit else outputs / "junit.xml")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a") as fh:
+            fh.write(report.markdown())
+    out.print(_escape(report.markdown()))
+    out.print(f"reports in {outputs}/ (gate.json, gate.md, gate.html, junit.xml)")
+    return 0 if report.ok else 1
+
+
 def cmd_profile(args: argparse.Namespace) -> int:
     if args.action == "list":
         for name in builtin_profiles():
@@ -283,6 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("action", choices=("kill", "stop", "pause", "resume", "start", "restart"))
     fault.add_argument("target", help="a node (wn1-kafka), 'controller' (the active KRaft controller), 'leader(TOPIC/P)' or 'followers(TOPIC/P)'")
     fault.set_defaults(func=cmd_fault)
+
+    gate = sub.add_parser("gate", help="the pre-deploy gate: static checks, scenarios, benchmark thresholds; exit 0/1/2")
+    gate.add_argument("--config", default="gate.yaml", help="gate configuration (default gate.yaml)")
+    gate.add_argument("--junit", help="JUnit XML path (default OUTPUT_DIR/junit.xml)")
+    gate.add_argument("--output-dir", default="reports/gate", help="where gate.json, gate.md and gate.html go")
+    gate.add_argument("--save-baseline", action="store_true", help="record this run's figures as the baseline")
+    gate.add_argument("--baseline", help="baseline file (overrides benchmarks.baseline in the config)")
+    gate.set_defaults(func=cmd_gate)
 
     topology = sub.add_parser("topology", help="import a deployment description")
     topology_sub = topology.add_subparsers(dest="topology_command", required=True)

@@ -136,8 +136,8 @@ def _fresh_topics(twin: Deployment, scenario: Scenario, progress: Progress) -> N
             progress(f"replacing existing topic {topic.name}")
             admin.delete_topic(twin.bootstrap_servers, topic.name)
         rf = topic.replication_factor or defaults.replication_factor
-        if rf > len(twin.topology.brokers):
-            raise HarnessError(f"topic {topic.name} asks for replication factor {rf} but profile {twin.profile} has {len(twin.topology.brokers)} brokers",
+        if rf > twin.broker_count():
+            raise HarnessError(f"topic {topic.name} asks for replication factor {rf} but {twin.profile} has {twin.broker_count()} brokers",
                                hint="lower topics[].replication_factor in the scenario or use a bigger profile")
         admin.create_topic(twin.bootstrap_servers, topic.name, partitions=topic.partitions, replication_factor=rf, configs=topic.configs)
         progress(f"topic {topic.name}: {topic.partitions} partitions, replication factor {rf}")

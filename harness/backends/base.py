@@ -42,6 +42,9 @@ class Deployment(abc.ABC):
     @abc.abstractmethod
     def bootstrap_servers(self) -> str: ...
 
+    def broker_count(self) -> int:
+        return len(self.topology.brokers)
+
     @property
     def spark_master(self) -> str:
         """`spark://host:port` of the twin's standalone master, or "" when Spark runs as local[N]."""

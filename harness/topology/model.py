@@ -38,6 +38,10 @@ class VNet(_Strict):
     address_space: IPv4Network = IPv4Network("10.0.0.0/16")
     subnet: IPv4Network = IPv4Network("10.0.0.0/24")
     dns_suffix: str = Field(description="the VNet's internal DNS suffix, shared by every node in it")
+    peered_with: tuple[str, ...] = Field(default=(), description="names of VNets this one is peered with")
+    custom_dns: bool = Field(
+        default=False, description="a custom DNS server resolves the peers' host names (set up before the clusters)"
+    )
 
     @field_validator("dns_suffix")
     @classmethod
@@ -199,6 +203,10 @@ class Topology(_Strict):
                     f"clusters {other} and {cluster.name} share their first six characters; "
                     "HDInsight host names use only those six, so rename one"
                 )
+        for vnet in self.vnets:
+            for peer in vnet.peered_with:
+                if peer not in vnet_names or peer == vnet.name:
+                    raise ValueError(f"vnet {vnet.name} is peered with {peer!r}, which is not another of the vnets {vnet_names}")
         kafka = [c for c in self.clusters if c.kind == "kafka"]
         if len(kafka) != 1:
             raise ValueError(f"a topology needs exactly one kafka cluster, found {len(kafka)}")
@@ -245,6 +253,12 @@ class Topology(_Strict):
     @property
     def controllers(self) -> tuple[Node, ...]:
         return tuple(n for n in self.kafka_nodes if n.is_controller)
+
+    def vnet(self, name: str) -> VNet:
+        return next(v for v in self.vnets if v.name == name)
+
+    def cluster(self, kind: str) -> ClusterSpec | None:
+        return next((c for c in self.clusters if c.kind == kind), None)
 
     @property
     def spark_master(self) -> Node | None:

@@ -100,3 +100,128 @@ def _ms(value: float | None) -> str:
 
 def counts(mapping: Mapping[int, int]) -> dict[str, int]:
     return {str(k): v for k, v in sorted(mapping.items())}
+
+
+# ----- the gate's report -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    suite: str
+    name: str
+    ok: bool
+    detail: str = ""
+    fix: str = ""
+    output: str = ""
+    skipped: bool = False
+
+
+@dataclass
+class GateReport:
+    name: str
+    checks: list[GateCheck] = field(default_factory=list)
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    benchmarks: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "verdict": "pass" if self.ok else "fail",
+            "checks": [{"suite": c.suite, "name": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix, "skipped": c.skipped} for c in self.checks],
+            "benchmarks": self.benchmarks, "runs": self.runs,
+        }
+
+    def write_json(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
+
+    def write_junit(self, path: Path) -> None:
+        """One <testsuite> per suite (static, each scenario, benchmarks), one <testcase> per check."""
+        from xml.etree import ElementTree as ET
+
+        root = ET.Element("testsuites", name=self.name)
+        for suite in dict.fromkeys(c.suite for c in self.checks):
+            cases = [c for c in self.checks if c.suite == suite]
+            element = ET.SubElement(root, "testsuite", name=suite, tests=str(len(cases)),
+                                    failures=str(sum(not c.ok for c in cases)), skipped=str(sum(c.skipped for c in cases)))
+            for check in cases:
+                case = ET.SubElement(element, "testcase", classname=suite, name=check.name)
+                if check.skipped:
+                    ET.SubElement(case, "skipped", message=check.detail)
+                elif not check.ok:
+                    failure = ET.SubElement(case, "failure", message=check.detail.splitlines()[0] if check.detail else check.name)
+                    failure.text = "\n".join(filter(None, [check.detail, f"fix: {check.fix}" if check.fix else ""]))
+                if check.output:
+                    ET.SubElement(case, "system-out").text = check.output
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+    def markdown(self) -> str:
+        passed = sum(c.ok for c in self.checks)
+        lines = [f"## {self.name}: {'PASS' if self.ok else 'FAIL'}", "", f"{passed} of {len(self.checks)} checks passed.", "",
+                 "| suite | check | result | detail |", "|---|---|---|---|"]
+        for check in self.checks:
+            mark = "skipped" if check.skipped else ("pass" if check.ok else "**FAIL**")
+            detail = (check.detail.splitlines()[0] if check.detail else "") + (f" Fix: {check.fix}" if check.fix and not check.ok else "")
+            lines.append(f"| {check.suite} | {check.name} | {mark} | {detail.replace('|', '/')} |")
+        if self.benchmarks:
+            lines += ["", "| scenario | metric | baseline | now | ratio |", "|---|---|---|---|---|"]
+            for row in self.benchmarks:
+                lines.append(f"| {row['scenario']} | {row['metric']} | {_num(row['old'])} | {_num(row['new'])} | {_num(row['ratio'], 2)} |")
+        return "\n".join(lines) + "\n"
+
+    def write_html(self, path: Path) -> None:
+        """The Markdown facts as a page, with a plot of the benchmark figures against their baseline."""
+        import html
+
+        rows = "".join(
+            f"<tr class='{'skip' if c.skipped else 'ok' if c.ok else 'bad'}'><td>{html.escape(c.suite)}</td><td>{html.escape(c.name)}</td>"
+            f"<td>{'skipped' if c.skipped else 'pass' if c.ok else 'FAIL'}</td><td><pre>{html.escape(c.detail)}"
+            f"{html.escape(chr(10) + 'fix: ' + c.fix) if c.fix and not c.ok else ''}</pre></td></tr>"
+            for c in self.checks
+        )
+        plot = self._plot_png()
+        image = f"<img alt='benchmarks against baseline' src='data:image/png;base64,{plot}'/>" if plot else "<p>No benchmark figures.</p>"
+        page = (
+            "<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(self.name) + "</title><style>"
+            "body{font-family:sans-serif;margin:2em} td,th{border:1px solid #ccc;padding:4px;vertical-align:top} table{border-collapse:collapse}"
+            " .ok td:nth-child(3){color:green} .bad td:nth-child(3){color:#b00;font-weight:bold} .skip{color:#888} pre{margin:0;white-space:pre-wrap}"
+            "</style></head><body>"
+            f"<h1>{html.escape(self.name)}: {'PASS' if self.ok else 'FAIL'}</h1>"
+            f"<table><tr><th>suite</th><th>check</th><th>result</th><th>detail</th></tr>{rows}</table><h2>Benchmarks</h2>{image}</body></html>"
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(page)
+
+    def _plot_png(self) -> str | None:
+        rows = [r for r in self.benchmarks if r.get("new") is not None]
+        if not rows:
+            return None
+        import base64
+        import io
+
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        labels = [f"{r['scenario']}\n{r['metric']}" for r in rows]
+        ratios = [r["ratio"] if r.get("ratio") is not None else 1.0 for r in rows]
+        fig, ax = plt.subplots(figsize=(max(6, len(rows) * 1.6), 4))
+        ax.bar(range(len(rows)), ratios, color=["#4a8" if r.get("ratio") is not None else "#999" for r in rows])
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_xticks(range(len(rows)), labels, rotation=30, ha="right", fontsize=7)
+        ax.set_ylabel("now / baseline")
+        ax.set_title("benchmark figures against the saved baseline")
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
+        plt.close(fig)
+        return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"

@@ -1,0 +1,92 @@
+"""`harness gate` as CI runs it: a separate process, exit codes, JUnit with named checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, run_cli
+
+pytestmark = pytest.mark.slow
+SCENARIOS = REPO / "scenarios"
+
+
+def failing_cases(junit: Path) -> list[str]:
+    root = ET.parse(junit).getroot()
+    return [f"{case.get('classname')}: {case.get('name')}" for case in root.iter("testcase") if case.find("failure") is not None]
+
+
+def gate(tmp_path: Path, config: dict, *args: str) -> tuple[int, Path, str]:  # type: ignore[type-arg]
+    path = tmp_path / "gate.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    done = run_cli("gate", "--config", str(path), "--output-dir", str(out), *args, timeout=900)
+    return done.returncode, out, done.stdout + done.stderr
+
+
+def external(bootstrap: str, scenarios: list, **extra: object) -> dict:  # type: ignore[type-arg]
+    """The external backend, pointed at the session's twin, which this gate did not start."""
+    return {"name": "test gate", "profile": "dev", "target": {"backend": "external", "bootstrap_servers": bootstrap, "spark_master": "local[2]"},
+            "scenarios": scenarios, **extra}
+
+
+def test_a_passing_gate_then_a_baseline_regression(tmp_path: Path, kafka_bootstrap: str) -> None:
+    config = external(kafka_bootstrap, [str(SCENARIOS / "stock-ticker.yaml")], benchmarks={"baseline": str(tmp_path / "baseline.json"), "tolerance": 0.5})
+    code, out, text = gate(tmp_path, config, "--save-baseline")
+    assert code == 0, text
+    saved = json.loads((tmp_path / "baseline.json").read_text())
+    assert saved["stock-ticker"]["job.throughput_rows_per_s"] > 0
+    assert not failing_cases(out / "junit.xml")
+    assert (out / "gate.html").exists() and "PASS" in (out / "gate.md").read_text()
+    # A baseline ten times better than anything this machine does: the gate must call it a regression.
+    saved["stock-ticker"]["job.throughput_rows_per_s"] *= 10
+    (tmp_path / "baseline.json").write_text(json.dumps(saved))
+    code, out, text = gate(tmp_path, config)
+    assert code == 1, text
+    assert failing_cases(out / "junit.xml") == ["benchmarks: stock-ticker job.throughput_rows_per_s"]
+    rows = json.loads((out / "gate.json").read_text())["benchmarks"]
+    assert any(r["metric"] == "job.throughput_rows_per_s" and r["ratio"] < 0.2 for r in rows)
+
+
+def test_a_broken_scenario_fails_the_gate_with_the_check_named(tmp_path: Path, kafka_bootstrap: str) -> None:
+    broken = yaml.safe_load((SCENARIOS / "stock-ticker.yaml").read_text())
+    broken["job"]["name"] = "stock-windows-drops-msft"
+    (tmp_path / "broken.yaml").write_text(yaml.safe_dump(broken))
+    code, out, text = gate(tmp_path, external(kafka_bootstrap, [str(tmp_path / "broken.yaml")]))
+    assert code == 1, text
+    failures = failing_cases(out / "junit.xml")
+    assert "scenario stock-ticker: sink rows equal the oracle's" in failures
+    assert "scenario stock-ticker: verdict is pass" in failures
+
+
+def test_a_profile_that_violates_a_static_check_fails_before_anything_starts(tmp_path: Path) -> None:
+    profile = yaml.safe_load((REPO / "harness" / "topology" / "profiles" / "dev.yaml").read_text())
+    profile["kafka"]["topic_defaults"]["min_insync_replicas"] = 3
+    (tmp_path / "strict.yaml").write_text(yaml.safe_dump(profile))
+    config = {"profile": str(tmp_path / "strict.yaml"), "scenarios": [str(SCENARIOS / "stock-ticker.yaml")],
+              "job": {"spark_conf": {"spark.dynamicAllocation.enabled": "true"}}}
+    code, out, text = gate(tmp_path, config)
+    assert code == 1, text
+    failures = failing_cases(out / "junit.xml")
+    assert "static: min.insync.replicas of stockVals is below its replication factor" in failures
+    assert "static: dynamic allocation off for a streaming job" in failures
+    assert "not run" in (out / "gate.md").read_text()
+
+
+def test_a_gate_that_cannot_run_exits_2(tmp_path: Path) -> None:
+    code, _, text = gate(tmp_path, {"scenarios": [str(tmp_path / "missing.yaml")]})
+    assert code == 2 and "does not exist" in text
+
+
+def test_the_projects_quick_gate_passes(tmp_path: Path, isolated_runs: Path) -> None:
+    """The quick gate CI runs: the sample on a dev twin, and the acks=1 scenario failing as it must."""
+    done = run_cli("gate", "--config", str(REPO / "gates" / "quick.yaml"), "--output-dir", str(tmp_path / "out"),
+                   "--baseline", str(tmp_path / "baseline.json"), "--save-baseline", timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    cases = ET.parse(tmp_path / "out" / "junit.xml").getroot()
+    assert any(case.get("name") == "verdict is fail" for case in cases.iter("testcase"))
+    assert not failing_cases(tmp_path / "out" / "junit.xml")

@@ -1,0 +1,87 @@
+"""Static checks of profiles and jobs: each must fail on the case it exists for, and pass otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from harness.topology import load_profile
+from harness.topology.model import Topology
+from harness.verify.report import GateCheck, GateReport
+from harness.verify.static import JobDeclaration, TopicPlan, run_static_checks
+
+
+def checks(topology: Topology, topics: list[TopicPlan], job: JobDeclaration | None = None) -> dict[str, object]:
+    return {c.name: c for c in run_static_checks(topology, topics, job or JobDeclaration())}
+
+
+def test_the_sample_passes_every_check() -> None:
+    result = checks(load_profile("hdinsight"), [TopicPlan("stockVals", 8, 3)],
+                    JobDeclaration(spark_version="4.2.0", connector="org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0"))
+    assert all(c.ok for c in result.values()), [c for c in result.values() if not c.ok]
+
+
+def test_replication_factor_above_brokers() -> None:
+    check = checks(load_profile("dev"), [TopicPlan("t", 8, 4)])["replication factor of t fits the brokers"]
+    assert not check.ok and "at most 3" in check.fix
+
+
+def test_min_insync_equal_to_replication_factor() -> None:
+    check = checks(load_profile("dev"), [TopicPlan("t", 8, 3, min_insync_replicas=3)])["min.insync.replicas of t is below its replication factor"]
+    assert not check.ok and "set min.insync.replicas to 2" in check.fix
+
+
+def test_partitions_per_broker_limit() -> None:
+    check = checks(load_profile("dev"), [TopicPlan("huge", 2100, 3)])["partition replicas per broker within HDInsight's limit"]
+    assert not check.ok and "2100 per broker" in check.message
+
+
+def test_connector_must_match_spark() -> None:
+    job = JobDeclaration(spark_version="3.3.1", connector="org.apache.spark:spark-sql-kafka-0-10_2.12:3.1.3")
+    check = checks(load_profile("dev"), [], job)["connector version matches Spark"]
+    assert not check.ok and "spark-sql-kafka-0-10_2.12:3.3.1" in check.fix
+
+
+def test_dynamic_allocation_on_a_streaming_job() -> None:
+    job = JobDeclaration(spark_conf={"spark.dynamicAllocation.enabled": "true"})
+    check = checks(load_profile("dev"), [], job)["dynamic allocation off for a streaming job"]
+    assert not check.ok and "false" in check.fix
+
+
+def _peered(custom_dns: bool) -> Topology:
+    data = load_profile("hdinsight").model_dump(mode="json")
+    data["vnets"] = [
+        {**data["vnets"][0], "name": "kafka-vnet", "peered_with": ["spark-vnet"], "custom_dns": custom_dns},
+        {"name": "spark-vnet", "address_space": "10.1.0.0/16", "subnet": "10.1.0.0/24", "dns_suffix": "other0000000000000000000000.cx.internal.cloudapp.net", "peered_with": ["kafka-vnet"], "custom_dns": custom_dns},
+    ]
+    data["clusters"][0]["vnet"], data["clusters"][1]["vnet"] = "kafka-vnet", "spark-vnet"
+    return Topology.model_validate(data)
+
+
+FQDNS = "wn0-kafka.eahjefxxp1netdbyklgqj5y1ud.cx.internal.cloudapp.net:9092,wn1-kafka.eahjefxxp1netdbyklgqj5y1ud.cx.internal.cloudapp.net:9092"
+
+
+@pytest.mark.parametrize(("custom_dns", "bootstrap", "ok"), [(False, FQDNS, False), (True, FQDNS, True), (False, "10.0.0.5:9092,10.0.0.6:9092", True)])
+def test_broker_names_across_peered_vnets(custom_dns: bool, bootstrap: str, ok: bool) -> None:
+    """The seed's warning, and both documented fixes: custom DNS, or Kafka advertising IP addresses."""
+    check = checks(_peered(custom_dns), [], JobDeclaration(bootstrap_servers=bootstrap))["job names brokers it can resolve"]
+    assert check.ok is ok
+    if not ok:
+        assert "custom DNS" in check.fix and "advertised.listeners=PLAINTEXT://<ip>:9092" in check.fix
+
+
+def test_gate_report_outputs(tmp_path: Path) -> None:
+    report = GateReport("g", checks=[GateCheck("static", "a", True, "fine"), GateCheck("scenario x", "rows", False, "3 missing", "fix the job"),
+                                     GateCheck("scenario y", "not run", True, "skipped", skipped=True)],
+                        benchmarks=[{"scenario": "x", "metric": "job.throughput_rows_per_s", "old": 100.0, "new": 50.0, "ratio": 0.5}])
+    report.write_junit(tmp_path / "junit.xml")
+    root = ET.parse(tmp_path / "junit.xml").getroot()
+    failures = [case.get("name") for case in root.iter("testcase") if case.find("failure") is not None]
+    assert failures == ["rows"]
+    assert [case.get("name") for case in root.iter("testcase") if case.find("skipped") is not None] == ["not run"]
+    assert "**FAIL**" in report.markdown() and "| x | job.throughput_rows_per_s | 100.0 | 50.0 | 0.50 |" in report.markdown()
+    report.write_html(tmp_path / "gate.html")
+    page = (tmp_path / "gate.html").read_text()
+    assert "data:image/png;base64," in page and "FAIL" in page
