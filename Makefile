@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11+, Java 17+ and Maven:
 #   make demo   - the main job on the embedded default twin
-#   make test   - the whole test suite (what CI runs)
+#   make test   - the whole test suite and the quick benchmarks (what CI runs)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
@@ -21,6 +21,7 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+	HARNESS_BENCH_QUICK=1 $(PY) -m pytest benchmarks --benchmark-only -q
 
 test-quick: setup
 	$(PY) -m pytest -m "not slow"

@@ -89,7 +89,13 @@ def cmd_down(args: argparse.Namespace) -> int:
         raise HarnessError(f"no run named {args.name!r}", hint="`harness status --all` lists runs")
     for run in runs:
         stopped = run.stop_all()
-        out.print(f"run {run.name!r}: stopped {stopped} process(es); logs kept in {run.path}")
+        if args.purge:
+            import shutil
+
+            shutil.rmtree(run.path, ignore_errors=True)
+            out.print(f"run {run.name!r}: stopped {stopped} process(es); removed {run.path}")
+        else:
+            out.print(f"run {run.name!r}: stopped {stopped} process(es); logs kept in {run.path}")
     return 0
 
 
@@ -121,36 +127,6 @@ def cmd_topics(args: argparse.Namespace) -> int:
     for p in info.partitions:
         table.add_row(str(p.partition), str(p.leader), ",".join(map(str, p.replicas)), ",".join(map(str, p.isr)))
     out.print(table)
-    return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Boot the embedded default twin, write records, read them back through Spark's connector, stop."""
-    from harness.kafka import admin
-    from harness.kafka.clients import producer
-    from harness.spark import spark_session, stop_spark
-
-    deployment = new_deployment(args.profile, args.name)
-    session = None
-    with sigterm_as_interrupt():
-        try:
-            deployment.start(progress=_progress())
-            bootstrap = deployment.bootstrap_servers
-            admin.create_topic(bootstrap, "stockVals", partitions=8, replication_factor=3)
-            client = producer(bootstrap)
-            for i in range(100):
-                client.produce("stockVals", key=f"k{i % 10}", value=f'{{"n": {i}}}')
-            client.flush(30)
-            session = spark_session(bootstrap)
-            frame = session.read.format("kafka").option("kafka.bootstrap.servers", bootstrap).option("subscribe", "stockVals").load()
-            counts = sorted((r.partition, r["count"]) for r in frame.groupBy("partition").count().collect())
-            out.print(f"Spark read {sum(c for _, c in counts)} records through spark-sql-kafka; per partition: {counts}")
-        finally:
-            from contextlib import suppress
-
-            with suppress(Exception):
-                stop_spark(session)
-            deployment.stop()
     return 0
 
 
@@ -283,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     down = with_run(sub.add_parser("down", help="stop a twin (also one whose harness crashed)"))
     down.add_argument("--all", action="store_true", help="every recorded run")
+    down.add_argument("--purge", action="store_true", help="also delete the run directories (data and logs)")
     down.set_defaults(func=cmd_down)
 
     topics = with_run(sub.add_parser("topics", help="create, list or describe topics on the twin"))
@@ -302,10 +279,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--attach", metavar="RUN", help="use a twin already running (`harness up --name RUN`) instead of starting one")
     run.add_argument("--name", default=f"run-{os.getpid()}", help="run name of the twin started for this scenario")
     run.set_defaults(func=cmd_run)
-
-    demo = with_run(sub.add_parser("demo", help="boot a twin, write to it, read it back through Spark, stop it"))
-    demo.add_argument("--profile", default="dev")
-    demo.set_defaults(func=cmd_demo, name="demo")
 
     fault = with_run(sub.add_parser("fault", help="kill, stop, pause, resume, start or restart a node of a running twin"))
     fault.add_argument("action", choices=("kill", "stop", "pause", "resume", "start", "restart"))

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+import yaml
+
 from harness.backends import Deployment, new_deployment
-from harness.runner import run_scenario
-from harness.scenarios.faults import FaultSpec
-from harness.scenarios.spec import load_scenario
-from harness.topology import load_profile
 from harness.backends.spark_node import worker_resources
+from harness.topology import load_profile
+from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -51,10 +51,17 @@ def test_master_and_workers_run_on_their_own_addresses(standalone: Deployment) -
         assert [w["state"] for w in json.load(response)["workers"]] == ["ALIVE"]
 
 
-def test_a_killed_spark_worker_comes_back_and_the_job_stays_exact(standalone: Deployment) -> None:
-    scenario = load_scenario(SCENARIOS / "stock-ticker.yaml")
-    faults = (FaultSpec(at="2s", action="kill", target="wn0-spark"), FaultSpec(at="6s", action="start", target="wn0-spark"))
-    report = run_scenario(scenario.model_copy(update={"faults": faults}), deployment=standalone)
-    assert report.verdict == "pass", report.render()
-    assert [f["nodes"] for f in report.faults] == [["wn0-spark"], ["wn0-spark"]]
-    assert all(f["error"] is None for f in report.faults)
+def test_a_killed_spark_worker_comes_back_and_the_job_stays_exact(standalone: Deployment, tmp_path: Path) -> None:
+    """Through the CLI, in a process of its own: Spark allows one SparkContext per process, and this
+    one must be a driver of the standalone cluster, not the test session's local one."""
+    scenario = yaml.safe_load((SCENARIOS / "stock-ticker.yaml").read_text())
+    scenario["faults"] = [{"at": "2s", "action": "kill", "target": "wn0-spark"}, {"at": "6s", "action": "start", "target": "wn0-spark"}]
+    (tmp_path / "worker-kill.yaml").write_text(yaml.safe_dump(scenario))
+    done = run_cli("run", str(tmp_path / "worker-kill.yaml"), "--attach", standalone.run.name, "--report", str(tmp_path / "report.json"),
+                   env={"HARNESS_RUNS": str(standalone.run.path.parent)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["verdict"] == "pass"
+    assert f"starting Spark ({standalone.spark_master})" in done.stderr
+    assert [f["nodes"] for f in report["faults"]] == [["wn0-spark"], ["wn0-spark"]]
+    assert all(f["error"] is None for f in report["faults"])

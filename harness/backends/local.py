@@ -135,7 +135,7 @@ class LocalDeployment(Deployment):
         return self.run.node_dir(plan.node.hostname) / "server.properties"
 
     def _format(self, plans: list[KafkaNodePlan], java: Path, classpath: str) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = _cluster_id()
         quorum = [p for p in plans if p.node.is_controller]
         for plan in plans:
             plan.log_dir.mkdir(parents=True, exist_ok=True)
@@ -340,6 +340,15 @@ class LocalDeployment(Deployment):
                 )
             )
         return rows
+
+
+def _cluster_id() -> str:
+    """A KRaft cluster id (16 random bytes, URL-safe base64). Like Kafka's own Uuid.randomUuid, never one
+    starting with '-': the storage tool's argument parser would take it for an option."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
 
 
 def _pick_address_prefix() -> str:

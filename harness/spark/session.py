@@ -38,6 +38,14 @@ def spark_session(
             f"pyspark {pyspark.__version__} is installed but the connector is pinned to {SPARK_VERSION}",
             hint=f"pip install pyspark=={SPARK_VERSION} (the connector must match Spark exactly)",
         )
+    from pyspark import SparkContext
+
+    active = SparkContext._active_spark_context
+    if active is not None and active.master != master:
+        raise HarnessError(
+            f"this process already runs a SparkSession on {active.master}; Spark allows one per process, so {master} cannot start",
+            hint="stop the other session first (harness.spark.stop_spark), or run this in a process of its own",
+        )
     java = find_java()
     os.environ.setdefault("JAVA_HOME", str(java.home))
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -80,7 +88,10 @@ def stop_spark(session: SparkSession | None) -> None:
     from pyspark import SparkContext
 
     if session is not None:
-        session.stop()
+        try:
+            session.stop()
+        except Exception:  # noqa: BLE001 - its JVM may be gone already; the gateway below is what matters
+            pass
     gateway = getattr(SparkContext, "_gateway", None)
     if gateway is not None:
         proc = getattr(gateway, "proc", None)
