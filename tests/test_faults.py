@@ -80,6 +80,7 @@ def test_controller_failover_loses_nothing(run_scenario: Callable[..., RunReport
     report = run_scenario(SCENARIOS / "controller-failover.yaml")
     assert report.verdict == "pass", report.render()
     assert report.delivery["lost"] == 0 and report.faults[0]["nodes"]
+    assert report.faults[0]["recovery"]["controller_election_s"] is not None
 
 
 def test_driver_restart_from_checkpoint_gives_exactly_the_oracle(run_scenario: Callable[..., RunReport]) -> None:

@@ -134,6 +134,7 @@ class FaultScheduler:
                 if fault.label:
                     self.labels[fault.label] = nodes
                 self._measure(event, fault.action, before, led)
+                self._measure_quorum(event, fault.action, nodes)
             except Exception as exc:  # noqa: BLE001 - a failed fault is recorded, and the run goes on
                 event.error = str(exc)
 
@@ -188,6 +189,12 @@ class FaultScheduler:
                 return all(b in p.isr for p in info.partitions for b in brokers if b in p.replicas)
 
         self._watch(event, key, started, lambda: done(admin.describe(bootstrap, self.topic, timeout=2)))
+
+    def _measure_quorum(self, event: FaultEvent, action: str, nodes: list[str]) -> None:
+        """A disrupted controller: time until the quorum has a live leader that is not one of the victims."""
+        victims = [n for n in nodes if self.deployment.topology.node(n).is_controller]
+        if action in _DISRUPTS and victims:
+            self._watch(event, "controller_election_s", time.monotonic(), lambda: self.deployment.active_controller() not in victims)
 
     def _watch(self, event: FaultEvent, key: str, started: float, recovered) -> None:  # noqa: ANN001
         """Time, on its own thread, until `recovered()` holds (None if it never does in time)."""
