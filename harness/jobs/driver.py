@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.jobs.runner import JobHistory, _batches, _consumed
+from harness.jobs.runner import JobHistory, _batches, wait_until_caught_up
 from harness.runtime import processes
 from harness.runtime.processes import check_interrupted
 from harness.scenarios.spec import JobSpec
@@ -77,22 +77,12 @@ class DriverProcess:
             time.sleep(0.2)
 
     def wait_caught_up(self, end_offsets: dict[int, int], *, timeout: float, quiet_s: float | None = None, progress=None) -> None:  # noqa: ANN001
-        quiet = quiet_s if quiet_s is not None else max(2.0, 4 * self.spec.trigger / 1000)
-        deadline = time.monotonic() + timeout
-        last_id, last_change = None, time.monotonic()
-        while time.monotonic() < deadline:
-            check_interrupted()
-            self._check_alive()
+        def latest() -> list[dict[str, Any] | None]:
             runs = [self._progress("harness_job"), self._progress("harness_malformed")]
-            consumed = [_consumed(run[-1] if run else None, self.topic) for run in runs]
-            done = all(all(c.get(p, 0) >= end for p, end in end_offsets.items()) for c in consumed)
-            batch_id = runs[0][-1]["batchId"] if runs[0] else None
-            if batch_id != last_id:
-                last_id, last_change = batch_id, time.monotonic()
-            if done and time.monotonic() - last_change >= quiet:
-                return
-            time.sleep(0.2)
-        raise HarnessError(f"the driver did not catch up within {timeout:.0f}s", detail=processes.log_tail(self.workdir / "driver.log"))
+            return [run[-1] if run else None for run in runs]
+
+        wait_until_caught_up(latest, self.topic, end_offsets, trigger_ms=self.spec.trigger, idle=lambda: True,
+                             check=self._check_alive, timeout=timeout, quiet_s=quiet_s, progress=progress)
 
     def _check_alive(self) -> None:
         """A driver that died by itself (not by a scheduled kill) fails the run with its log."""

@@ -63,14 +63,6 @@ class JobHistory:
     outputs: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     malformed_offsets: set[tuple[int, int]] = field(default_factory=set)
     wall_seconds: float = 0.0
-    error: str | None = None
-
-    def consumed_to(self) -> dict[int, int]:
-        ends: dict[int, int] = {}
-        for batch in self.batches:
-            for partition, end in batch.end_offsets.items():
-                ends[partition] = max(ends.get(partition, 0), end)
-        return ends
 
 
 def job_options(spec: JobSpec) -> JobOptions:
@@ -165,27 +157,11 @@ class StreamingJob:
 
     def wait_caught_up(self, end_offsets: dict[int, int], *, timeout: float, quiet_s: float | None = None,
                        progress: Callable[[str], None] | None = None) -> None:
-        """Until both queries consumed every offset and the job ran its follow-up (no-data) batches."""
-        quiet = quiet_s if quiet_s is not None else max(2.0, 4 * self.spec.trigger / 1000)
-        deadline = time.monotonic() + timeout
-        last_id, last_change, reported = None, time.monotonic(), 0.0
-        while time.monotonic() < deadline:
-            check_interrupted()
-            self._raise_if_failed()
-            main_progress = self._queries[0].lastProgress
-            consumed = [_consumed(q.lastProgress, self.topic) for q in self._queries]
-            done = all(all(c.get(p, 0) >= end for p, end in end_offsets.items()) for c in consumed)
-            batch_id = main_progress["batchId"] if main_progress else None
-            if batch_id != last_id:
-                last_id, last_change = batch_id, time.monotonic()
-            if progress and time.monotonic() - reported > 2:
-                reported = time.monotonic()
-                total = sum(end_offsets.values())
-                progress(f"job: batch {batch_id}, consumed {sum(consumed[0].get(p, 0) for p in end_offsets)}/{total} records")
-            if done and time.monotonic() - last_change >= quiet and not self._queries[0].status["isTriggerActive"]:
-                return
-            time.sleep(0.2)
-        raise HarnessError(f"the streaming job did not catch up within {timeout:.0f}s", hint="look at the job's progress in the report; raise the time-out for big scenarios")
+        wait_until_caught_up(
+            lambda: [q.lastProgress for q in self._queries], self.topic, end_offsets, trigger_ms=self.spec.trigger,
+            idle=lambda: not self._queries[0].status["isTriggerActive"], check=self._raise_if_failed,
+            timeout=timeout, quiet_s=quiet_s, progress=progress,
+        )
 
     def _raise_if_failed(self) -> None:
         for query in self._queries:
@@ -209,6 +185,34 @@ class StreamingJob:
     @property
     def queries(self) -> list[StreamingQuery]:
         return list(self._queries)
+
+
+def wait_until_caught_up(
+    latest: Callable[[], list[dict[str, Any] | None]], topic: str, end_offsets: dict[int, int], *, trigger_ms: int,
+    idle: Callable[[], bool], check: Callable[[], None], timeout: float, quiet_s: float | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> None:
+    """Until every query (the job's and the malformed-records one) consumed every offset, and the job has
+    started no batch for a quiet period: its follow-up no-data batches (watermark, append output) are done."""
+    quiet = quiet_s if quiet_s is not None else max(2.0, 4 * trigger_ms / 1000)
+    deadline = time.monotonic() + timeout
+    last_id, last_change, reported = None, time.monotonic(), 0.0
+    while time.monotonic() < deadline:
+        check_interrupted()
+        check()
+        progresses = latest()
+        consumed = [_consumed(p, topic) for p in progresses]
+        done = all(all(c.get(p, 0) >= end for p, end in end_offsets.items()) for c in consumed)
+        batch_id = progresses[0]["batchId"] if progresses and progresses[0] else None
+        if batch_id != last_id:
+            last_id, last_change = batch_id, time.monotonic()
+        if progress and time.monotonic() - reported > 2:
+            reported = time.monotonic()
+            progress(f"job: batch {batch_id}, consumed {sum(consumed[0].get(p, 0) for p in end_offsets)}/{sum(end_offsets.values())} records")
+        if done and time.monotonic() - last_change >= quiet and idle():
+            return
+        time.sleep(0.2)
+    raise HarnessError(f"the streaming job did not catch up within {timeout:.0f}s", hint="look at the job's progress in its log; raise the time-out for big scenarios")
 
 
 def _write_json(path: Path, data: Any) -> None:
