@@ -83,7 +83,7 @@ def run_gate(config: GateConfig, *, base_dir: Path, save_baseline: bool = False,
                         _min_isr(t.configs)) for _, sc in scenarios for t in sc.topics]
     job = JobDeclaration(config.job.bootstrap_servers, config.job.spark_version, config.job.connector, config.job.spark_conf)
     for check in run_static_checks(topology, _unique(topics), job):
-        report.checks.append(GateCheck("static", check.name, check.ok, check.message, check.fix))
+        report.checks.append(GateCheck("static", check.name, check.ok, check.detail, check.fix))
     if not all(c.ok for c in report.checks):
         for entry, scenario in scenarios:
             report.checks.append(GateCheck(f"scenario {scenario.name}", "not run", True, "skipped: a static check failed", skipped=True))

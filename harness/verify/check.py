@@ -16,9 +16,12 @@ from harness.verify.oracle import Batch, Comparison, JobSemantics, OracleResult,
 
 @dataclass(frozen=True)
 class Check:
+    """One verdict with its evidence; `fix` says what to do when it fails (static checks always say)."""
+
     name: str
     ok: bool
     detail: str = ""
+    fix: str = ""
 
 
 @dataclass(frozen=True)

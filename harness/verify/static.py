@@ -12,16 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from harness.topology.model import Topology
+from harness.verify.check import Check
 
 PARTITIONS_PER_BROKER = 2000  # Microsoft's guidance for HDInsight Kafka, replicas included
-
-
-@dataclass(frozen=True)
-class StaticCheck:
-    name: str
-    ok: bool
-    message: str
-    fix: str = ""
 
 
 @dataclass(frozen=True)
@@ -43,7 +36,7 @@ class JobDeclaration:
     streaming: bool = True
 
 
-def run_static_checks(topology: Topology, topics: Sequence[TopicPlan], job: JobDeclaration) -> list[StaticCheck]:
+def run_static_checks(topology: Topology, topics: Sequence[TopicPlan], job: JobDeclaration) -> list[Check]:
     return [
         *_replication(topology, topics),
         _partitions_per_broker(topology, topics),
@@ -53,19 +46,19 @@ def run_static_checks(topology: Topology, topics: Sequence[TopicPlan], job: JobD
     ]
 
 
-def _replication(topology: Topology, topics: Sequence[TopicPlan]) -> list[StaticCheck]:
+def _replication(topology: Topology, topics: Sequence[TopicPlan]) -> list[Check]:
     brokers = len(topology.brokers)
     default_isr = topology.kafka.topic_defaults.min_insync_replicas
     checks = []
     for topic in topics:
         rf, isr = topic.replication_factor, topic.min_insync_replicas or default_isr
-        checks.append(StaticCheck(
+        checks.append(Check(
             f"replication factor of {topic.name} fits the brokers", rf <= brokers,
             f"{topic.name}: replication factor {rf}, {brokers} brokers" + ("" if rf <= brokers else ": topic creation will fail"),
             "" if rf <= brokers else f"lower replication_factor to at most {brokers}, or add broker nodes",
         ))
         survives = rf == 1 or isr < rf
-        checks.append(StaticCheck(
+        checks.append(Check(
             f"min.insync.replicas of {topic.name} is below its replication factor", survives,
             f"{topic.name}: min.insync.replicas {isr}, replication factor {rf}"
             + ("" if survives else ": one broker down (an Azure update domain reboot) stops every acks=all write"),
@@ -74,59 +67,59 @@ def _replication(topology: Topology, topics: Sequence[TopicPlan]) -> list[Static
     return checks
 
 
-def _partitions_per_broker(topology: Topology, topics: Sequence[TopicPlan]) -> StaticCheck:
+def _partitions_per_broker(topology: Topology, topics: Sequence[TopicPlan]) -> Check:
     brokers = max(1, len(topology.brokers))
     replicas = sum(t.partitions * t.replication_factor for t in topics)
     per_broker = replicas / brokers
     ok = per_broker <= PARTITIONS_PER_BROKER
-    return StaticCheck(
+    return Check(
         "partition replicas per broker within HDInsight's limit", ok,
         f"{replicas} partition replicas on {brokers} brokers = {per_broker:.0f} per broker (limit about {PARTITIONS_PER_BROKER})",
         "" if ok else "use fewer partitions or more brokers",
     )
 
 
-def _connector_matches_spark(job: JobDeclaration) -> StaticCheck:
+def _connector_matches_spark(job: JobDeclaration) -> Check:
     if not job.connector or not job.spark_version:
-        return StaticCheck("connector version matches Spark", True, "not declared; the twin pins matching versions")
+        return Check("connector version matches Spark", True, "not declared; the twin pins matching versions")
     match = re.match(r"^org\.apache\.spark:spark-sql-kafka-0-10_(\d+\.\d+):(.+)$", job.connector)
     if not match:
-        return StaticCheck("connector version matches Spark", False, f"{job.connector!r} is not the spark-sql-kafka-0-10 connector",
+        return Check("connector version matches Spark", False, f"{job.connector!r} is not the spark-sql-kafka-0-10 connector",
                            "use org.apache.spark:spark-sql-kafka-0-10_<scala>:<spark version>")
     ok = match.group(2) == job.spark_version
-    return StaticCheck(
+    return Check(
         "connector version matches Spark", ok,
         f"connector {match.group(2)} with Spark {job.spark_version}" + ("" if ok else ": classes will not link (NoSuchMethodError at the first batch)"),
         "" if ok else f"use org.apache.spark:spark-sql-kafka-0-10_{match.group(1)}:{job.spark_version}",
     )
 
 
-def _dynamic_allocation(job: JobDeclaration) -> StaticCheck:
+def _dynamic_allocation(job: JobDeclaration) -> Check:
     value = str((job.spark_conf or {}).get("spark.dynamicAllocation.enabled", "false")).lower()
     ok = not (job.streaming and value == "true")
-    return StaticCheck(
+    return Check(
         "dynamic allocation off for a streaming job", ok,
         "spark.dynamicAllocation.enabled is " + value + ("" if ok else ": executors are released between micro-batches and the stream stalls"),
         "" if ok else "set spark.dynamicAllocation.enabled=false (Microsoft's advice for streaming on HDInsight)",
     )
 
 
-def _names_across_peering(topology: Topology, job: JobDeclaration) -> StaticCheck:
+def _names_across_peering(topology: Topology, job: JobDeclaration) -> Check:
     """The failure the seed warns about: FQDNs of brokers in a peered VNet do not resolve without custom DNS."""
     kafka, spark = topology.cluster("kafka"), topology.cluster("spark")
     name = "job names brokers it can resolve"
     if kafka is None or spark is None or kafka.vnet == spark.vnet or not job.bootstrap_servers:
-        return StaticCheck(name, True, "Kafka and Spark share a VNet (or no bootstrap servers declared)")
+        return Check(name, True, "Kafka and Spark share a VNet (or no bootstrap servers declared)")
     kafka_vnet, spark_vnet = topology.vnet(kafka.vnet), topology.vnet(spark.vnet)
     peered = spark_vnet.name in kafka_vnet.peered_with or kafka_vnet.name in spark_vnet.peered_with
     hosts = [entry.rsplit(":", 1)[0] for entry in job.bootstrap_servers.split(",") if entry.strip()]
     by_name = [h for h in hosts if not re.match(r"^\d+\.\d+\.\d+\.\d+$", h)]
     if not peered:
-        return StaticCheck(name, False, f"Kafka is in {kafka_vnet.name} and Spark in {spark_vnet.name}, which are not peered: nothing routes",
+        return Check(name, False, f"Kafka is in {kafka_vnet.name} and Spark in {spark_vnet.name}, which are not peered: nothing routes",
                            "put both clusters in one VNet, or peer the VNets")
     if not by_name or kafka_vnet.custom_dns or spark_vnet.custom_dns:
-        return StaticCheck(name, True, "brokers are named by IP address, or a custom DNS server resolves across the peering")
-    return StaticCheck(
+        return Check(name, True, "brokers are named by IP address, or a custom DNS server resolves across the peering")
+    return Check(
         name, False,
         f"the job names brokers by host name ({by_name[0]}, ...) from VNet {spark_vnet.name}, but Azure's DNS resolves "
         f"{kafka_vnet.name}'s names only inside {kafka_vnet.name}: the job fails to resolve them across the peering",

@@ -35,7 +35,7 @@ def test_min_insync_equal_to_replication_factor() -> None:
 
 def test_partitions_per_broker_limit() -> None:
     check = checks(load_profile("dev"), [TopicPlan("huge", 2100, 3)])["partition replicas per broker within HDInsight's limit"]
-    assert not check.ok and "2100 per broker" in check.message
+    assert not check.ok and "2100 per broker" in check.detail
 
 
 def test_connector_must_match_spark() -> None:
