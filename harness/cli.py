@@ -1,4 +1,4 @@
-"""`harness`: a thin command line over the backends, clients and (later) scenarios.
+"""`harness`: a thin command line over the backends, clients, scenarios, faults and the gate.
 
 Every command either finishes with a clear result or exits non-zero with an error that says what
 to do; processes it started are stopped on failure, Ctrl-C and SIGTERM.

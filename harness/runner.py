@@ -1,6 +1,6 @@
 """Run a scenario end to end: twin, topics, streaming job, replay, verification, report.
 
-Used by `harness run`, the pytest plugin's `run_scenario` fixture and (later) the gate, so each of
+Used by `harness run`, the pytest plugin's `run_scenario` fixture, the gate and the parallelism sweep, so each of
 them gets the same behaviour, including the clean stop of everything it started.
 """
 
