@@ -12,7 +12,6 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from importlib import resources
 
 from rich.console import Console
 from rich.table import Table

@@ -8,9 +8,7 @@ kept in one place and never guessed at run time. Throughputs are in MB/s with MB
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 
 from harness.errors import ConfigError
 from harness.topology.model import Node, Topology

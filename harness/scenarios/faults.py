@@ -123,13 +123,13 @@ class FaultScheduler:
                 if fault.target == "driver":
                     self._driver_fault(event, fault.action)
                     continue
-                nodes = self._resolve(fault.target)
+                nodes = resolve_target(self.deployment, fault.target, self.labels)
                 event.nodes = nodes
                 before = self._broker_ids(nodes)
                 led = self._led_by(before) if fault.action in _DISRUPTS else set()
                 event.fired_s = round(time.monotonic() - self._t0, 3)
                 for node in nodes:
-                    self._apply(fault.action, node)
+                    apply_action(self.deployment, fault.action, node)
                 self._progress(f"fault at {event.fired_s:.1f}s: {fault.action} {', '.join(nodes)}")
                 if fault.label:
                     self.labels[fault.label] = nodes
@@ -151,12 +151,6 @@ class FaultScheduler:
         self._progress(f"fault at {event.fired_s:.1f}s: {action} the streaming job's driver")
 
     # ----- targets and actions -------------------------------------------------------------
-
-    def _resolve(self, target: str) -> list[str]:
-        return resolve_target(self.deployment, target, self.labels)
-
-    def _apply(self, action: str, node: str) -> None:
-        apply_action(self.deployment, action, node)
 
     def _broker_ids(self, nodes: list[str]) -> set[int]:
         return {self.deployment.node_id(n) for n in nodes if self.deployment.is_broker(n)}

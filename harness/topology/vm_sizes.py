@@ -7,7 +7,6 @@ projection (harness.bench.azure) read them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
