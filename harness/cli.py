@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from rich.console import Console
 from rich.table import Table
 
-from harness.backends import BACKENDS, all_runs, attach, new_deployment
+from harness.backends import BACKENDS, all_runs, attach, new_deployment, stop_run
 from harness.backends.rundir import RunDir
 from harness.errors import HarnessError
 from harness.runtime.processes import sigterm_as_interrupt
@@ -79,6 +79,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             table.add_row(row.hostname, row.fqdn, row.endpoint, row.role, row.rack or "", str(row.pid or ""), f"[{colour}]{row.state}[/{colour}]")
         out.print(table)
         out.print(f"bootstrap servers: {state.bootstrap_servers}" + (f"   Spark master: {state.spark_master}" if state.spark_master else ""))
+        for line in deployment.access_notes():
+            out.print(line)
     return 0
 
 
@@ -87,7 +89,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     if not args.all and not runs[0].exists():
         raise HarnessError(f"no run named {args.name!r}", hint="`harness status --all` lists runs")
     for run in runs:
-        stopped = run.stop_all()
+        stopped = stop_run(run)
         if args.purge:
             import shutil
 
@@ -164,6 +166,47 @@ def cmd_fault(args: argparse.Namespace) -> int:
     for node in nodes:
         apply_action(deployment, args.action, node)
         out.print(f"{args.action}: {node}")
+    return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    """Build the docker backend's images (cached by a hash of their inputs)."""
+    import time
+
+    from harness.backends.docker.images import build_images
+
+    started = time.monotonic()
+    names = build_images(_progress(), force=args.force)
+    out.print(f"images ready in {time.monotonic() - started:.1f}s: {names.base}, {names.kafka}, {names.spark}")
+    return 0
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    """Run a command on a node of a docker twin, with the node's names, addresses and resolver."""
+    import subprocess
+    import sys
+
+    deployment = attach(args.name)
+    exec_argv = getattr(deployment, "exec_argv", None)
+    if exec_argv is None:
+        raise HarnessError(f"run {args.name!r} uses the {deployment.backend} backend; `harness exec` needs --backend docker",
+                           hint="on the local backend every node is a process of this machine: run the command here")
+    argv = list(args.argv[1:] if args.argv[:1] == ["--"] else args.argv) or ["bash"]
+    return subprocess.call(exec_argv(args.node, argv, interactive=sys.stdin.isatty() and sys.stdout.isatty()))
+
+
+def cmd_compose(args: argparse.Namespace) -> int:
+    from harness.backends.docker.compose import export_compose
+    from harness.topology.loader import load_profile
+
+    text = export_compose(load_profile(args.profile), profile=args.profile)
+    if args.output:
+        from pathlib import Path
+
+        Path(args.output).write_text(text)
+        out.print(f"wrote {args.output}")
+    else:
+        print(text, end="")
     return 0
 
 
@@ -247,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = with_run(sub.add_parser("up", help="start a twin in the background and return once it is ready"))
     up.add_argument("--profile", default="dev", help=f"built-in profile ({', '.join(builtin_profiles())}) or a YAML file")
-    up.add_argument("--backend", default="local", choices=BACKENDS)
+    up.add_argument("--backend", choices=BACKENDS, help="override the profile's backend (default local)")
     up.add_argument("--spark", choices=("local", "standalone"), help="override the profile's spark.mode")
     up.set_defaults(func=cmd_up)
 
@@ -291,6 +334,22 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--save-baseline", action="store_true", help="record this run's figures as the baseline")
     gate.add_argument("--baseline", help="baseline file (overrides benchmarks.baseline in the config)")
     gate.set_defaults(func=cmd_gate)
+
+    images = sub.add_parser("images", help="docker backend: build its images from Debian packages and the pinned jars")
+    images.add_argument("action", choices=("build",))
+    images.add_argument("--force", action="store_true", help="rebuild even if the inputs did not change")
+    images.set_defaults(func=cmd_images)
+
+    exec_ = with_run(sub.add_parser("exec", help="docker backend: run a command on a node (`harness exec wn0-spark -- getent hosts wn0-kafka`)"))
+    exec_.add_argument("node", help="short host name or FQDN")
+    exec_.add_argument("argv", nargs=argparse.REMAINDER, help="the command (after --); default bash")
+    exec_.set_defaults(func=cmd_exec)
+
+    compose = sub.add_parser("compose", help="write a Docker Compose file equivalent to a profile's docker twin")
+    compose.add_argument("action", choices=("export",))
+    compose.add_argument("--profile", default="dev")
+    compose.add_argument("--output", "-o", help="write here (default: standard output)")
+    compose.set_defaults(func=cmd_compose)
 
     topology = sub.add_parser("topology", help="import a deployment description")
     topology_sub = topology.add_subparsers(dest="topology_command", required=True)

@@ -1,4 +1,5 @@
-"""Backends realise a topology. `open_deployment` is the one way the entry points get one."""
+"""Backends realise a topology. `new_deployment`, `attach` and `stop_run` are the one way the entry
+points get (or get rid of) one."""
 
 from __future__ import annotations
 
@@ -8,21 +9,51 @@ from harness.backends.rundir import RunDir, all_runs
 from harness.errors import HarnessError
 from harness.topology.loader import load_profile
 
-BACKENDS = ("local",)
+BACKENDS = ("local", "docker")
 
 
-def new_deployment(profile: str, run_name: str, backend: str = "local", *, spark: str | None = None) -> Deployment:
-    """`spark` overrides the profile's spark.mode ("local" or "standalone")."""
+def new_deployment(profile: str, run_name: str, backend: str | None = None, *, spark: str | None = None) -> Deployment:
+    """`backend` overrides the profile's `backend` (default local); `spark` its spark.mode."""
+    topology = load_profile(profile)
+    backend = backend or topology.backend
     if backend not in BACKENDS:
         raise HarnessError(f"unknown backend {backend!r}", hint=f"choose one of {', '.join(BACKENDS)}")
-    topology = load_profile(profile)
     if spark is not None:
         topology = topology.model_copy(update={"spark": topology.spark.model_copy(update={"mode": spark})})
+    if backend == "docker":
+        from harness.backends.docker.deployment import DockerDeployment
+
+        return DockerDeployment(topology, RunDir(run_name), profile=str(profile))
     return LocalDeployment(topology, RunDir(run_name), profile=str(profile))
 
 
 def attach(run_name: str) -> Deployment:
-    return LocalDeployment.attach(RunDir(run_name))
+    run = RunDir(run_name)
+    if run.load().backend == "docker":
+        from harness.backends.docker.deployment import DockerDeployment
+
+        return DockerDeployment.attach(run)
+    return LocalDeployment.attach(run)
 
 
-__all__ = ["BACKENDS", "Deployment", "NodeStatus", "Progress", "RunDir", "all_runs", "attach", "new_deployment"]
+def stop_run(run: RunDir) -> int:
+    """Stop what a run started, from its state file (processes) or its labels (containers)."""
+    if run.exists() and run.load().backend == "docker":
+        from harness.backends.docker.deployment import DockerDeployment
+
+        deployment = DockerDeployment.attach(run)
+        return _count_and_stop(deployment)
+    return run.stop_all()
+
+
+def _count_and_stop(deployment: Deployment) -> int:
+    from harness.backends.docker.deployment import stop_run as stop_containers
+
+    stopped = stop_containers(deployment.run.name)
+    state = deployment.run.load()
+    state.status = "stopped"
+    deployment.run.save(state)
+    return stopped
+
+
+__all__ = ["BACKENDS", "Deployment", "NodeStatus", "Progress", "RunDir", "all_runs", "attach", "new_deployment", "stop_run"]

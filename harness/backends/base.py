@@ -62,6 +62,14 @@ class Deployment(abc.ABC):
         return self.spark_master, {"spark.executor.cores": str(cores), "spark.executor.memory": f"{max(384, memory - 128)}m",
                                    "spark.cores.max": str(sum(r.cores for r in sizes))}
 
+    def job_bootstrap(self) -> str:
+        """The bootstrap servers a streaming job in the Spark cluster names (the docker backend: broker FQDNs)."""
+        return self.bootstrap_servers
+
+    def access_notes(self) -> list[str]:
+        """Extra lines for `harness status`: endpoints beyond the bootstrap servers."""
+        return []
+
     @abc.abstractmethod
     def start(self, progress: Progress = _quiet) -> None: ...
 

@@ -49,24 +49,45 @@ class KafkaNodePlan:
         return f"{self.address}:{self.broker_port}"
 
 
-def server_properties(plan: KafkaNodePlan, topology: Topology, quorum: list[KafkaNodePlan]) -> str:
+@dataclass(frozen=True)
+class Listeners:
+    """How a node binds, how it names itself to clients and peers, and where the quorum is.
+
+    The local backend binds and advertises one loopback address; the docker backend binds inside
+    the container and advertises FQDNs (or IPs) in the VNet plus a host-mapped listener.
+    """
+
+    bind: tuple[str, ...]
+    advertised: tuple[str, ...]
+    protocol_map: tuple[str, ...]
+    inter_broker: str | None
+    voters: str
+
+
+def local_listeners(plan: KafkaNodePlan, quorum: list[KafkaNodePlan]) -> Listeners:
+    node = plan.node
+    bind = [f"PLAINTEXT://{plan.address}:{plan.broker_port}"] if node.is_broker else []
+    if node.is_controller:
+        bind.append(f"CONTROLLER://{plan.address}:{plan.controller_port}")
+    return Listeners(
+        bind=tuple(bind),
+        advertised=(f"PLAINTEXT://{plan.address}:{plan.broker_port}",) if node.is_broker else (),
+        protocol_map=(("PLAINTEXT:PLAINTEXT",) if node.is_broker else ()) + ("CONTROLLER:PLAINTEXT",),
+        inter_broker="PLAINTEXT" if node.is_broker else None,
+        voters=",".join(f"{q.node_id}@{q.address}:{q.controller_port}" for q in quorum),
+    )
+
+
+def server_properties(plan: KafkaNodePlan, topology: Topology, listeners: Listeners) -> str:
     node, defaults = plan.node, topology.kafka.topic_defaults
     brokers = len(topology.brokers)
-    listeners, protocol_map = [], []
-    if node.is_broker:
-        listeners.append(f"PLAINTEXT://{plan.address}:{plan.broker_port}")
-        protocol_map.append("PLAINTEXT:PLAINTEXT")
-    if node.is_controller:
-        listeners.append(f"CONTROLLER://{plan.address}:{plan.controller_port}")
-    protocol_map.append("CONTROLLER:PLAINTEXT")
-    voters = ",".join(f"{q.node_id}@{q.address}:{q.controller_port}" for q in quorum)
     props: dict[str, object] = {
         "process.roles": ",".join(node.kafka),
         "node.id": plan.node_id,
-        "controller.quorum.voters": voters,
+        "controller.quorum.voters": listeners.voters,
         "controller.listener.names": "CONTROLLER",
-        "listeners": ",".join(listeners),
-        "listener.security.protocol.map": ",".join(protocol_map),
+        "listeners": ",".join(listeners.bind),
+        "listener.security.protocol.map": ",".join(listeners.protocol_map),
         "log.dirs": plan.data_dir,
         # Topic defaults mirror the profile, so auto-created topics behave like the deployment's.
         "num.partitions": defaults.partitions,
@@ -85,12 +106,25 @@ def server_properties(plan: KafkaNodePlan, topology: Topology, quorum: list[Kafk
         "broker.heartbeat.interval.ms": 1000,
     }
     if node.is_broker:
-        props["advertised.listeners"] = f"PLAINTEXT://{plan.address}:{plan.broker_port}"
-        props["inter.broker.listener.name"] = "PLAINTEXT"
+        props["advertised.listeners"] = ",".join(listeners.advertised)
+        props["inter.broker.listener.name"] = listeners.inter_broker
         if node.rack:
             props["broker.rack"] = node.rack
     props.update(topology.kafka.server_properties)
     return "".join(f"{key}={str(value).lower() if isinstance(value, bool) else value}\n" for key, value in props.items())
+
+
+def quorum_leader(quorum_state_json: str) -> tuple[int, int] | None:
+    """(leader epoch, leader id) from a controller's `__cluster_metadata-0/quorum-state` file."""
+    import json
+
+    try:
+        quorum = json.loads(quorum_state_json)
+    except ValueError:
+        return None
+    if quorum.get("leaderId", -1) < 0:
+        return None
+    return int(quorum["leaderEpoch"]), int(quorum["leaderId"])
 
 
 def jvm_command(java: Path, classpath: str, main: str, *args: str, heap_mb: int, log_dir: Path, log4j: Path) -> list[str]:

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from harness.backends.base import Deployment, NodeStatus, Progress, _quiet
-from harness.backends.kafka_node import LOG4J2_PROPERTIES, KafkaNodePlan, jvm_command, server_properties
+from harness.backends.kafka_node import LOG4J2_PROPERTIES, KafkaNodePlan, jvm_command, local_listeners, quorum_leader, server_properties
 from harness.backends.rundir import NodeState, RunDir, RunState, all_runs
 from harness.backends.spark_node import master_command, spark_env, worker_command, worker_resources
 from harness.dist.artifacts import kafka_classpath
@@ -139,7 +139,7 @@ class LocalDeployment(Deployment):
         quorum = [p for p in plans if p.node.is_controller]
         for plan in plans:
             plan.log_dir.mkdir(parents=True, exist_ok=True)
-            self._config_path(plan).write_text(server_properties(plan, self.topology, quorum))
+            self._config_path(plan).write_text(server_properties(plan, self.topology, local_listeners(plan, quorum)))
             (plan.log_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
 
         def format_one(plan: KafkaNodePlan) -> None:
@@ -282,8 +282,6 @@ class LocalDeployment(Deployment):
 
     def active_controller(self) -> str:
         """The quorum leader as the live controllers record it in their `quorum-state` files."""
-        import json
-
         best: tuple[int, int] | None = None
         state = self.run.load()
         for node in state.nodes:
@@ -291,11 +289,11 @@ class LocalDeployment(Deployment):
             if not plan.node.is_controller or node.process is None or processes.state_of(node.process) != "running":
                 continue
             try:
-                quorum = json.loads((plan.data_dir / "__cluster_metadata-0" / "quorum-state").read_text())
-            except (OSError, ValueError):
+                leader = quorum_leader((plan.data_dir / "__cluster_metadata-0" / "quorum-state").read_text())
+            except OSError:
                 continue
-            if quorum.get("leaderId", -1) >= 0 and (best is None or quorum["leaderEpoch"] > best[0]):
-                best = (quorum["leaderEpoch"], quorum["leaderId"])
+            if leader is not None and (best is None or leader[0] > best[0]):
+                best = leader
         if best is None:
             raise HarnessError("no live controller knows a quorum leader", hint="is the controller quorum up? `harness status`")
         return self.hostname_for_id(best[1])

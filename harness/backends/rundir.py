@@ -60,6 +60,7 @@ class RunState:
     status: str = "starting"
     nodes: list[NodeState] = field(default_factory=list)
     harness_pid: int = field(default_factory=os.getpid)
+    backend_data: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {**{k: v for k, v in self.__dict__.items() if k != "nodes"}, "nodes": [n.to_json() for n in self.nodes]}

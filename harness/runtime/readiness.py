@@ -23,9 +23,12 @@ def wait_for(
     what: str,
     timeout: float,
     watch: Sequence[ProcessRecord] = (),
+    guard: Callable[[], None] | None = None,
     interval: float = 0.25,
 ) -> T:
-    """Call `check` until it returns something other than None (or False); it may raise to say 'not yet'."""
+    """Call `check` until it returns something other than None (or False); it may raise to say 'not yet'.
+
+    `guard` is for dependencies that are not local processes (containers): it raises when one died."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while True:
@@ -37,6 +40,8 @@ def wait_for(
                     detail=f"last lines of {record.log}:\n{log_tail(record.log)}",
                     hint="fix the cause in the log above; the run directory keeps every node's log",
                 )
+        if guard is not None:
+            guard()
         try:
             result = check()
             if result is not None and result is not False:

@@ -165,6 +165,11 @@ class KafkaSettings(_Strict):
     heap_mb: int = Field(default=512, ge=128, le=16_384, description="JVM heap of each Kafka process")
     topic_defaults: TopicDefaults = TopicDefaults()
     broker_port: int = Field(default=9092, ge=1, le=65535, description="preferred port; another free one is used if taken")
+    advertise: Literal["fqdn", "ip"] = Field(
+        default="fqdn",
+        description="what brokers advertise inside the VNet (docker backend): HDInsight's FQDNs, or IP addresses, "
+                    "Microsoft's fix for clients in a peered VNet without custom DNS",
+    )
     server_properties: dict[str, str | int | float | bool] = Field(
         default={}, description="extra Kafka server properties for every node, applied after the harness's own"
     )
@@ -183,6 +188,9 @@ class SparkSettings(_Strict):
 class Topology(_Strict):
     name: str
     description: str = ""
+    backend: Literal["local", "docker"] = Field(
+        default="local", description="local: a JVM per node on loopback addresses; docker: a container per node on a network per VNet"
+    )
     vnets: tuple[VNet, ...] = Field(min_length=1)
     clusters: tuple[ClusterSpec, ...] = Field(min_length=1)
     kafka: KafkaSettings = KafkaSettings()

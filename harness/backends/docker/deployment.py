@@ -1,0 +1,402 @@
+"""The docker backend: the HDInsight VNet twin as containers on one bridge network per VNet.
+
+Every container, network and volume carries the run's label, and every host firewall rule the
+run's name, so `stop` (and `harness down` after a crashed harness) removes exactly what this run
+created. Host clients reach brokers through listeners published on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.backends.base import Deployment, NodeStatus, Progress, _quiet
+from harness.backends.docker import network as hostnet
+from harness.backends.docker.engine import LABEL_RUN, docker_client
+from harness.backends.docker.images import build_images
+from harness.backends.docker.plan import (
+    BROKER_PORT, HOST_LISTENER_PORT, SPARK_MASTER_PORT, SPARK_UI_PORT, AMBARI_PORT, ContainerPlan, DockerPlan, PlanInputs,
+    advertised_host, node_addresses, plan_deployment,
+)
+from harness.backends.kafka_node import quorum_leader
+from harness.backends.local import READY_TIMEOUT_S, _cluster_id
+from harness.backends.rundir import NodeState, RunDir, RunState
+from harness.errors import HarnessError, NotReadyError, RunStateError
+from harness.kafka import admin as kafka_admin
+from harness.runtime.processes import excerpt
+from harness.runtime.readiness import free_port, port_open, wait_for
+from harness.topology.model import Topology
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
+
+PROBE_TOPIC = "__harness_ready_probe"
+
+
+class DockerDeployment(Deployment):
+    backend = "docker"
+
+    def __init__(self, topology: Topology, run: RunDir, profile: str) -> None:
+        super().__init__(topology, run, profile)
+        self._plan: DockerPlan | None = None
+
+    @classmethod
+    def attach(cls, run: RunDir) -> DockerDeployment:
+        state = run.load()
+        deployment = cls(Topology.model_validate(state.topology), run, state.profile)
+        deployment._plan = deployment._make_plan(state.backend_data, {n.hostname: n.ports for n in state.nodes})
+        return deployment
+
+    # ----- planning -----------------------------------------------------------------------------
+
+    def _make_plan(self, data: dict[str, Any], saved_ports: dict[str, dict[str, int]] | None = None) -> DockerPlan:
+        from harness.backends.docker.images import image_names
+
+        def host_port(hostname: str, container_port: int) -> int:
+            if saved_ports is not None:
+                return saved_ports[hostname][f"host:{container_port}"]
+            return free_port("127.0.0.1")
+
+        images = image_names()
+        import harness
+
+        return plan_deployment(self.topology, PlanInputs(
+            run=self.run.name, kafka_image=images.kafka, spark_image=images.spark, host_port=host_port,
+            cluster_id=data["cluster_id"], ambari_password_sha256=data["ambari_password_sha256"],
+            harness_src=str(Path(harness.__file__).parent), shared_dirs=(str(self.run.path),),
+        ))
+
+    @property
+    def plan(self) -> DockerPlan:
+        if self._plan is None:
+            raise RunStateError(f"run {self.run.name} has not been started")
+        return self._plan
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.plan.host_bootstrap if self._plan else ""
+
+    @property
+    def spark_master(self) -> str:
+        master = self.topology.spark_master
+        return f"spark://{master.fqdn}:{SPARK_MASTER_PORT}" if master and self.topology.spark_workers else ""
+
+    def job_bootstrap(self) -> str:
+        """What a job inside the VNet names: the brokers as they advertise themselves there."""
+        addresses = node_addresses(self.topology)
+        return ",".join(f"{advertised_host(self.topology, n, addresses)}:{BROKER_PORT}" for n in self.topology.brokers)
+
+    @property
+    def ambari_url(self) -> str:
+        head = next((c for c in self.plan.containers if c.service == "ambari"), None)
+        return f"http://127.0.0.1:{head.ports[AMBARI_PORT]}" if head else ""
+
+    @property
+    def ambari_password_file(self) -> Path:
+        return self.run.path / "ambari-password"
+
+    def access_notes(self) -> list[str]:
+        notes = [f"in the VNet: {self.job_bootstrap()}"]
+        if self.ambari_url:
+            notes.append(f"Ambari REST: {self.ambari_url}/api/v1/clusters (user admin, password in {self.ambari_password_file})")
+        return notes
+
+    # ----- lifecycle ----------------------------------------------------------------------------
+
+    def start(self, progress: Progress = _quiet) -> None:
+        started = time.monotonic()
+        client = docker_client()
+        images = build_images(progress)
+        hostnet.check_subnets({v.name: v.subnet for v in self.topology.vnets}, source=f"profile {self.profile}")
+        self._claim()
+        password = secrets.token_urlsafe(12)
+        self.ambari_password_file.write_text(password + "\n")
+        self.ambari_password_file.chmod(0o600)
+        data = {"cluster_id": _cluster_id(), "ambari_password_sha256": hashlib.sha256(password.encode()).hexdigest(),
+                "images": [images.kafka, images.spark]}
+        self._plan = self._make_plan(data)
+        state = RunState(name=self.run.name, backend=self.backend, profile=self.profile, topology=self.topology.model_dump(mode="json"),
+                         bootstrap_servers=self.bootstrap_servers, spark_master=self.spark_master, backend_data=data,
+                         nodes=[self._node_state(c) for c in self.plan.containers])
+        self.run.save(state)
+        try:
+            self._create(client, progress)
+            self._wait_ready(progress)
+            state.status = "ready"
+            self.run.save(state)
+            progress(f"ready in {time.monotonic() - started:.1f}s: {self.bootstrap_servers} (in the VNet: {self.job_bootstrap()})")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _claim(self) -> None:
+        if self.run.exists() and _run_containers(self.run.name):
+            raise RunStateError(f"a twin named {self.run.name!r} is already running (docker backend)",
+                                hint=f"stop it with `harness down --name {self.run.name}`, or start another with `--name OTHER`")
+        self.run.claim()
+
+    def _node_state(self, container: ContainerPlan) -> NodeState:
+        node = container.node
+        ports = {f"host:{inner}": outer for inner, outer in container.ports.items()}
+        if node.is_broker:
+            ports["broker"] = BROKER_PORT
+        if node.is_controller:
+            ports["controller"] = 9093
+        if container.service == "spark-master":
+            ports["spark"] = SPARK_MASTER_PORT
+        return NodeState(hostname=node.hostname, fqdn=node.fqdn, cluster=node.cluster, role=node.role, kafka_roles=list(node.kafka),
+                         rack=node.rack, address=container.address, ports=ports, log=f"docker logs {container.name}")
+
+    def _create(self, client: Any, progress: Progress) -> None:
+        plan, labels = self.plan, {LABEL_RUN: self.run.name}
+        import docker.errors
+        import docker.types
+
+        for volume in plan.volumes:
+            client.volumes.create(name=volume, labels=labels)
+        for net in plan.networks:
+            progress(f"network {net.name}: VNet {net.vnet}, subnet {net.subnet}")
+            try:
+                client.networks.create(
+                    net.name, driver="bridge", labels=labels, options={"com.docker.network.bridge.name": net.bridge},
+                    ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=net.subnet, gateway=net.gateway)]),
+                )
+            except docker.errors.APIError as exc:
+                raise HarnessError(f"Docker refused network {net.name} with subnet {net.subnet}", detail=str(exc),
+                                   hint="another Docker network uses an overlapping subnet; `docker network ls`, or choose another "
+                                        "vnets[].subnet in the profile") from None
+        for a, b in plan.peerings:
+            progress(f"peering VNets {a.vnet} and {b.vnet}: addresses route, names do not resolve across")
+            hostnet.peer(self.run.name, a.bridge, a.subnet, b.bridge, b.subnet)
+        progress(f"creating {len(plan.containers)} containers, one per node")
+        for container in plan.containers:
+            self._create_container(client, container)
+        progress("starting Kafka controllers and brokers, Spark master and workers, and Ambari on the Kafka head node")
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda c: client.api.start(c.name), plan.containers))
+
+    def _create_container(self, client: Any, container: ContainerPlan) -> None:
+        api = client.api
+        host_config = api.create_host_config(
+            port_bindings={f"{inner}/tcp": ("127.0.0.1", outer) for inner, outer in container.ports.items()},
+            binds={src: {"bind": dst, "mode": mode} for src, (dst, mode) in container.binds.items()}
+            | {volume: {"bind": path, "mode": "rw"} for volume, path in container.volumes.items()},
+            extra_hosts=container.extra_hosts or None, init=True,
+        )
+        networking = api.create_networking_config({container.network: api.create_endpoint_config(
+            ipv4_address=container.address, aliases=list(container.aliases))})
+        api.create_container(
+            container.image, command=list(container.command), name=container.name, hostname=container.node.hostname,
+            domainname=container.node.dns_suffix, environment=container.environment, labels=container.labels(self.run.name),
+            ports=[(p, "tcp") for p in container.ports], host_config=host_config, networking_config=networking, detach=True,
+        )
+
+    def stop(self) -> None:
+        stop_run(self.run.name)
+        if self.run.exists():
+            state = self.run.load()
+            state.status = "stopped"
+            self.run.save(state)
+
+    # ----- readiness ----------------------------------------------------------------------------
+
+    def _guard(self) -> None:
+        """A container that exited fails the wait at once, with its log's first errors and tail."""
+        for container in _run_containers(self.run.name):
+            if container.status in ("exited", "dead"):
+                logs = container.logs(tail=400).decode("utf-8", "replace")
+                raise NotReadyError(f"container {container.name} exited (code {container.attrs['State']['ExitCode']})",
+                                    detail=excerpt(logs, 20), hint=f"`docker logs {container.name}` has the whole log")
+
+    def _wait_ready(self, progress: Progress) -> None:
+        brokers = [c for c in self.plan.containers if c.node.is_broker]
+        progress(f"waiting for {len(brokers)} brokers to register with the controller quorum")
+        wait_for(lambda: len(kafka_admin.brokers(self.bootstrap_servers, timeout=3)) == len(brokers),
+                 what=f"{len(brokers)} brokers to register", timeout=READY_TIMEOUT_S * 2, guard=self._guard, interval=1.0)
+        progress("probing replication across all brokers")
+        kafka_admin.create_topic(self.bootstrap_servers, PROBE_TOPIC, partitions=len(brokers), replication_factor=len(brokers),
+                                 timeout=READY_TIMEOUT_S, exist_ok=True)
+        kafka_admin.delete_topic(self.bootstrap_servers, PROBE_TOPIC)
+        master = next((c for c in self.plan.containers if c.service == "spark-master"), None)
+        workers = [c for c in self.plan.containers if c.service == "spark-worker"]
+        if master is not None and workers:
+            progress(f"waiting for {len(workers)} Spark workers to register with the master on {master.node.hostname}")
+            wait_for(lambda: _alive_workers(master.ports[SPARK_UI_PORT]) == len(workers), what=f"{len(workers)} Spark workers to register",
+                     timeout=READY_TIMEOUT_S * 2, guard=self._guard, interval=1.0)
+        ambari = next((c for c in self.plan.containers if c.service == "ambari"), None)
+        if ambari is not None:
+            wait_for(lambda: port_open("127.0.0.1", ambari.ports[AMBARI_PORT]), what="the Ambari endpoint", timeout=60, guard=self._guard)
+
+    # ----- single-node operations ---------------------------------------------------------------
+
+    def container(self, name: str) -> Container:
+        try:
+            plan = self.plan.container(name)
+        except KeyError:
+            raise HarnessError(f"no node {name!r} in run {self.run.name}",
+                               hint="nodes: " + ", ".join(c.node.hostname for c in self.plan.containers)) from None
+        return docker_client().containers.get(plan.name)
+
+    def stop_node(self, name: str, *, graceful: bool = True) -> None:
+        container = self.container(name)
+        if graceful:
+            container.stop(timeout=30)
+        else:
+            container.kill()
+        container.wait(timeout=40)
+
+    def start_node(self, name: str) -> None:
+        container = self.container(name)
+        container.reload()
+        if container.status == "paused":
+            container.unpause()
+        elif container.status != "running":
+            container.start()
+
+    def pause_node(self, name: str) -> None:
+        self.container(name).pause()
+
+    def resume_node(self, name: str) -> None:
+        container = self.container(name)
+        container.reload()
+        if container.status == "paused":
+            container.unpause()
+
+    def active_controller(self) -> str:
+        best: tuple[int, int] | None = None
+        for plan in self.plan.containers:
+            if not plan.node.is_controller:
+                continue
+            container = docker_client().containers.get(plan.name)
+            if container.status != "running":
+                continue
+            result = container.exec_run(["cat", "/var/lib/kafka/data/__cluster_metadata-0/quorum-state"])
+            leader = quorum_leader(result.output.decode()) if result.exit_code == 0 else None
+            if leader is not None and (best is None or leader[0] > best[0]):
+                best = leader
+        if best is None:
+            raise HarnessError("no live controller knows a quorum leader", hint="is the controller quorum up? `harness status`")
+        return self.hostname_for_id(best[1])
+
+    # ----- network faults -------------------------------------------------------------------------
+
+    def _pid(self, name: str) -> int:
+        container = self.container(name)
+        pid = int(container.attrs["State"]["Pid"])
+        if not pid:
+            raise HarnessError(f"{name} is not running, so its network cannot be changed")
+        return pid
+
+    def impair_network(self, name: str, *, delay_ms: int = 0, jitter_ms: int = 0, loss_pct: float = 0.0) -> None:
+        hostnet.impair(self._pid(name), delay_ms=delay_ms, jitter_ms=jitter_ms, loss_pct=loss_pct)
+
+    def partition(self, name: str, peers: list[str] | None = None) -> list[str]:
+        """Cut a node off from the named peers (default: every other node); returns the peers cut off."""
+        me = self.plan.container(name)
+        others = [c for c in self.plan.containers if c.name != me.name]
+        if peers is not None:
+            others = [self.plan.container(p) for p in peers]
+        hostnet.cut_off(self._pid(name), [c.address for c in others])
+        return [c.node.hostname for c in others]
+
+    def heal_network(self, name: str | None = None) -> None:
+        for plan in self.plan.containers if name is None else [self.plan.container(name)]:
+            container = docker_client().containers.get(plan.name)
+            if container.status == "running":
+                hostnet.reconnect(int(container.attrs["State"]["Pid"]))
+
+    def heal(self) -> None:
+        for plan in self.plan.containers:
+            container = docker_client().containers.get(plan.name)
+            if container.status == "paused":
+                container.unpause()
+            elif container.status != "running":
+                container.start()
+        self.heal_network()
+        brokers = len(self.topology.brokers)
+        wait_for(lambda: len(kafka_admin.brokers(self.bootstrap_servers, timeout=3)) == brokers,
+                 what=f"{brokers} brokers to be registered again", timeout=READY_TIMEOUT_S, guard=self._guard)
+
+    # ----- commands on nodes ----------------------------------------------------------------------
+
+    def exec_argv(self, name: str, argv: list[str], *, interactive: bool = False, env: dict[str, str] | None = None) -> list[str]:
+        """`docker exec` on a node, so a script sees the node's names, addresses and resolver."""
+        flags = ["-i"] + (["-t"] if interactive else [])
+        for key, value in (env or {}).items():
+            flags += ["-e", f"{key}={value}"]
+        return ["docker", "exec", *flags, self.plan.container(name).name, *argv]
+
+    def run_on(self, name: str, argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.exec_argv(name, argv), capture_output=True, text=True, timeout=timeout, check=False)
+
+    # ----- reporting ------------------------------------------------------------------------------
+
+    def status(self) -> list[NodeStatus]:
+        running = {c.name: c for c in _run_containers(self.run.name)}
+        rows = []
+        for plan in self.plan.containers:
+            node = plan.node
+            container = running.get(plan.name)
+            role = "+".join(node.kafka) if node.kafka else {"spark-master": "spark master", "spark-worker": "spark worker",
+                                                            "ambari": "ambari"}.get(plan.service, f"{node.kind} {node.role} (idle)")
+            port = BROKER_PORT if node.is_broker else 9093 if node.is_controller else SPARK_MASTER_PORT if plan.service == "spark-master" else None
+            endpoint = f"{plan.address}:{port}" if port else plan.address
+            pid = int(container.attrs["State"]["Pid"]) if container and container.attrs["State"]["Pid"] else None
+            rows.append(NodeStatus(node.hostname, node.fqdn, endpoint, role, node.rack, pid, container.status if container else "removed"))
+        return rows
+
+
+def _alive_workers(ui_port: int) -> int:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/json/", timeout=2) as response:  # noqa: S310 - our own published port
+        data = json.load(response)
+    return sum(1 for w in data.get("workers", []) if w.get("state") == "ALIVE")
+
+
+def _run_containers(run: str) -> list[Any]:
+    return docker_client().containers.list(all=True, filters={"label": f"{LABEL_RUN}={run}"})
+
+
+def stop_run(run: str) -> int:
+    """Remove every container, network and volume labelled with the run, and its host rules; returns
+    how many containers were running. Works from the labels alone, so also after a crashed harness."""
+    import docker.errors
+
+    client = docker_client()
+    containers = _run_containers(run)
+    live = sum(1 for c in containers if c.status in ("running", "paused"))
+
+    def remove(container: Any) -> None:
+        try:
+            if container.status == "paused":
+                container.unpause()
+            container.stop(timeout=15)
+            container.remove(v=True, force=True)
+        except docker.errors.NotFound:
+            pass
+
+    # Brokers before controllers, as on the local backend, so brokers shut down cleanly.
+    for phase in (False, True):
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            list(pool.map(remove, [c for c in containers if _is_controller(c) == phase]))
+    hostnet.unpeer(run)
+    for net in client.networks.list(filters={"label": f"{LABEL_RUN}={run}"}):
+        net.remove()
+    for volume in client.volumes.list(filters={"label": f"{LABEL_RUN}={run}"}):
+        volume.remove(force=True)
+    return live
+
+
+def _is_controller(container: Any) -> bool:
+    for item in container.attrs["Config"]["Env"] or []:
+        if item.startswith("KAFKA_SERVER_PROPERTIES="):
+            roles = next((line for line in item.splitlines() if line.startswith("process.roles=")), "")
+            return "controller" in roles
+    return False

@@ -1,0 +1,255 @@
+"""Images built here from package registries alone, because no image registry may be reachable.
+
+The base is a minimal Debian (debootstrap) with a Java 17 runtime, Python and the network tools the
+fault injector drives from outside (`tc`, `iptables` run from the host in the container's network
+namespace, so containers need no extra capability). The Kafka image adds the pinned Kafka jars; the
+Spark image adds the pinned pyspark (with its dependencies) and the connector jars. Each image is
+labelled with a hash of everything that went into it and is rebuilt only when that hash changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.backends.docker.engine import docker_client
+from harness.dist.artifacts import connector_jars, kafka_jar_dir
+from harness.errors import ArtifactError
+from harness.paths import cache_root
+from harness.versions import KAFKA_VERSION, SPARK_VERSION
+
+Progress = Callable[[str], None]
+
+REPOSITORY = "kafka-spark-harness"
+HASH_LABEL = "io.kafka-spark-harness.input-hash"
+SUITE = "bookworm"
+BASE_PACKAGES = (
+    "openjdk-17-jre-headless", "ca-certificates", "python3", "iproute2", "iptables", "procps", "netbase",
+    "dnsutils", "netcat-openbsd",
+)
+JAVA_HOME = "/usr/lib/jvm/java-17-openjdk"
+PYTHON_REQUIREMENTS = ("pyspark==4.2.0", "pydantic==2.14.4", "PyYAML==6.0.3", "psutil==7.2.2", "confluent-kafka==2.16.1")
+RESOURCES = Path(__file__).with_name("resources")
+KAFKA_TOOLS = {
+    "kafka-topics.sh": "org.apache.kafka.tools.TopicCommand",
+    "kafka-console-producer.sh": "org.apache.kafka.tools.ConsoleProducer",
+    "kafka-console-consumer.sh": "org.apache.kafka.tools.consumer.ConsoleConsumer",
+    "kafka-consumer-groups.sh": "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+    "kafka-metadata-quorum.sh": "org.apache.kafka.tools.MetadataQuorumCommand",
+    "kafka-broker-api-versions.sh": "org.apache.kafka.tools.BrokerApiVersionsCommand",
+    "kafka-producer-perf-test.sh": "org.apache.kafka.tools.ProducerPerformance",
+    "kafka-storage.sh": "kafka.tools.StorageTool",
+}
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    base: str
+    kafka: str
+    spark: str
+
+
+def image_names() -> ImageSet:
+    """Stable tags (the compose files name them); the input hash lives in a label."""
+    return ImageSet(f"{REPOSITORY}/base:{SUITE}-jre17", f"{REPOSITORY}/kafka:{KAFKA_VERSION}", f"{REPOSITORY}/spark:{SPARK_VERSION}")
+
+
+def build_images(progress: Progress = lambda _: None, *, force: bool = False) -> ImageSet:
+    """Build what is missing or stale; cheap when everything is current (a few label look-ups)."""
+    names = image_names()
+    base_hash = _digest(SUITE, *BASE_PACKAGES, _read(RESOURCES / "base-trim.sh"))
+    _ensure(names.base, base_hash, lambda: _build_base(names.base, base_hash, progress), progress, force)
+    kafka_dir = kafka_jar_dir()
+    kafka_hash = _digest(base_hash, *_file_fingerprints(kafka_dir), _read(RESOURCES / "kafka-node.sh"),
+                         _read(RESOURCES / "ambari_server.py"), _read(RESOURCES / "log4j2-console.properties"), repr(KAFKA_TOOLS))
+    _ensure(names.kafka, kafka_hash, lambda: _build_kafka(names, kafka_hash, kafka_dir, progress), progress, force)
+    jars = connector_jars()
+    spark_hash = _digest(base_hash, *PYTHON_REQUIREMENTS, *_file_fingerprints(jars[0].parent), _read(RESOURCES / "spark-node.sh"))
+    _ensure(names.spark, spark_hash, lambda: _build_spark(names, spark_hash, progress), progress, force)
+    return names
+
+
+def current_hash(tag: str) -> str | None:
+    import docker.errors
+
+    try:
+        return (docker_client().images.get(tag).labels or {}).get(HASH_LABEL)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def _ensure(tag: str, wanted: str, build: Callable[[], None], progress: Progress, force: bool) -> None:
+    if not force and current_hash(tag) == wanted:
+        progress(f"image {tag} is current")
+        return
+    progress(f"building image {tag}")
+    build()
+
+
+# ----- base: debootstrap + docker import -----------------------------------------------------------
+
+
+def _build_base(tag: str, input_hash: str, progress: Progress) -> None:
+    debootstrap = shutil.which("debootstrap")
+    if debootstrap is None:
+        raise ArtifactError("building the base image needs `debootstrap`", hint="Debian/Ubuntu: apt-get install debootstrap")
+    if os.geteuid() != 0:
+        raise ArtifactError("debootstrap needs root to build the base image", hint="run `harness images build` as root (or with sudo) once")
+    mirror = debian_mirror()
+    work = Path(tempfile.mkdtemp(prefix="base-", dir=_workdir()))
+    root = work / "rootfs"
+    try:
+        progress(f"debootstrap {SUITE} (minbase + Java 17 runtime, Python, iproute2, iptables); about a minute")
+        _run([debootstrap, "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", SUITE, str(root), mirror],
+             what="debootstrap of the base image", timeout=1200)
+        _run(["chroot", str(root), "/bin/sh", "-s"], what="trimming the base image", stdin=_read(RESOURCES / "base-trim.sh"))
+        java_home = next((p for p in sorted((root / "usr/lib/jvm").glob("java-17-openjdk-*")) if p.is_dir()), None)
+        if java_home is None:
+            raise ArtifactError("the base image has no Java 17 runtime under /usr/lib/jvm", hint="check the debootstrap log above")
+        os.symlink(java_home.name, root / "usr/lib/jvm/java-17-openjdk")
+        progress("importing the base image")
+        tarball = work / "rootfs.tar"
+        _run(["tar", "-C", str(root), "-cf", str(tarball), "."], what="packing the base image")
+        changes = [f"ENV JAVA_HOME={JAVA_HOME}", "ENV LANG=C.UTF-8", f"LABEL {HASH_LABEL}={input_hash}", 'CMD ["/bin/bash"]']
+        docker_client().api.import_image_from_file(str(tarball), repository=tag.split(":")[0], tag=tag.split(":")[1], changes=changes)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def debian_mirror() -> str:
+    """The Debian mirror apt already uses on this machine (HARNESS_DEBIAN_MIRROR overrides it)."""
+    explicit = os.environ.get("HARNESS_DEBIAN_MIRROR")
+    if explicit:
+        return explicit
+    for path in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        found = _mirror_in(text)
+        if found:
+            return found
+    raise ArtifactError("no Debian mirror found in apt's sources to debootstrap the base image from",
+                        hint="set HARNESS_DEBIAN_MIRROR to a Debian mirror URL")
+
+
+def _mirror_in(text: str) -> str | None:
+    """A URI serving the `bookworm` suite's main component, from one-line or deb822 sources."""
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[0] == "deb" and parts[2] == SUITE:
+            return parts[1]
+    for stanza in text.split("\n\n"):
+        fields = {}
+        for line in stanza.splitlines():
+            if ":" in line and not line.startswith("#"):
+                key, value = line.split(":", 1)
+                fields[key.strip().lower()] = value.split()
+        if SUITE in fields.get("suites", []) and fields.get("uris"):
+            return fields["uris"][0]
+    return None
+
+
+# ----- derived images: docker build with a small context ---------------------------------------------
+
+
+def _build_kafka(names: ImageSet, input_hash: str, jar_dir: Path, progress: Progress) -> None:
+    with tempfile.TemporaryDirectory(prefix="kafka-image-", dir=_workdir()) as ctx_name:
+        ctx = Path(ctx_name)
+        shutil.copytree(jar_dir, ctx / "libs", ignore=shutil.ignore_patterns(".*"))
+        tools = ctx / "bin"
+        tools.mkdir()
+        for script, main in KAFKA_TOOLS.items():
+            (tools / script).write_text(f'#!/bin/sh\nexec java -Xmx512m -Dlog4j2.configurationFile=/opt/kafka/config/log4j2-tools.properties -cp "/opt/kafka/libs/*" {main} "$@"\n')
+            (tools / script).chmod(0o755)
+        for resource in ("kafka-node.sh", "ambari_server.py", "log4j2-console.properties"):
+            shutil.copy(RESOURCES / resource, ctx / resource)
+        (ctx / "Dockerfile").write_text(
+            f"FROM {names.base}\n"
+            "COPY libs/ /opt/kafka/libs/\n"
+            "COPY bin/ /opt/kafka/bin/\n"
+            "COPY log4j2-console.properties /opt/kafka/config/log4j2.properties\n"
+            "COPY log4j2-console.properties /opt/kafka/config/log4j2-tools.properties\n"
+            "COPY kafka-node.sh /opt/kafka/kafka-node\n"
+            "COPY ambari_server.py /opt/harness/ambari_server.py\n"
+            "RUN sed -i 's/rootLogger.level = INFO/rootLogger.level = WARN/' /opt/kafka/config/log4j2-tools.properties"
+            " && chmod 755 /opt/kafka/kafka-node && mkdir -p /var/lib/kafka/data /etc/kafka\n"
+            "ENV PATH=/opt/kafka/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+            'ENTRYPOINT ["/opt/kafka/kafka-node"]\n'
+        )
+        _docker_build(ctx, names.kafka, input_hash, progress)
+
+
+def _build_spark(names: ImageSet, input_hash: str, progress: Progress) -> None:
+    with tempfile.TemporaryDirectory(prefix="spark-image-", dir=_workdir()) as ctx_name:
+        ctx = Path(ctx_name)
+        progress(f"installing {', '.join(PYTHON_REQUIREMENTS)} into the Spark image (from pip's cache when it has them)")
+        _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(ctx / "py"), *PYTHON_REQUIREMENTS],
+             what="pip install for the Spark image", timeout=1800)
+        connector = connector_jars()[0].parent
+        shutil.copytree(connector, ctx / "cache" / "jars" / connector.name)
+        shutil.copy(RESOURCES / "spark-node.sh", ctx / "spark-node.sh")
+        (ctx / "Dockerfile").write_text(
+            f"FROM {names.base}\n"
+            "COPY py/ /opt/harness/py/\n"
+            "COPY cache/ /opt/harness/cache/\n"
+            "COPY spark-node.sh /opt/harness/spark-node\n"
+            "RUN chmod 755 /opt/harness/spark-node /opt/harness/py/pyspark/bin/* && mkdir -p /opt/harness/src /var/lib/spark\n"
+            "ENV PYTHONPATH=/opt/harness/src:/opt/harness/py SPARK_HOME=/opt/harness/py/pyspark HARNESS_CACHE=/opt/harness/cache "
+            "PYSPARK_PYTHON=python3 SPARK_NO_DAEMONIZE=1 PATH=/opt/harness/py/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+            'ENTRYPOINT ["/opt/harness/spark-node"]\n'
+        )
+        _docker_build(ctx, names.spark, input_hash, progress)
+
+
+def _docker_build(ctx: Path, tag: str, input_hash: str, progress: Progress) -> None:
+    """The legacy builder (no BuildKit needed); every step's output goes to progress."""
+    client = docker_client()
+    error = None
+    for chunk in client.api.build(path=str(ctx), tag=tag, labels={HASH_LABEL: input_hash}, rm=True, forcerm=True, decode=True):
+        line = (chunk.get("stream") or "").strip()
+        if line.startswith("Step "):
+            progress(f"{tag}: {line}")
+        if "error" in chunk:
+            error = chunk["error"]
+    if error:
+        raise ArtifactError(f"docker build of {tag} failed", detail=str(error), hint=f"the build context was {ctx}")
+
+
+# ----- helpers -----------------------------------------------------------------------------------------
+
+
+def _workdir() -> Path:
+    path = cache_root() / "images"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _run(argv: list[str], *, what: str, timeout: float = 600, stdin: str | None = None) -> None:
+    out = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+    if out.returncode != 0:
+        tail = "\n".join((out.stdout + out.stderr).strip().splitlines()[-20:])
+        raise ArtifactError(f"{what} failed (exit {out.returncode})", detail=tail)
+
+
+def _read(path: Path) -> str:
+    return path.read_text()
+
+
+def _file_fingerprints(directory: Path) -> list[str]:
+    return [f"{p.name}:{p.stat().st_size}" for p in sorted(directory.iterdir()) if p.is_file() and not p.name.startswith(".")]
+
+
+def _digest(*parts: str) -> str:
+    digest = hashlib.sha256(platform.machine().encode())
+    for part in parts:
+        digest.update(b"\0" + part.encode())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,129 @@
+"""The host side of the twin's networks: subnet checks, VNet peering, and network faults.
+
+Faults run host tools (`tc`, `iptables`) inside a container's network namespace with `nsenter`,
+so containers need no extra capability and every rule the harness adds carries the run's name,
+which is how `heal` and `harness down` find and remove exactly those rules.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import socket
+import struct
+import subprocess
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+from pathlib import Path
+
+from harness.errors import ConfigError, HarnessError
+
+FAULT_CHAIN = "HARNESS-FAULTS"
+
+
+@dataclass(frozen=True)
+class Route:
+    network: IPv4Network
+    device: str
+
+
+def host_routes(table: Path = Path("/proc/net/route")) -> list[Route]:
+    """IPv4 routes of the host, default route excluded (it overlaps everything by definition)."""
+    routes = []
+    for line in table.read_text().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        destination = socket.inet_ntoa(struct.pack("<I", int(fields[1], 16)))
+        mask = socket.inet_ntoa(struct.pack("<I", int(fields[7], 16)))
+        network = IPv4Network(f"{destination}/{mask}", strict=False)
+        if network.prefixlen:
+            routes.append(Route(network, fields[0]))
+    return routes
+
+
+def check_subnets(subnets: dict[str, IPv4Network], source: str, routes: list[Route] | None = None) -> None:
+    """Refuse a VNet subnet that overlaps a host route: containers could not reach that part of the host's network."""
+    for index, (vnet, subnet) in enumerate(subnets.items()):
+        for route in routes if routes is not None else host_routes():
+            if subnet.overlaps(route.network):
+                raise ConfigError(
+                    f"{source}: vnets[{index}]({vnet}).subnet {subnet} overlaps the host route {route.network} on {route.device}",
+                    hint=f"choose another prefix for vnets[{index}].subnet and address_space in the profile (for example 10.{100 + index}.0.0/24); "
+                         "a route of another running twin is freed by `harness down`",
+                )
+
+
+# ----- peering: addresses route between two VNets' bridges, names do not ---------------------------------
+
+
+def _iptables(*args: str, table: str = "filter", check: bool = True) -> subprocess.CompletedProcess[str]:
+    if shutil.which("iptables") is None:
+        raise HarnessError("iptables is needed for VNet peering and network faults", hint="apt-get install iptables")
+    out = subprocess.run(["iptables", "-w", "-t", table, *args], capture_output=True, text=True, check=False)
+    if check and out.returncode != 0:
+        raise HarnessError(f"iptables {' '.join(args)} failed", detail=out.stderr.strip())
+    return out
+
+
+def peer(run: str, bridge_a: str, subnet_a: str, bridge_b: str, subnet_b: str) -> None:
+    """Accept forwarding between two bridges before Docker's isolation rules, and keep source
+    addresses (no masquerade), as Azure peering routes between address spaces."""
+    tag = ["-m", "comment", "--comment", f"harness:{run}"]
+    for src, dst in ((bridge_a, bridge_b), (bridge_b, bridge_a)):
+        _iptables("-I", "DOCKER-USER", "-i", src, "-o", dst, *tag, "-j", "ACCEPT")
+    for src, dst in ((subnet_a, subnet_b), (subnet_b, subnet_a)):
+        _iptables("-I", "POSTROUTING", "-s", src, "-d", dst, *tag, "-j", "RETURN", table="nat")
+
+
+def unpeer(run: str) -> int:
+    """Delete every host rule tagged with this run; returns how many."""
+    removed = 0
+    for table, chain in (("filter", "DOCKER-USER"), ("nat", "POSTROUTING")):
+        out = _iptables("-S", chain, table=table, check=False)
+        for rule in out.stdout.splitlines():
+            if f'"harness:{run}"' in rule or f"harness:{run} " in rule + " ":
+                _iptables(*shlex.split("-D" + rule[2:]), table=table, check=False)
+                removed += 1
+    return removed
+
+
+# ----- faults inside one container's network namespace ----------------------------------------------
+
+
+def _in_netns(pid: int, argv: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run(["nsenter", "-t", str(pid), "-n", *argv], capture_output=True, text=True, check=False)
+    if check and out.returncode != 0:
+        raise HarnessError(f"`{' '.join(argv)}` in the network namespace of pid {pid} failed", detail=out.stderr.strip(),
+                           hint="network faults need root, nsenter (util-linux), tc (iproute2) and iptables on the host")
+    return out
+
+
+def impair(pid: int, *, delay_ms: int = 0, jitter_ms: int = 0, loss_pct: float = 0.0, device: str = "eth0") -> None:
+    """Delay, jitter and loss on every packet the node sends (netem on its egress)."""
+    if not (delay_ms or loss_pct):
+        _in_netns(pid, ["tc", "qdisc", "del", "dev", device, "root"], check=False)
+        return
+    args = ["tc", "qdisc", "replace", "dev", device, "root", "netem"]
+    if delay_ms:
+        args += ["delay", f"{delay_ms}ms"] + ([f"{jitter_ms}ms"] if jitter_ms else [])
+    if loss_pct:
+        args += ["loss", f"{loss_pct:g}%"]
+    _in_netns(pid, args)
+
+
+def cut_off(pid: int, peers: list[str]) -> None:
+    """Drop packets to and from the given peer addresses; the host and Docker's DNS stay reachable."""
+    _in_netns(pid, ["iptables", "-w", "-N", FAULT_CHAIN], check=False)
+    for chain in ("INPUT", "OUTPUT"):
+        if _in_netns(pid, ["iptables", "-w", "-C", chain, "-j", FAULT_CHAIN], check=False).returncode != 0:
+            _in_netns(pid, ["iptables", "-w", "-I", chain, "-j", FAULT_CHAIN])
+    for address in peers:
+        _in_netns(pid, ["iptables", "-w", "-A", FAULT_CHAIN, "-s", address, "-j", "DROP"])
+        _in_netns(pid, ["iptables", "-w", "-A", FAULT_CHAIN, "-d", address, "-j", "DROP"])
+
+
+def reconnect(pid: int) -> None:
+    """Undo `cut_off` and `impair` in one namespace."""
+    _in_netns(pid, ["iptables", "-w", "-F", FAULT_CHAIN], check=False)
+    impair(pid)

@@ -1,0 +1,233 @@
+"""A topology as containers, networks and volumes: pure data, realised by the docker backend and
+written out by `harness compose export`, so both always agree.
+
+Every VNet is a bridge network with the VNet's subnet. Every node is a container at an address of
+its subnet (Azure hands out from .4 up), named as HDInsight names it: `hostname -f` gives the FQDN,
+and both the FQDN and the short name resolve in the VNet through Docker's DNS. Names of another
+VNet do not resolve, as in Azure, unless that VNet has custom DNS (then its nodes get the peers'
+names, the twin's stand-in for the custom DNS server).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network
+from pathlib import PurePosixPath
+
+from harness.backends.kafka_node import KafkaNodePlan, Listeners, server_properties
+from harness.backends.spark_node import worker_resources
+from harness.topology.model import Node, Topology
+
+from harness.backends.docker.engine import LABEL_NODE, LABEL_RUN
+
+BROKER_PORT = 9092
+HOST_LISTENER_PORT = 19092
+CONTROLLER_PORT = 9093
+SPARK_MASTER_PORT = 7077
+SPARK_UI_PORT = 8080
+AMBARI_PORT = 8080
+DATA_DIR = "/var/lib/kafka/data"
+HARNESS_SRC = "/opt/harness/src/harness"
+FIRST_HOST = 4  # Azure reserves .0-.3 of every subnet
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    name: str
+    vnet: str
+    subnet: str
+    gateway: str
+    bridge: str
+    peered_with: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ContainerPlan:
+    """One node. `ports` maps a container port to its 127.0.0.1 port on the host."""
+
+    name: str
+    node: Node
+    image: str
+    command: tuple[str, ...]
+    network: str
+    address: str
+    environment: dict[str, str] = field(default_factory=dict)
+    ports: dict[int, int] = field(default_factory=dict)
+    volumes: dict[str, str] = field(default_factory=dict)
+    binds: dict[str, tuple[str, str]] = field(default_factory=dict)
+    extra_hosts: dict[str, str] = field(default_factory=dict)
+    service: str = "idle"
+
+    @property
+    def aliases(self) -> tuple[str, str]:
+        return (self.node.fqdn, self.node.hostname)
+
+    def labels(self, run: str) -> dict[str, str]:
+        return {LABEL_RUN: run, LABEL_NODE: self.node.hostname}
+
+
+@dataclass(frozen=True)
+class DockerPlan:
+    run: str
+    networks: tuple[NetworkPlan, ...]
+    containers: tuple[ContainerPlan, ...]
+    volumes: tuple[str, ...]
+    cluster_id: str
+
+    def container(self, name: str) -> ContainerPlan:
+        for plan in self.containers:
+            if name in (plan.node.hostname, plan.node.fqdn, plan.name):
+                return plan
+        raise KeyError(name)
+
+    @property
+    def host_bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{c.ports[HOST_LISTENER_PORT]}" for c in self.containers if c.node.is_broker)
+
+    @property
+    def peerings(self) -> list[tuple[NetworkPlan, NetworkPlan]]:
+        by_vnet = {n.vnet: n for n in self.networks}
+        pairs = {tuple(sorted((n.vnet, peer))) for n in self.networks for peer in n.peered_with}
+        return [(by_vnet[a], by_vnet[b]) for a, b in sorted(pairs)]
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """What is not in the topology: the run's names and secrets, the images, and host-side paths."""
+
+    run: str
+    kafka_image: str
+    spark_image: str
+    host_port: Callable[[str, int], int]
+    cluster_id: str
+    ambari_password_sha256: str
+    harness_src: str
+    shared_dirs: tuple[str, ...] = ()
+
+
+def resource_name(run: str, part: str) -> str:
+    return f"harness-{run}-{part}"
+
+
+def bridge_name(run: str, vnet: str) -> str:
+    """Linux limits interface names to 15 characters; a hash keeps runs and VNets apart."""
+    return "hs-" + hashlib.sha1(f"{run}/{vnet}".encode()).hexdigest()[:10]
+
+
+def node_addresses(topology: Topology) -> dict[str, str]:
+    """Each node's address: the VNet's subnet from .4 up, in topology order."""
+    counters: dict[str, int] = {}
+    result = {}
+    for node in topology.nodes:
+        subnet = topology.vnet(node.vnet).subnet
+        number = counters.get(node.vnet, FIRST_HOST)
+        counters[node.vnet] = number + 1
+        if number >= subnet.num_addresses - 1:
+            raise ValueError(f"vnet {node.vnet}: subnet {subnet} has no address left for {node.hostname}; widen vnets[].subnet")
+        result[node.hostname] = str(subnet.network_address + number)
+    return result
+
+
+def plan_deployment(topology: Topology, inputs: PlanInputs) -> DockerPlan:
+    addresses = node_addresses(topology)
+    networks = tuple(
+        NetworkPlan(resource_name(inputs.run, v.name), v.name, str(v.subnet), str(IPv4Network(v.subnet).network_address + 1),
+                    bridge_name(inputs.run, v.name), v.peered_with)
+        for v in topology.vnets
+    )
+    network_of = {n.vnet: n.name for n in networks}
+    kafka_ids = {node.hostname: number for number, node in enumerate(topology.kafka_nodes, start=1)}
+    containers = []
+    for node in topology.nodes:
+        common = dict(name=resource_name(inputs.run, node.hostname), node=node, network=network_of[node.vnet],
+                      address=addresses[node.hostname], extra_hosts=_custom_dns(topology, node, addresses))
+        if node.kind == "kafka":
+            containers.append(_kafka_container(topology, node, inputs, addresses, kafka_ids, common))
+        else:
+            containers.append(_spark_container(topology, node, inputs, common))
+    volumes = tuple(volume for c in containers for volume in c.volumes)
+    return DockerPlan(inputs.run, networks, tuple(containers), volumes, inputs.cluster_id)
+
+
+def advertised_host(topology: Topology, node: Node, addresses: dict[str, str]) -> str:
+    return addresses[node.hostname] if topology.kafka.advertise == "ip" else node.fqdn
+
+
+def _kafka_container(topology: Topology, node: Node, inputs: PlanInputs, addresses: dict[str, str],
+                     kafka_ids: dict[str, int], common: dict) -> ContainerPlan:  # type: ignore[type-arg]
+    if not node.kafka:
+        if node.role == "head" and node.index == 0:
+            return _ambari_container(topology, node, inputs, common)
+        return ContainerPlan(image=inputs.kafka_image, command=("idle",), **common)
+    ports = {HOST_LISTENER_PORT: inputs.host_port(node.hostname, HOST_LISTENER_PORT)} if node.is_broker else {}
+    plan = KafkaNodePlan(node=node, node_id=kafka_ids[node.hostname], address=addresses[node.hostname],
+                         broker_port=BROKER_PORT if node.is_broker else None,
+                         controller_port=CONTROLLER_PORT if node.is_controller else None,
+                         data_dir=PurePosixPath(DATA_DIR), log_dir=PurePosixPath("/tmp"))  # type: ignore[arg-type]
+    properties = server_properties(plan, topology, _listeners(topology, node, addresses, kafka_ids, ports))
+    volume = resource_name(inputs.run, f"{node.hostname}-data")
+    env = {"KAFKA_SERVER_PROPERTIES": properties, "KAFKA_CLUSTER_ID": inputs.cluster_id,
+           "KAFKA_HEAP_OPTS": f"-Xms{max(128, topology.kafka.heap_mb // 2)}m -Xmx{topology.kafka.heap_mb}m"}
+    return ContainerPlan(image=inputs.kafka_image, command=("kafka",), environment=env, ports=ports,
+                         volumes={volume: DATA_DIR}, service="kafka", **common)
+
+
+def _listeners(topology: Topology, node: Node, addresses: dict[str, str], kafka_ids: dict[str, int], ports: dict[int, int]) -> Listeners:
+    """INTERNAL in the VNet (FQDN or IP), HOST through the 127.0.0.1 port mapping, CONTROLLER for the quorum."""
+    bind, advertised = [], []
+    if node.is_broker:
+        bind += [f"INTERNAL://0.0.0.0:{BROKER_PORT}", f"HOST://0.0.0.0:{HOST_LISTENER_PORT}"]
+        advertised += [f"INTERNAL://{advertised_host(topology, node, addresses)}:{BROKER_PORT}",
+                       f"HOST://127.0.0.1:{ports[HOST_LISTENER_PORT]}"]
+    if node.is_controller:
+        bind.append(f"CONTROLLER://0.0.0.0:{CONTROLLER_PORT}")
+    voters = ",".join(f"{kafka_ids[q.hostname]}@{advertised_host(topology, q, addresses)}:{CONTROLLER_PORT}" for q in topology.controllers)
+    return Listeners(tuple(bind), tuple(advertised), ("INTERNAL:PLAINTEXT", "HOST:PLAINTEXT", "CONTROLLER:PLAINTEXT"),
+                     "INTERNAL" if node.is_broker else None, voters)
+
+
+def _ambari_container(topology: Topology, node: Node, inputs: PlanInputs, common: dict) -> ContainerPlan:  # type: ignore[type-arg]
+    """HDInsight scripts find brokers through Ambari on the head node; the twin answers the same calls."""
+    cluster = topology.cluster("kafka")
+    assert cluster is not None
+    env = {
+        "AMBARI_CLUSTER": cluster.name,
+        "AMBARI_BROKERS": ",".join(n.fqdn for n in topology.brokers),
+        "AMBARI_ZOOKEEPERS": ",".join(n.fqdn for n in topology.nodes if n.kind == "kafka" and n.role == "zookeeper"),
+        "AMBARI_USER": "admin",
+        "AMBARI_PASSWORD_SHA256": inputs.ambari_password_sha256,
+        "AMBARI_PORT": str(AMBARI_PORT),
+    }
+    return ContainerPlan(image=inputs.kafka_image, command=("ambari",), environment=env,
+                         ports={AMBARI_PORT: inputs.host_port(node.hostname, AMBARI_PORT)}, service="ambari", **common)
+
+
+def _spark_container(topology: Topology, node: Node, inputs: PlanInputs, common: dict) -> ContainerPlan:  # type: ignore[type-arg]
+    binds = {inputs.harness_src: (HARNESS_SRC, "ro")}
+    master = topology.spark_master
+    env = {"SPARK_LOCAL_IP": common["address"]}
+    if master is not None and node == master:
+        binds.update({d: (d, "rw") for d in inputs.shared_dirs})  # the job's driver runs here and writes its results
+        return ContainerPlan(image=inputs.spark_image, command=("master",), environment=env, binds=binds,
+                             ports={SPARK_UI_PORT: inputs.host_port(node.hostname, SPARK_UI_PORT)}, service="spark-master", **common)
+    if node.role == "worker" and master is not None:
+        resources = worker_resources(node, topology.spark)
+        env.update({"SPARK_MASTER_URL": f"spark://{master.fqdn}:{SPARK_MASTER_PORT}", "SPARK_WORKER_CORES": str(resources.cores),
+                    "SPARK_WORKER_MEMORY": f"{resources.memory_mb}m"})
+        return ContainerPlan(image=inputs.spark_image, command=("worker",), environment=env, binds=binds, service="spark-worker", **common)
+    return ContainerPlan(image=inputs.spark_image, command=("idle",), environment=env, binds=binds, **common)
+
+
+def _custom_dns(topology: Topology, node: Node, addresses: dict[str, str]) -> dict[str, str]:
+    """With custom DNS, a VNet's nodes resolve the peered VNets' host names too."""
+    vnet = topology.vnet(node.vnet)
+    if not vnet.custom_dns:
+        return {}
+    hosts = {}
+    for other in topology.nodes:
+        if other.vnet in vnet.peered_with:
+            hosts[other.fqdn] = addresses[other.hostname]
+            hosts[other.hostname] = addresses[other.hostname]
+    return hosts
