@@ -144,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     deployment = attach(args.attach) if args.attach else None
     with sigterm_as_interrupt():
         report = run_scenario(
-            scenario, deployment=deployment, run_name=args.name, progress=_progress(),
+            scenario, deployment=deployment, run_name=args.name, progress=_progress(), backend=args.backend,
             manifest_path=Path(args.manifest) if args.manifest else None,
         )
     if args.report:
@@ -318,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--report", help="write the JSON report here")
     run.add_argument("--manifest", help="write the manifest of acknowledged records here (JSON Lines)")
     run.add_argument("--profile", help="override the scenario's profile")
+    run.add_argument("--backend", choices=BACKENDS, help="override the profile's backend (default local)")
     run.add_argument("--attach", metavar="RUN", help="use a twin already running (`harness up --name RUN`) instead of starting one")
     run.add_argument("--name", default=f"run-{os.getpid()}", help="run name of the twin started for this scenario")
     run.set_defaults(func=cmd_run)

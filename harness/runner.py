@@ -44,9 +44,9 @@ def run_scenario(
     run_name: str = "scenario",
     manifest_path: Path | None = None,
     progress: Progress = lambda _: None,
+    backend: str | None = None,
 ) -> RunReport:
-    needs_session = not any(f.target == "driver" for f in scenario.faults)
-    with _twin(scenario, deployment, run_name, progress) as twin, _spark(twin, spark, progress, needed=needs_session) as session:
+    with _twin(scenario, deployment, run_name, progress, backend) as twin, _spark(twin, spark, progress, needed=_needs_session(scenario, twin)) as session:
         workdir = twin.run.path / "scenarios" / f"{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns() % 10_000}"
         topic = scenario.source_topic
         _fresh_topics(twin, scenario, progress)
@@ -56,7 +56,7 @@ def run_scenario(
         job.start()
         faults = FaultScheduler(twin, topic.name, scenario.faults, progress=progress, driver=job if isinstance(job, DriverProcess) else None)
         try:
-            job.wait_started()
+            _explained(job.wait_started, twin)
             faults.start()
             results = [_replay(twin, topic.name, p, progress) for p in scenario.producers]
             events = faults.join()
@@ -91,19 +91,38 @@ def run_scenario(
 def _job(scenario: Scenario, twin: Deployment, session: SparkSession | None, workdir: Path) -> StreamingJob | DriverProcess:
     """In the harness's own Spark session, or, when a fault targets the driver, in a driver process of its own."""
     topic = scenario.source_topic.name
-    if any(f.target == "driver" for f in scenario.faults):
+    launcher = twin.driver_launcher()
+    if launcher is not None or any(f.target == "driver" for f in scenario.faults):
         settings = twin.topology.spark
-        return DriverProcess(twin.bootstrap_servers, topic, scenario.job, workdir, cores=settings.local_cores, memory_mb=settings.driver_memory_mb)
+        master, conf = twin.driver_spark_conf()
+        return DriverProcess(twin.job_bootstrap(), topic, scenario.job, workdir, cores=settings.local_cores, memory_mb=settings.driver_memory_mb,
+                             master=master, conf=conf, launcher=launcher)
     assert session is not None
     return StreamingJob(session, twin.bootstrap_servers, topic, scenario.job, workdir)
 
 
+def _needs_session(scenario: Scenario, twin: Deployment) -> bool:
+    """The harness's own Spark session runs the job unless the job needs a driver process of its own."""
+    return twin.driver_launcher() is None and not any(f.target == "driver" for f in scenario.faults)
+
+
+def _explained(wait: Callable[[], None], twin: Deployment) -> None:
+    """A job that died before its first batch gets the backend's diagnosis (e.g. names that do not resolve in its VNet)."""
+    try:
+        wait()
+    except HarnessError as exc:
+        why = twin.explain_job_failure()
+        if why:
+            exc.hint = why
+        raise
+
+
 @contextlib.contextmanager
-def _twin(scenario: Scenario, given: Deployment | None, run_name: str, progress: Progress) -> Iterator[Deployment]:
+def _twin(scenario: Scenario, given: Deployment | None, run_name: str, progress: Progress, backend: str | None) -> Iterator[Deployment]:
     if given is not None:
         yield given
         return
-    deployment = new_deployment(scenario.profile, run_name)
+    deployment = new_deployment(scenario.profile, run_name, backend)
     try:
         deployment.start(progress=progress)
         yield deployment

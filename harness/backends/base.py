@@ -6,9 +6,13 @@ import abc
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from harness.backends.rundir import RunDir, RunState
 from harness.topology.model import Topology
+
+if TYPE_CHECKING:
+    from harness.jobs.driver import DriverLauncher
 
 Progress = Callable[[str], None]
 
@@ -65,6 +69,18 @@ class Deployment(abc.ABC):
     def job_bootstrap(self) -> str:
         """The bootstrap servers a streaming job in the Spark cluster names (the docker backend: broker FQDNs)."""
         return self.bootstrap_servers
+
+    def driver_launcher(self) -> DriverLauncher | None:
+        """Where a scenario's driver process runs: None means on this machine (or in the harness's own session)."""
+        return None
+
+    def driver_spark_conf(self) -> tuple[str | None, dict[str, str]]:
+        """Master and settings for a driver process; None means local[N] in that process."""
+        return None, {}
+
+    def explain_job_failure(self) -> str | None:
+        """Why a streaming job in this twin may have failed to start, if the backend can tell."""
+        return None
 
     def access_notes(self) -> list[str]:
         """Extra lines for `harness status`: endpoints beyond the bootstrap servers."""

@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from harness.errors import HarnessError
 from harness.jobs.runner import JobHistory, _batches, wait_until_caught_up
@@ -25,13 +25,24 @@ from harness.scenarios.spec import JobSpec
 STOP_FILE = "stop"
 
 
+class DriverLauncher(Protocol):
+    """Where the driver runs: a process of this machine, or one on a node of the twin (docker backend)."""
+
+    def argv(self, python_args: list[str]) -> list[str]: ...
+
+    def kill(self) -> None: ...
+
+
 class DriverProcess:
-    def __init__(self, bootstrap: str, topic: str, spec: JobSpec, workdir: Path, *, cores: int, memory_mb: int) -> None:
+    def __init__(self, bootstrap: str, topic: str, spec: JobSpec, workdir: Path, *, cores: int, memory_mb: int,
+                 master: str | None = None, conf: dict[str, str] | None = None, launcher: DriverLauncher | None = None) -> None:
         self.bootstrap, self.topic, self.spec, self.workdir = bootstrap, topic, spec, workdir
         self.config = workdir / "driver.json"
+        self.launcher = launcher
         workdir.mkdir(parents=True, exist_ok=True)
         self.config.write_text(json.dumps({"bootstrap": bootstrap, "topic": topic, "spec": spec.model_dump(mode="json"),
-                                           "workdir": str(workdir), "cores": cores, "memory_mb": memory_mb}))
+                                           "workdir": str(workdir), "cores": cores, "memory_mb": memory_mb,
+                                           "master": master or f"local[{cores}]", "conf": conf or {}}))
         self.record: processes.ProcessRecord | None = None
         self.killed = False
         self.starts = 0
@@ -45,14 +56,17 @@ class DriverProcess:
             (self.workdir / "progress" / f"{name}.json").unlink(missing_ok=True)
         self.killed = False
         self.starts += 1
-        self.record, _ = processes.launch("driver", [sys.executable, "-m", "harness.jobs.driver", str(self.config)],
-                                          log=self.workdir / "driver.log")
+        args = ["-m", "harness.jobs.driver", str(self.config)]
+        argv = self.launcher.argv(args) if self.launcher else [sys.executable, *args]
+        self.record, _ = processes.launch("driver", argv, log=self.workdir / "driver.log")
         if not self._started:
             self._started = time.perf_counter()
 
     def kill(self) -> None:
         if self.record is not None:
             self.killed = True
+            if self.launcher is not None:
+                self.launcher.kill()
             processes.send(self.record, signal.SIGKILL)
             processes.reap(self.record)
 
@@ -141,7 +155,8 @@ def main(config_path: str) -> int:
     config = json.loads(Path(config_path).read_text())
     workdir = Path(config["workdir"])
     incarnation = len(list((workdir / "progress").glob("harness_job*.json"))) if (workdir / "progress").exists() else 0
-    session = spark_session(config["bootstrap"], master=f"local[{config['cores']}]", driver_memory_mb=config["memory_mb"], app_name="harness-driver")
+    session = spark_session(config["bootstrap"], master=config["master"], driver_memory_mb=config["memory_mb"], app_name="harness-driver",
+                            extra_conf=config["conf"])
     job = StreamingJob(session, config["bootstrap"], config["topic"], JobSpec.model_validate(config["spec"]), workdir, persist=True)
     try:
         job.start()

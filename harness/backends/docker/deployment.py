@@ -322,6 +322,41 @@ class DockerDeployment(Deployment):
         wait_for(lambda: len(kafka_admin.brokers(self.bootstrap_servers, timeout=3)) == brokers,
                  what=f"{brokers} brokers to be registered again", timeout=READY_TIMEOUT_S, guard=self._guard)
 
+    # ----- the streaming job, inside the VNet -------------------------------------------------------
+
+    def driver_launcher(self) -> _NodeDriver | None:
+        head = self.topology.spark_master
+        return _NodeDriver(self, head.hostname) if head is not None else None
+
+    def driver_spark_conf(self) -> tuple[str | None, dict[str, str]]:
+        """The driver stands on the Spark head node; executors on the workers call it back by its address."""
+        head = self.topology.spark_master
+        if head is None:
+            return None, {}
+        address = self.plan.container(head.hostname).address
+        master, conf = self.spark_conf() if self.spark_master else (None, {})
+        return master, {**conf, "spark.driver.host": address, "spark.driver.bindAddress": address}
+
+    def explain_job_failure(self) -> str | None:
+        """Check from the driver's node that every broker name the job uses resolves; say why not, and the fixes."""
+        head = self.topology.spark_master
+        if head is None:
+            return None
+        unresolved = []
+        for server in self.job_bootstrap().split(","):
+            host = server.rsplit(":", 1)[0]
+            if self.run_on(head.hostname, ["getent", "hosts", host]).returncode != 0:
+                unresolved.append(host)
+        if not unresolved:
+            return None
+        spark_vnet, kafka_vnet = head.vnet, self.topology.brokers[0].vnet
+        why = f"{', '.join(unresolved)} do(es) not resolve on {head.hostname} (VNet {spark_vnet})"
+        if spark_vnet != kafka_vnet:
+            why += (f": the brokers are in VNet {kafka_vnet}; peered VNets route addresses but do not share DNS. Fix either way: "
+                    f"give VNet {spark_vnet} custom DNS that resolves {kafka_vnet}'s names (`custom_dns: true` on vnets[{spark_vnet}]), "
+                    "or make the brokers advertise IP addresses (`kafka: {advertise: ip}`)")
+        return why
+
     # ----- commands on nodes ----------------------------------------------------------------------
 
     def exec_argv(self, name: str, argv: list[str], *, interactive: bool = False, env: dict[str, str] | None = None) -> list[str]:
@@ -400,3 +435,16 @@ def _is_controller(container: Any) -> bool:
             roles = next((line for line in item.splitlines() if line.startswith("process.roles=")), "")
             return "controller" in roles
     return False
+
+
+class _NodeDriver:
+    """Runs the job's driver on a Spark node with `docker exec`; a kill kills it inside the container too."""
+
+    def __init__(self, deployment: DockerDeployment, node: str) -> None:
+        self.deployment, self.node = deployment, node
+
+    def argv(self, python_args: list[str]) -> list[str]:
+        return self.deployment.exec_argv(self.node, ["python3", *python_args])
+
+    def kill(self) -> None:
+        self.deployment.run_on(self.node, ["pkill", "-KILL", "-f", "harness.jobs.driver"])
