@@ -159,12 +159,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_fault(args: argparse.Namespace) -> int:
     """Break (or mend) a node of a running twin by hand."""
-    from harness.scenarios.faults import apply_action, resolve_target
+    from harness.scenarios.faults import FaultSpec, apply_action, check_schedule, resolve_target
 
     deployment = attach(args.name)
-    nodes = resolve_target(deployment, args.target)
-    for node in nodes:
-        apply_action(deployment, args.action, node)
+    fault = FaultSpec.model_validate({"at": 0, "action": args.action, "target": args.target, "peers": args.peers,
+                                      "latency": args.latency, "jitter": args.jitter, "percent": args.percent})
+    problems = check_schedule((fault,), None)
+    if problems:
+        raise HarnessError("; ".join(p.removeprefix("faults[0].") for p in problems))
+    for node in resolve_target(deployment, args.target):
+        apply_action(deployment, args.action, node, fault)
         out.print(f"{args.action}: {node}")
     return 0
 
@@ -323,8 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--name", default=f"run-{os.getpid()}", help="run name of the twin started for this scenario")
     run.set_defaults(func=cmd_run)
 
-    fault = with_run(sub.add_parser("fault", help="kill, stop, pause, resume, start or restart a node of a running twin"))
-    fault.add_argument("action", choices=("kill", "stop", "pause", "resume", "start", "restart"))
+    fault = with_run(sub.add_parser("fault", help="kill, stop, pause, resume, start or restart a node; partition, delay, loss, heal its network (docker)"))
+    fault.add_argument("action", choices=("kill", "stop", "pause", "resume", "start", "restart", "partition", "delay", "loss", "heal"))
+    fault.add_argument("--peers", nargs="+", help="partition: cut off only from these nodes (default: every other node)")
+    fault.add_argument("--latency", help="delay: e.g. 200ms")
+    fault.add_argument("--jitter", help="delay: e.g. 50ms")
+    fault.add_argument("--percent", type=float, help="loss: percentage of packets dropped")
     fault.add_argument("target", help="a node (wn1-kafka), 'controller' (the active KRaft controller), 'leader(TOPIC/P)' or 'followers(TOPIC/P)'")
     fault.set_defaults(func=cmd_fault)
 

@@ -27,6 +27,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="profile of the session's twin: a built-in name (dev, hdinsight, single) or a YAML file")
     group.addoption("--harness-spark", default=os.environ.get("HARNESS_SPARK"), choices=(None, "local", "standalone"),
                     help="override the profile's spark.mode: a local[N] session or a standalone master and workers")
+    group.addoption("--harness-backend", default=os.environ.get("HARNESS_BACKEND"), choices=(None, "local", "docker"),
+                    help="override the profile's backend: local JVMs on loopback addresses, or a container per node (Docker)")
     group.addoption("--harness-run", default=None,
                     help="use an already running twin (started by `harness up --name NAME`) instead of starting one")
 
@@ -39,7 +41,7 @@ def harness_deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
         yield attach(existing)
         return
     deployment = new_deployment(request.config.getoption("--harness-profile"), f"pytest-{os.getpid()}",
-                                spark=request.config.getoption("--harness-spark"))
+                                request.config.getoption("--harness-backend"), spark=request.config.getoption("--harness-spark"))
     with sigterm_as_interrupt():
         try:
             deployment.start()
@@ -80,7 +82,9 @@ def kafka_topic(harness_deployment: Deployment, request: pytest.FixtureRequest) 
 
 @pytest.fixture(scope="session")
 def spark(harness_deployment: Deployment) -> Iterator[SparkSession]:
-    """A local[N] SparkSession with the spark-sql-kafka connector, its JVM stopped at the end."""
+    """A SparkSession in this process with the spark-sql-kafka connector, its JVM stopped at the end: local[N],
+    or the twin's standalone master on the local backend. (On the docker backend scenarios run their job
+    inside the VNet; this session is local[N] reading through the host listeners.)"""
     from harness.spark import spark_session, stop_spark
 
     master, conf = harness_deployment.spark_conf()

@@ -122,7 +122,7 @@ def _twin(scenario: Scenario, given: Deployment | None, run_name: str, progress:
     if given is not None:
         yield given
         return
-    deployment = new_deployment(scenario.profile, run_name, backend)
+    deployment = new_deployment(scenario.profile, run_name, backend or scenario.backend)
     try:
         deployment.start(progress=progress)
         yield deployment

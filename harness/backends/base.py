@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from harness.backends.rundir import RunDir, RunState
+from harness.errors import HarnessError
 from harness.topology.model import Topology
 
 if TYPE_CHECKING:
@@ -106,6 +107,18 @@ class Deployment(abc.ABC):
 
     @abc.abstractmethod
     def resume_node(self, name: str) -> None: ...
+
+    network_faults = False
+    """Whether partition/delay/loss/heal can be injected (they need each node in its own network namespace)."""
+
+    def impair_network(self, name: str, *, delay_ms: int = 0, jitter_ms: int = 0, loss_pct: float = 0.0) -> None:
+        raise HarnessError(f"the {self.backend} backend cannot delay or drop a node's packets", hint="use --backend docker")
+
+    def partition(self, name: str, peers: list[str] | None = None) -> list[str]:
+        raise HarnessError(f"the {self.backend} backend cannot partition a node", hint="use --backend docker")
+
+    def heal_network(self, name: str | None = None) -> None:
+        """Nothing to heal where no network fault can be injected."""
 
     @abc.abstractmethod
     def active_controller(self) -> str:

@@ -1,4 +1,5 @@
-"""Faults as data, run on the replay's timeline: kill, stop, pause, resume, start or restart a node.
+"""Faults as data, run on the replay's timeline: kill, stop, pause, resume, start or restart a node,
+and (docker backend) partition it from its peers, delay or drop its packets, and heal its network.
 
 A target is a node (`wn1-kafka`), the active KRaft controller (`controller`), the leader or the
 followers of a partition (`leader(stockVals/0)`, `followers(stockVals/0)`), or an earlier fault's
@@ -21,9 +22,11 @@ from harness.backends.base import Deployment
 from harness.errors import HarnessError
 from harness.kafka import admin
 
-FaultAction = Literal["kill", "stop", "pause", "resume", "start", "restart"]
+FaultAction = Literal["kill", "stop", "pause", "resume", "start", "restart", "partition", "delay", "loss", "heal"]
+NETWORK_ACTIONS = ("partition", "delay", "loss", "heal")
 _TARGET = re.compile(r"^(controller|driver|@[\w-]+|(leader|followers)\([A-Za-z0-9._-]+/\d+\)|[a-z]{2}\d+-[a-z0-9-]+)$")
-_DISRUPTS = {"kill", "stop", "pause"}
+_DISRUPTS = {"kill", "stop", "pause", "partition"}
+_RESTORES = {"resume", "start", "restart", "heal"}
 
 
 class FaultSpec(BaseModel):
@@ -33,6 +36,17 @@ class FaultSpec(BaseModel):
     action: FaultAction
     target: str = Field(description="node, 'controller', 'leader(topic/p)', 'followers(topic/p)', 'driver' (the streaming job) or '@label'")
     label: str | None = Field(default=None, alias="as", description="name the resolved nodes for later faults")
+    peers: tuple[str, ...] | None = Field(default=None, description="partition: the nodes to cut the target off from (default: all others)")
+    latency: int | None = Field(default=None, description="delay: added latency on the node's links (e.g. '200ms')")
+    jitter: int | None = Field(default=None, description="delay: jitter around the latency (e.g. '50ms')")
+    percent: float | None = Field(default=None, gt=0, le=100, description="loss: percentage of packets dropped")
+
+    @field_validator("latency", "jitter", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> int | None:
+        from harness.scenarios.durations import parse_duration_ms
+
+        return None if value is None else parse_duration_ms(value)  # type: ignore[arg-type]
 
     @field_validator("at", mode="before")
     @classmethod
@@ -75,6 +89,12 @@ def check_schedule(faults: tuple[FaultSpec, ...], node_names: set[str] | None) -
             problems.append(f"faults[{i}].target: no running node {fault.target!r}; nodes are {', '.join(sorted(node_names))}")
         if fault.target == "driver" and fault.action not in ("kill", "start", "restart"):
             problems.append(f"faults[{i}].action: the driver can be killed, started or restarted, not {fault.action}d")
+        if fault.action == "delay" and not fault.latency:
+            problems.append(f"faults[{i}].latency: a delay fault needs `latency` (e.g. 200ms), optionally `jitter`")
+        if fault.action == "loss" and not fault.percent:
+            problems.append(f"faults[{i}].percent: a loss fault needs `percent` (e.g. 10)")
+        if fault.peers and fault.action != "partition":
+            problems.append(f"faults[{i}].peers: only a partition fault takes peers")
         if fault.label:
             labels.add(fault.label)
     return problems
@@ -129,7 +149,7 @@ class FaultScheduler:
                 led = self._led_by(before) if fault.action in _DISRUPTS else set()
                 event.fired_s = round(time.monotonic() - self._t0, 3)
                 for node in nodes:
-                    apply_action(self.deployment, fault.action, node)
+                    apply_action(self.deployment, fault.action, node, fault)
                 self._progress(f"fault at {event.fired_s:.1f}s: {fault.action} {', '.join(nodes)}")
                 if fault.label:
                     self.labels[fault.label] = nodes
@@ -167,10 +187,15 @@ class FaultScheduler:
     def _measure(self, event: FaultEvent, action: str, brokers: set[int], led: set[int]) -> None:
         """Leader election: until the partitions the victims led have other leaders. ISR restored:
         until the returning brokers are back in the ISR of every partition they replicate."""
-        if not brokers or (action in _DISRUPTS and not led):
+        if not brokers or action not in _DISRUPTS | _RESTORES or (action in _DISRUPTS and not led and action != "partition"):
             return
         started = time.monotonic()
         bootstrap = self.deployment.bootstrap_servers
+        if action == "partition":
+            self._watch(event, "out_of_isr_s", started, lambda: all(
+                b not in p.isr for p in admin.describe(bootstrap, self.topic, timeout=2).partitions for b in brokers if b in p.replicas))
+            if not led:
+                return
         if action in _DISRUPTS:
             key = "leader_election_s"
 
@@ -233,8 +258,13 @@ def resolve_target(deployment: Deployment, target: str, labels: dict[str, list[s
     return [target]
 
 
-def apply_action(deployment: Deployment, action: str, node: str) -> None:
+def apply_action(deployment: Deployment, action: str, node: str, fault: FaultSpec | None = None) -> None:
+    """One action on one node; network actions take their parameters from the fault."""
     actions = {
+        "partition": lambda: deployment.partition(node, list(fault.peers) if fault and fault.peers else None),
+        "delay": lambda: deployment.impair_network(node, delay_ms=(fault.latency or 0) if fault else 0, jitter_ms=(fault.jitter or 0) if fault else 0),
+        "loss": lambda: deployment.impair_network(node, loss_pct=(fault.percent or 0.0) if fault else 0.0),
+        "heal": lambda: deployment.heal_network(node),
         "kill": lambda: deployment.stop_node(node, graceful=False),
         "stop": lambda: deployment.stop_node(node, graceful=True),
         "pause": lambda: deployment.pause_node(node),
@@ -249,5 +279,8 @@ def apply_action(deployment: Deployment, action: str, node: str) -> None:
 
 def require_valid(faults: tuple[FaultSpec, ...], deployment: Deployment) -> None:
     problems = check_schedule(faults, {n.hostname for n in deployment.state().nodes})
+    problems += [f"faults[{i}].action: {f.action} is a network fault, which the {deployment.backend} backend cannot inject; "
+                 "run the scenario with --backend docker" for i, f in enumerate(faults)
+                 if f.action in NETWORK_ACTIONS and not deployment.network_faults]
     if problems:
         raise HarnessError("the scenario's fault schedule does not fit this twin", detail="\n".join(problems))

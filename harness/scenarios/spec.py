@@ -157,6 +157,7 @@ class Scenario(_Strict):
     name: str
     description: str = ""
     profile: str = Field(default="dev", description="topology to start when no running twin is given")
+    backend: Literal["local", "docker"] | None = Field(default=None, description="backend of that twin (default: the profile's)")
     topics: tuple[TopicSpec, ...] = Field(min_length=1)
     producers: tuple[ProducerSpec, ...] = Field(min_length=1)
     job: JobSpec = JobSpec()

@@ -40,6 +40,7 @@ PROBE_TOPIC = "__harness_ready_probe"
 
 class DockerDeployment(Deployment):
     backend = "docker"
+    network_faults = True
 
     def __init__(self, topology: Topology, run: RunDir, profile: str) -> None:
         super().__init__(topology, run, profile)
@@ -328,13 +329,18 @@ class DockerDeployment(Deployment):
         head = self.topology.spark_master
         return _NodeDriver(self, head.hostname) if head is not None else None
 
+    def spark_conf(self) -> tuple[str, dict[str, str]]:
+        """A session in the harness's own process cannot join the VNet's Spark cluster (executors could not
+        call it back), so it runs local[N] and reads Kafka through the host listeners."""
+        return f"local[{self.topology.spark.local_cores}]", {}
+
     def driver_spark_conf(self) -> tuple[str | None, dict[str, str]]:
         """The driver stands on the Spark head node; executors on the workers call it back by its address."""
         head = self.topology.spark_master
         if head is None:
             return None, {}
         address = self.plan.container(head.hostname).address
-        master, conf = self.spark_conf() if self.spark_master else (None, {})
+        master, conf = Deployment.spark_conf(self) if self.spark_master else (None, {})
         return master, {**conf, "spark.driver.host": address, "spark.driver.bindAddress": address}
 
     def explain_job_failure(self) -> str | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from harness.errors import ConfigError, HarnessError
 
 FAULT_CHAIN = "HARNESS-FAULTS"
+LOSS_CHAIN = "HARNESS-LOSS"
 
 
 @dataclass(frozen=True)
@@ -100,24 +101,42 @@ def _in_netns(pid: int, argv: list[str], *, check: bool = True) -> subprocess.Co
 
 
 def impair(pid: int, *, delay_ms: int = 0, jitter_ms: int = 0, loss_pct: float = 0.0, device: str = "eth0") -> None:
-    """Delay, jitter and loss on every packet the node sends (netem on its egress)."""
-    if not (delay_ms or loss_pct):
+    """Loss (an iptables random-drop rule on the node's egress, which any kernel offers) and delay with
+    jitter (netem on its egress, which needs a kernel with CONFIG_NET_SCH_NETEM)."""
+    _ensure_chain(pid, LOSS_CHAIN, ("OUTPUT",))
+    _in_netns(pid, ["iptables", "-w", "-F", LOSS_CHAIN])
+    if loss_pct:
+        _in_netns(pid, ["iptables", "-w", "-A", LOSS_CHAIN, "-o", device, "-m", "statistic", "--mode", "random",
+                        "--probability", f"{loss_pct / 100:.4f}", "-j", "DROP"])
+    if not delay_ms:
         _in_netns(pid, ["tc", "qdisc", "del", "dev", device, "root"], check=False)
         return
-    args = ["tc", "qdisc", "replace", "dev", device, "root", "netem"]
-    if delay_ms:
-        args += ["delay", f"{delay_ms}ms"] + ([f"{jitter_ms}ms"] if jitter_ms else [])
-    if loss_pct:
-        args += ["loss", f"{loss_pct:g}%"]
-    _in_netns(pid, args)
+    args = ["tc", "qdisc", "replace", "dev", device, "root", "netem", "delay", f"{delay_ms}ms"] + ([f"{jitter_ms}ms"] if jitter_ms else [])
+    out = _in_netns(pid, args, check=False)
+    if out.returncode != 0:
+        raise HarnessError(
+            f"cannot add {delay_ms}ms latency: tc netem failed ({out.stderr.strip()})",
+            hint="latency and jitter need the kernel's netem qdisc (CONFIG_NET_SCH_NETEM, module sch_netem); "
+                 "packet loss and partitions work without it",
+        )
+
+
+def netem_available() -> bool:
+    """Whether this kernel can delay packets (probed on a throw-away dummy namespace's loopback)."""
+    out = subprocess.run(["unshare", "-n", "sh", "-c", "tc qdisc add dev lo root netem delay 1ms"], capture_output=True, text=True, check=False)
+    return out.returncode == 0
+
+
+def _ensure_chain(pid: int, chain: str, parents: tuple[str, ...]) -> None:
+    _in_netns(pid, ["iptables", "-w", "-N", chain], check=False)
+    for parent in parents:
+        if _in_netns(pid, ["iptables", "-w", "-C", parent, "-j", chain], check=False).returncode != 0:
+            _in_netns(pid, ["iptables", "-w", "-I", parent, "-j", chain])
 
 
 def cut_off(pid: int, peers: list[str]) -> None:
     """Drop packets to and from the given peer addresses; the host and Docker's DNS stay reachable."""
-    _in_netns(pid, ["iptables", "-w", "-N", FAULT_CHAIN], check=False)
-    for chain in ("INPUT", "OUTPUT"):
-        if _in_netns(pid, ["iptables", "-w", "-C", chain, "-j", FAULT_CHAIN], check=False).returncode != 0:
-            _in_netns(pid, ["iptables", "-w", "-I", chain, "-j", FAULT_CHAIN])
+    _ensure_chain(pid, FAULT_CHAIN, ("INPUT", "OUTPUT"))
     for address in peers:
         _in_netns(pid, ["iptables", "-w", "-A", FAULT_CHAIN, "-s", address, "-j", "DROP"])
         _in_netns(pid, ["iptables", "-w", "-A", FAULT_CHAIN, "-d", address, "-j", "DROP"])
@@ -126,4 +145,5 @@ def cut_off(pid: int, peers: list[str]) -> None:
 def reconnect(pid: int) -> None:
     """Undo `cut_off` and `impair` in one namespace."""
     _in_netns(pid, ["iptables", "-w", "-F", FAULT_CHAIN], check=False)
-    impair(pid)
+    _in_netns(pid, ["iptables", "-w", "-F", LOSS_CHAIN], check=False)
+    _in_netns(pid, ["tc", "qdisc", "del", "dev", "eth0", "root"], check=False)
