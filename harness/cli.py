@@ -94,9 +94,9 @@ def cmd_down(args: argparse.Namespace) -> int:
             import shutil
 
             shutil.rmtree(run.path, ignore_errors=True)
-            out.print(f"run {run.name!r}: stopped {stopped} process(es); removed {run.path}")
+            out.print(f"run {run.name!r}: stopped {stopped} node(s); removed {run.path}")
         else:
-            out.print(f"run {run.name!r}: stopped {stopped} process(es); logs kept in {run.path}")
+            out.print(f"run {run.name!r}: stopped {stopped} node(s); logs kept in {run.path}")
     return 0
 
 

@@ -67,6 +67,11 @@ class Deployment(abc.ABC):
         return self.spark_master, {"spark.executor.cores": str(cores), "spark.executor.memory": f"{max(384, memory - 128)}m",
                                    "spark.cores.max": str(sum(r.cores for r in sizes))}
 
+    def client_endpoint(self, name: str) -> str:
+        """Where a client on this machine reaches one broker (its entry in `bootstrap_servers`)."""
+        node = next(n for n in self.state().nodes if name in (n.hostname, n.fqdn))
+        return f"{node.address}:{node.ports['broker']}"
+
     def job_bootstrap(self) -> str:
         """The bootstrap servers a streaming job in the Spark cluster names (the docker backend: broker FQDNs)."""
         return self.bootstrap_servers

@@ -31,7 +31,8 @@ def properties(text: str) -> dict[str, str]:
 
 
 def test_every_builtin_profile_has_a_compose_file() -> None:
-    assert sorted(PROFILES) == builtin_profiles()
+    assert sorted(PROFILES) == builtin_profiles(), (
+        "add the new profile to PROFILES and write its file with `harness compose export --profile P -o compose/P.yaml`")
 
 
 @pytest.mark.parametrize("profile", PROFILES)

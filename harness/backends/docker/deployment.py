@@ -87,6 +87,9 @@ class DockerDeployment(Deployment):
         master = self.topology.spark_master
         return f"spark://{master.fqdn}:{SPARK_MASTER_PORT}" if master and self.topology.spark_workers else ""
 
+    def client_endpoint(self, name: str) -> str:
+        return f"127.0.0.1:{self.plan.container(name).ports[HOST_LISTENER_PORT]}"
+
     def job_bootstrap(self) -> str:
         """What a job inside the VNet names: the brokers as they advertise themselves there."""
         addresses = node_addresses(self.topology)

@@ -205,11 +205,12 @@ def _ambari_container(topology: Topology, node: Node, inputs: PlanInputs, common
 
 
 def _spark_container(topology: Topology, node: Node, inputs: PlanInputs, common: dict) -> ContainerPlan:  # type: ignore[type-arg]
-    binds = {inputs.harness_src: (HARNESS_SRC, "ro")}
+    # The run directory is the cluster's shared storage (HDInsight's is WASB/ADLS): the driver writes results
+    # there, and executors on every worker keep the checkpoint's state store there, as they must.
+    binds = {inputs.harness_src: (HARNESS_SRC, "ro")} | {d: (d, "rw") for d in inputs.shared_dirs}
     master = topology.spark_master
     env = {"SPARK_LOCAL_IP": common["address"]}
     if master is not None and node == master:
-        binds.update({d: (d, "rw") for d in inputs.shared_dirs})  # the job's driver runs here and writes its results
         return ContainerPlan(image=inputs.spark_image, command=("master",), environment=env, binds=binds,
                              ports={SPARK_UI_PORT: inputs.host_port(node.hostname, SPARK_UI_PORT)}, service="spark-master", **common)
     if node.role == "worker" and master is not None:
