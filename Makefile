@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup demo test test-quick bench clean
+.PHONY: setup demo test test-quick bench clean docker-engine
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -19,9 +19,17 @@ setup: $(STAMP)
 demo: setup
 	$(PY) -m harness run scenarios/stock-ticker.yaml --report reports/stock-ticker.json
 
-test: setup
+# The whole suite (Docker tests included), the backend-neutral tests again on the docker backend,
+# then the quick benchmarks. scripts/ensure-docker.sh installs and starts an engine where it can.
+SHARED_TESTS := tests/test_cluster.py tests/test_spark_read.py tests/test_run.py tests/test_faults.py
+
+test: setup docker-engine
 	$(PY) -m pytest
+	$(PY) -m pytest -q -m "not slow" --harness-backend docker $(SHARED_TESTS)
 	HARNESS_BENCH_QUICK=1 $(PY) -m pytest benchmarks --benchmark-only -q
+
+docker-engine:
+	@bash scripts/ensure-docker.sh
 
 test-quick: setup
 	$(PY) -m pytest -m "not slow"

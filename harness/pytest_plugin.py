@@ -42,6 +42,11 @@ def harness_deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
         return
     deployment = new_deployment(request.config.getoption("--harness-profile"), f"pytest-{os.getpid()}",
                                 request.config.getoption("--harness-backend"), spark=request.config.getoption("--harness-spark"))
+    if deployment.backend == "docker":
+        from harness.backends.docker.engine import engine_available
+
+        if not engine_available():
+            pytest.skip("the docker backend was asked for, but no Docker engine answers")
     with sigterm_as_interrupt():
         try:
             deployment.start()

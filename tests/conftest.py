@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,39 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300)
         [sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=timeout,
         env={**os.environ, **(env or {})}, cwd=REPO,
     )
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> None:
+    """Docker tests skip (saying why) where no engine answers; `make test` starts one where it can."""
+    from harness.backends.docker.engine import engine_available
+
+    if not engine_available():
+        pytest.skip("no Docker engine answers (Debian/Ubuntu: apt-get install docker.io, then start dockerd)")
+
+
+@pytest.fixture(scope="module")
+def module_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A runs directory for a module's own twins (module-scoped twins cannot use `isolated_runs`)."""
+    runs = tmp_path_factory.mktemp("runs")
+    previous = os.environ.get("HARNESS_RUNS")
+    os.environ["HARNESS_RUNS"] = str(runs)
+    try:
+        yield runs
+    finally:
+        if previous is None:
+            os.environ.pop("HARNESS_RUNS", None)
+        else:
+            os.environ["HARNESS_RUNS"] = previous
+
+
+def docker_leftovers(run: str) -> dict[str, int]:
+    """Containers, networks and volumes that still carry a run's label, and its host firewall rules."""
+    from harness.backends.docker.engine import LABEL_RUN, docker_client
+
+    client = docker_client()
+    label = {"label": f"{LABEL_RUN}={run}"}
+    rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout + subprocess.run(
+        ["iptables", "-t", "nat", "-S"], capture_output=True, text=True).stdout
+    return {"containers": len(client.containers.list(all=True, filters=label)), "networks": len(client.networks.list(filters=label)),
+            "volumes": len(client.volumes.list(filters=label)), "firewall rules": rules.count(f"harness:{run}")}

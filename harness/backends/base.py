@@ -67,6 +67,10 @@ class Deployment(abc.ABC):
         return self.spark_master, {"spark.executor.cores": str(cores), "spark.executor.memory": f"{max(384, memory - 128)}m",
                                    "spark.cores.max": str(sum(r.cores for r in sizes))}
 
+    def node_pids(self) -> list[int]:
+        """Host pids of the twin's node processes (for memory accounting)."""
+        return [p.pid for p in self.state().live_processes()]
+
     def client_endpoint(self, name: str) -> str:
         """Where a client on this machine reaches one broker (its entry in `bootstrap_servers`)."""
         node = next(n for n in self.state().nodes if name in (n.hostname, n.fqdn))

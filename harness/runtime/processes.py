@@ -196,3 +196,23 @@ def run_tool(argv: Sequence[str], *, what: str, timeout: float = 120.0, cwd: Pat
     if done.returncode != 0:
         raise HarnessError(f"{what} failed with exit code {done.returncode}", detail=excerpt((done.stdout + done.stderr).strip(), 12))
     return done.stdout
+
+
+def resident_bytes(pids: list[int]) -> int:
+    """Resident memory of processes and all their descendants, each counted once."""
+    seen: set[int] = set()
+    total = 0
+    for pid in pids:
+        try:
+            family = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for proc in family:
+            if proc.pid in seen:
+                continue
+            seen.add(proc.pid)
+            try:
+                total += proc.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+    return total

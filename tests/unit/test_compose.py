@@ -19,7 +19,7 @@ from harness.topology.model import Topology
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "compose"
-PROFILES = ("dev", "hdinsight", "single")
+PROFILES = ("dev", "hdinsight", "peered", "single")
 
 
 def parsed(profile: str) -> dict[str, Any]:

@@ -380,6 +380,17 @@ class DockerDeployment(Deployment):
 
     # ----- reporting ------------------------------------------------------------------------------
 
+    def node_pids(self) -> list[int]:
+        """Host pids of every process inside the run's containers."""
+        pids = []
+        for container in _run_containers(self.run.name):
+            if container.status != "running":
+                continue
+            top = container.top()
+            column = top["Titles"].index("PID")
+            pids.extend(int(row[column]) for row in top["Processes"])
+        return pids
+
     def status(self) -> list[NodeStatus]:
         running = {c.name: c for c in _run_containers(self.run.name)}
         rows = []

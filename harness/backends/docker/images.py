@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -31,9 +32,9 @@ Progress = Callable[[str], None]
 REPOSITORY = "kafka-spark-harness"
 HASH_LABEL = "io.kafka-spark-harness.input-hash"
 SUITE = "bookworm"
-BASE_PACKAGES = (
+BASE_PACKAGES = (  # curl and jq: HDInsight scripts call Ambari with them
     "openjdk-17-jre-headless", "ca-certificates", "python3", "iproute2", "iptables", "procps", "netbase",
-    "dnsutils", "netcat-openbsd",
+    "dnsutils", "netcat-openbsd", "curl", "jq",
 )
 JAVA_HOME = "/usr/lib/jvm/java-17-openjdk"
 PYTHON_REQUIREMENTS = ("pyspark==4.2.0", "pydantic==2.14.4", "PyYAML==6.0.3", "psutil==7.2.2", "confluent-kafka==2.16.1")
@@ -144,7 +145,7 @@ def debian_mirror() -> str:
 def _mirror_in(text: str) -> str | None:
     """A URI serving the `bookworm` suite's main component, from one-line or deb822 sources."""
     for line in text.splitlines():
-        parts = line.split()
+        parts = re.sub(r"\[[^\]]*\]", " ", line).split()  # drop `[signed-by=...]` options
         if len(parts) >= 4 and parts[0] == "deb" and parts[2] == SUITE:
             return parts[1]
     for stanza in text.split("\n\n"):
@@ -153,7 +154,8 @@ def _mirror_in(text: str) -> str | None:
             if ":" in line and not line.startswith("#"):
                 key, value = line.split(":", 1)
                 fields[key.strip().lower()] = value.split()
-        if SUITE in fields.get("suites", []) and fields.get("uris"):
+        enabled = fields.get("enabled", ["yes"])[0].lower() != "no"
+        if enabled and "deb" in fields.get("types", ["deb"]) and SUITE in fields.get("suites", []) and fields.get("uris"):
             return fields["uris"][0]
     return None
 

@@ -1,0 +1,165 @@
+"""The docker backend end to end on the `hdinsight` profile: names, addresses, exec, Ambari, the
+stock-ticker job inside the VNet, a broker partition, network faults, and a clean `down`.
+
+One twin serves the module (14 containers take about 45 s to be ready on 2 cores).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+import pytest
+
+from harness.backends.docker.deployment import DockerDeployment
+from harness.backends import new_deployment
+from harness.runner import run_scenario
+from harness.scenarios.spec import load_scenario
+from tests.conftest import REPO, docker_leftovers, run_cli
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+SUBNET = IPv4Network("10.0.0.0/24")
+BROKERS = ("wn0-kafka", "wn1-kafka", "wn2-kafka")
+
+
+@pytest.fixture(scope="module")
+def twin(docker_engine: None, module_runs: Path) -> Iterator[DockerDeployment]:
+    deployment = new_deployment("hdinsight", f"dk-{os.getpid()}", "docker")
+    assert isinstance(deployment, DockerDeployment)
+    try:
+        deployment.start()
+        yield deployment
+    finally:
+        deployment.stop()
+
+
+def _exec(twin: DockerDeployment, node: str, *argv: str) -> str:
+    result = run_cli("exec", "--name", twin.run.name, node, "--", *argv, timeout=120)
+    assert result.returncode == 0, result.stderr + result.stdout
+    return result.stdout
+
+
+def test_status_shows_every_node_with_its_fqdn_and_an_address_in_the_subnet(twin: DockerDeployment) -> None:
+    result = run_cli("status", "--name", twin.run.name, "--json")
+    assert result.returncode == 0, result.stderr
+    nodes = json.loads(result.stdout)["nodes"]
+    assert {n["hostname"] for n in nodes} == {n.hostname for n in twin.topology.nodes}
+    for node in nodes:
+        assert node["fqdn"] == f"{node['hostname']}.{twin.topology.vnets[0].dns_suffix}"
+        assert IPv4Address(node["endpoint"].split(":")[0]) in SUBNET, node
+        assert node["state"] == "running", node
+
+
+def test_a_spark_worker_resolves_and_reaches_every_broker_by_fqdn(twin: DockerDeployment) -> None:
+    fqdns = [twin.topology.node(b).fqdn for b in BROKERS]
+    script = (
+        "import socket, sys\n"
+        "for name in sys.argv[1:]:\n"
+        "    address = socket.gethostbyname(name)\n"
+        "    socket.create_connection((name, 9092), timeout=5).close()\n"
+        "    print(name, address)\n"
+    )
+    out = _exec(twin, "wn3-spark", "python3", "-c", script, *fqdns)
+    resolved = dict(line.split() for line in out.splitlines())
+    assert resolved == {twin.topology.node(b).fqdn: twin.plan.container(b).address for b in BROKERS}
+    assert _exec(twin, "wn3-spark", "hostname", "-f").strip() == twin.topology.node("wn3-spark").fqdn
+
+
+def test_kafka_tools_run_on_a_node_against_broker_short_names(twin: DockerDeployment) -> None:
+    from harness.kafka import admin
+
+    admin.create_topic(twin.bootstrap_servers, "made-on-the-host", partitions=3, replication_factor=3)
+    out = _exec(twin, "wn0-kafka", "kafka-topics.sh", "--bootstrap-server", "wn1-kafka:9092", "--describe", "--topic", "made-on-the-host")
+    assert "PartitionCount: 3" in out and "ReplicationFactor: 3" in out
+
+
+def test_ambari_lists_brokers_and_zookeepers_with_basic_auth(twin: DockerDeployment) -> None:
+    password = twin.ambari_password_file.read_text().strip()
+    cluster = twin.topology.cluster("kafka").name  # type: ignore[union-attr]
+    script = (
+        "import base64, json, sys, urllib.request, urllib.error\n"
+        "url, auth = sys.argv[1], sys.argv[2]\n"
+        "request = urllib.request.Request(url, headers={'Authorization': 'Basic ' + auth} if auth else {})\n"
+        "try:\n"
+        "    print(json.dumps([h['HostRoles']['host_name'] for h in json.load(urllib.request.urlopen(request))['host_components']]))\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    print(e.code)\n"
+    )
+    auth = base64.b64encode(f"admin:{password}".encode()).decode()
+    base = f"http://hn0-kafka:8080/api/v1/clusters/{cluster}/services"
+    brokers = json.loads(_exec(twin, "wn0-spark", "python3", "-c", script, f"{base}/KAFKA/components/KAFKA_BROKER", auth))
+    assert brokers == [twin.topology.node(b).fqdn for b in BROKERS]
+    zookeepers = json.loads(_exec(twin, "wn0-spark", "python3", "-c", script, f"{base}/ZOOKEEPER/components/ZOOKEEPER_SERVER", auth))
+    assert zookeepers == [twin.topology.node(f"zk{i}-kafka").fqdn for i in range(3)]
+    wrong = base64.b64encode(b"admin:wrong").decode()
+    assert _exec(twin, "wn0-spark", "python3", "-c", script, f"{base}/KAFKA/components/KAFKA_BROKER", wrong).strip() == "401"
+    assert twin.ambari_url.startswith("http://127.0.0.1:")  # published on loopback only
+
+
+def test_stock_ticker_passes_with_the_job_inside_the_vnet(twin: DockerDeployment) -> None:
+    report = run_scenario(load_scenario(REPO / "scenarios" / "stock-ticker.yaml"), deployment=twin)
+    assert report.verdict == "pass", report.render()
+    assert report.verification["expected_rows"] == report.verification["actual_rows"] > 3000
+    driver = json.loads(next(Path(report.manifest).parent.glob("driver.json")).read_text())
+    assert driver["bootstrap"] == ",".join(f"{twin.topology.node(b).fqdn}:9092" for b in BROKERS)
+    assert driver["master"] == f"spark://{twin.topology.node('hn0-spark').fqdn}:7077"
+    ran_on = [w for w in ("wn0-spark", "wn1-spark", "wn2-spark", "wn3-spark") if _exec(twin, w, "ls", "/var/lib/spark").strip()]
+    assert ran_on, "no executor ran on a Spark worker node"
+
+
+def test_a_partitioned_broker_leaves_the_isr_loses_nothing_and_rejoins(twin: DockerDeployment) -> None:
+    report = run_scenario(load_scenario(REPO / "scenarios" / "broker-partition.yaml"), deployment=twin)
+    assert report.verdict == "pass", report.render()
+    assert report.delivery["lost"] == 0
+    cut, heal = report.faults
+    assert cut["action"] == "partition" and cut["error"] is None and cut["recovery"]["out_of_isr_s"] is not None, cut
+    assert heal["action"] == "heal" and heal["recovery"]["isr_restored_s"] is not None, heal
+
+
+def test_fault_cli_drops_and_heals_a_nodes_traffic(twin: DockerDeployment) -> None:
+    probe = ["sh", "-c", "nc -z -w 2 wn1-kafka 9092 && echo reached || echo unreachable"]
+    assert run_cli("fault", "--name", twin.run.name, "loss", "wn1-kafka", "--percent", "100").returncode == 0
+    try:
+        assert _exec(twin, "wn0-kafka", *probe).strip() == "unreachable"
+    finally:
+        assert run_cli("fault", "--name", twin.run.name, "heal", "wn1-kafka").returncode == 0
+    assert _exec(twin, "wn0-kafka", *probe).strip() == "reached"
+    assert run_cli("fault", "--name", twin.run.name, "partition", "wn1-kafka", "--peers", "wn0-kafka").returncode == 0
+    try:
+        assert _exec(twin, "wn0-kafka", *probe).strip() == "unreachable"
+        assert _exec(twin, "wn2-kafka", *probe).strip() == "reached"  # only the named peer is cut off
+    finally:
+        twin.heal_network()
+
+
+def test_delay_needs_netem_and_says_so_when_the_kernel_lacks_it(twin: DockerDeployment) -> None:
+    from harness.backends.docker.network import netem_available
+
+    result = run_cli("fault", "--name", twin.run.name, "delay", "wn1-kafka", "--latency", "50ms", "--jitter", "10ms")
+    try:
+        if netem_available():
+            assert result.returncode == 0, result.stderr
+            assert "netem" in _exec(twin, "wn1-kafka", "tc", "qdisc", "show", "dev", "eth0")
+        else:
+            assert result.returncode == 2 and "CONFIG_NET_SCH_NETEM" in result.stderr, result.stderr
+    finally:
+        twin.heal_network()
+
+
+def test_down_removes_exactly_the_runs_containers_networks_volumes_and_rules(twin: DockerDeployment) -> None:
+    from harness.backends.docker.engine import docker_client
+
+    bystander = docker_client().volumes.create(name=f"not-the-harness-{os.getpid()}")
+    try:
+        assert docker_leftovers(twin.run.name)["containers"] == 14
+        result = run_cli("down", "--name", twin.run.name)
+        assert result.returncode == 0, result.stderr
+        assert docker_leftovers(twin.run.name) == {"containers": 0, "networks": 0, "volumes": 0, "firewall rules": 0}
+        assert docker_client().volumes.get(bystander.name) is not None
+    finally:
+        bystander.remove()
