@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -58,3 +59,24 @@ def load_callable(path: str, what: str = "job") -> Callable[..., Any]:
     if not callable(func):
         raise ConfigError(f"{module_name} has no callable {attr!r} (from {what} {path!r})")
     return func
+
+
+def job_sources(path: str) -> Path | None:
+    """The code a driver on another host needs for a user's job: the top-level package (or module
+    file) that holds it, as spark-submit's --py-files ships it. None for the harness's own jobs."""
+    import importlib.util
+
+    module_name = BUILT_IN_JOBS.get(path, path).partition(":")[0]
+    top = module_name.split(".")[0]
+    if top == "harness":
+        return None
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or spec.origin in (None, "built-in"):
+        if spec is not None and spec.submodule_search_locations:
+            return Path(next(iter(spec.submodule_search_locations)))
+        raise ConfigError(f"cannot find module {top!r} of job {path!r} to ship to the Spark head node", hint="is it on PYTHONPATH / installed?")
+    origin = Path(spec.origin)
+    return origin.parent if origin.name == "__init__.py" else origin

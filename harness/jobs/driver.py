@@ -10,6 +10,7 @@ restart replaces its own file: the sink is idempotent and the history has no win
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
@@ -40,6 +41,8 @@ class DriverProcess:
         self.config = workdir / "driver.json"
         self.launcher = launcher
         workdir.mkdir(parents=True, exist_ok=True)
+        if launcher is not None:
+            _ship(spec.name, workdir / "pyfiles")
         self.config.write_text(json.dumps({"bootstrap": bootstrap, "topic": topic, "spec": spec.model_dump(mode="json"),
                                            "workdir": str(workdir), "cores": cores, "memory_mb": memory_mb,
                                            "master": master or f"local[{cores}]", "conf": conf or {}}))
@@ -147,6 +150,22 @@ class DriverProcess:
         return merged
 
 
+def _ship(job: str, target: Path) -> None:
+    """Copy a user's job code next to the driver's config, on storage every Spark node mounts."""
+    import shutil
+
+    from harness.jobs.contract import job_sources
+
+    source = job_sources(job)
+    if source is None:
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, target / source.name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    else:
+        shutil.copy2(source, target / source.name)
+
+
 def main(config_path: str) -> int:
     """The driver: run the job until the parent writes the stop file."""
     from harness.jobs.runner import StreamingJob
@@ -154,9 +173,13 @@ def main(config_path: str) -> int:
 
     config = json.loads(Path(config_path).read_text())
     workdir = Path(config["workdir"])
+    conf = dict(config["conf"])
+    if (workdir / "pyfiles").is_dir():  # a user's job shipped to this host; executors (UDFs) see it on the shared storage
+        sys.path.insert(0, str(workdir / "pyfiles"))
+        conf["spark.executorEnv.PYTHONPATH"] = os.pathsep.join([str(workdir / "pyfiles"), os.environ.get("PYTHONPATH", "")])
     incarnation = len(list((workdir / "progress").glob("harness_job*.json"))) if (workdir / "progress").exists() else 0
     session = spark_session(config["bootstrap"], master=config["master"], driver_memory_mb=config["memory_mb"], app_name="harness-driver",
-                            extra_conf=config["conf"])
+                            extra_conf=conf)
     job = StreamingJob(session, config["bootstrap"], config["topic"], JobSpec.model_validate(config["spec"]), workdir, persist=True)
     try:
         job.start()
@@ -178,6 +201,8 @@ def main(config_path: str) -> int:
 def _persist(job: Any, workdir: Path, incarnation: int) -> None:
     from harness.jobs.runner import _write_json
 
+    if len(job.queries) != 2:  # the job failed before its queries started; its error is already logged
+        return
     main_query, malformed = job.queries
     _write_json(workdir / "progress" / "harness_malformed.json", malformed.recentProgress)
     progress = main_query.recentProgress
