@@ -125,14 +125,21 @@ def run_scenario(harness_deployment: Deployment, spark: SparkSession) -> Callabl
 
 
 @pytest.fixture
-def fault(harness_deployment: Deployment) -> Iterator[Callable[[str, str], list[str]]]:
-    """`fault("kill", "leader(stockVals/0)")` breaks nodes of the session's twin; the test's end heals it."""
-    from harness.scenarios.faults import apply_action, resolve_target
+def fault(harness_deployment: Deployment) -> Iterator[Callable[..., list[str]]]:
+    """`fault("kill", "leader(stockVals/0)")` breaks nodes of the session's twin; the test's end heals it.
+    Network faults (docker backend) take the scenario schema's parameters:
+    `fault("partition", "wn0-kafka", peers=["wn1-kafka"])`, `fault("loss", "wn1-kafka", percent=20)`."""
+    from harness.errors import HarnessError
+    from harness.scenarios.faults import FaultSpec, apply_action, check_schedule, resolve_target
 
-    def inject(action: str, target: str) -> list[str]:
+    def inject(action: str, target: str, **params: Any) -> list[str]:
+        spec = FaultSpec.model_validate({"at": 0, "action": action, "target": target, **params})
+        problems = check_schedule((spec,), None)
+        if problems:
+            raise HarnessError("; ".join(problems))
         nodes = resolve_target(harness_deployment, target)
         for node in nodes:
-            apply_action(harness_deployment, action, node)
+            apply_action(harness_deployment, action, node, spec)
         return nodes
 
     try:

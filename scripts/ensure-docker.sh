@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Make a Docker engine available for the docker backend and its tests (part of `make test`).
 # Where one already answers, nothing happens. As root on Debian/Ubuntu it installs Debian's
-# `docker.io` (engine) and `debootstrap` (base image) and starts the daemon. Anywhere else it says
+# `docker.io` (engine), `debootstrap` (base image) and `docker-compose` (to validate compose/) and
+# starts the daemon. Anywhere else it says
 # what to do and exits 0: the docker tests then skip, and the local backend needs no Docker.
 set -euo pipefail
 
 answers() { docker info >/dev/null 2>&1; }
 
-if command -v docker >/dev/null && answers && command -v debootstrap >/dev/null; then
+if command -v docker >/dev/null && answers && command -v debootstrap >/dev/null && command -v docker-compose >/dev/null; then
   exit 0
 fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
@@ -15,10 +16,11 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   echo "  install docker.io and debootstrap and start dockerd to run the docker tests (they skip now)." >&2
   exit 0
 fi
-if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then
-  echo "ensure-docker: installing docker.io and debootstrap"
+if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null || ! command -v docker-compose >/dev/null; then
+  echo "ensure-docker: installing docker.io, debootstrap and docker-compose"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q docker.io debootstrap >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q docker.io debootstrap >/dev/null; }
+  packages="docker.io debootstrap docker-compose"
+  apt-get install -y -q $packages >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q $packages >/dev/null; }
 fi
 if ! answers; then
   echo "ensure-docker: starting dockerd"

@@ -92,3 +92,23 @@ def test_driver_restart_from_checkpoint_gives_exactly_the_oracle(run_scenario: C
     assert incarnations[1][0] > 0
     assert report.verification["duplicated"] == 0 and report.verification["missing"] == 0
     assert report.faults[1]["recovery"]["job_resumed_s"] is not None
+
+
+def test_a_partitioned_broker_leaves_and_rejoins_the_isr(harness_deployment: Deployment, kafka_topic: Callable[..., str],
+                                                          fault: Callable[..., list[str]]) -> None:
+    """A network fault: on the docker backend for real; the local backend refuses it and says which backend can."""
+    from harness.errors import HarnessError
+
+    if not harness_deployment.network_faults:
+        with pytest.raises(HarnessError, match="--backend docker"):
+            fault("partition", "wn2-kafka")
+        return
+    topic = kafka_topic(partitions=3)
+    victim = harness_deployment.node_id("wn2-kafka")
+    survivors = ",".join(harness_deployment.client_endpoint(b) for b in ("wn0-kafka", "wn1-kafka"))
+    assert fault("partition", "wn2-kafka") == ["wn2-kafka"]
+    wait_for(lambda: all(victim not in p.isr for p in admin.describe(survivors, topic).partitions),
+             what="wn2-kafka to leave every ISR", timeout=60)
+    harness_deployment.heal_network("wn2-kafka")
+    wait_for(lambda: all(victim in p.isr for p in admin.describe(survivors, topic).partitions),
+             what="wn2-kafka to rejoin every ISR", timeout=90)

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from harness.backends.rundir import RunDir, RunState
 from harness.errors import HarnessError
+from harness.runtime.processes import ProcessRecord
 from harness.topology.model import Topology
 
-if TYPE_CHECKING:
-    from harness.jobs.driver import DriverLauncher
 
 Progress = Callable[[str], None]
+READY_TIMEOUT_S = 120.0
+PROBE_TOPIC = "__harness_ready_probe"
+
+
+class DriverLauncher(Protocol):
+    """Where a streaming job's driver process runs: on a node of the twin (docker backend)."""
+
+    def argv(self, python_args: list[str]) -> list[str]:
+        """The command line that runs `python <python_args>` there."""
+
+    def kill(self) -> None:
+        """Kill -9 the driver there (killing the local `docker exec` client alone would not)."""
 
 
 def _quiet(_: str) -> None:
@@ -151,6 +162,28 @@ class Deployment(abc.ABC):
 
     def is_broker(self, name: str) -> bool:
         return self.topology.node(name).is_broker
+
+    def wait_kafka_ready(self, progress: Progress, *, watch: Sequence[ProcessRecord] = (), guard: Callable[[], None] | None = None,
+                         timeout: float = READY_TIMEOUT_S) -> None:
+        """Ready, on every backend: every broker registered with the quorum, and a probe topic
+        replicated to all brokers fully in sync (replication works between every pair)."""
+        from harness.kafka import admin
+
+        brokers = self.broker_count()
+        progress(f"waiting for {brokers} brokers to register with the controller quorum")
+        self.wait_brokers_registered(timeout=timeout, watch=watch, guard=guard)
+        progress("probing replication across all brokers")
+        admin.create_topic(self.bootstrap_servers, PROBE_TOPIC, partitions=brokers, replication_factor=brokers, timeout=timeout, exist_ok=True)
+        admin.delete_topic(self.bootstrap_servers, PROBE_TOPIC)
+
+    def wait_brokers_registered(self, *, timeout: float = READY_TIMEOUT_S, watch: Sequence[ProcessRecord] = (),
+                                guard: Callable[[], None] | None = None) -> None:
+        from harness.kafka import admin
+        from harness.runtime.readiness import wait_for
+
+        brokers = self.broker_count()
+        wait_for(lambda: len(admin.brokers(self.bootstrap_servers, timeout=3)) == brokers, what=f"{brokers} brokers to be registered",
+                 timeout=timeout, watch=watch, guard=guard, interval=0.5)
 
     def state(self) -> RunState:
         return self.run.load()

@@ -5,6 +5,8 @@ Pure functions of the plan, so every backend configures Kafka the same way.
 
 from __future__ import annotations
 
+import base64
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,3 +145,12 @@ def jvm_command(java: Path, classpath: str, main: str, *args: str, heap_mb: int,
         main,
         *args,
     ]
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id (16 random bytes, URL-safe base64). Like Kafka's own Uuid.randomUuid, never one
+    starting with '-': the storage tool's argument parser would take it for an option."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate

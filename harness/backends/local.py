@@ -7,28 +7,23 @@ Each run picks its own 127.X.Y.0/24, which keeps two runs on one machine apart.
 
 from __future__ import annotations
 
-import base64
 import random
 import signal
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness.backends.base import Deployment, NodeStatus, Progress, _quiet
-from harness.backends.kafka_node import LOG4J2_PROPERTIES, KafkaNodePlan, jvm_command, local_listeners, quorum_leader, server_properties
+from harness.backends.base import READY_TIMEOUT_S, Deployment, NodeStatus, Progress, _quiet
+from harness.backends.kafka_node import LOG4J2_PROPERTIES, KafkaNodePlan, jvm_command, local_listeners, new_cluster_id, quorum_leader, server_properties
 from harness.backends.rundir import NodeState, RunDir, RunState, all_runs
 from harness.backends.spark_node import master_command, spark_env, worker_command, worker_resources
 from harness.dist.artifacts import kafka_classpath
 from harness.dist.java import find_java
 from harness.errors import HarnessError, NotReadyError
-from harness.kafka import admin as kafka_admin
 from harness.runtime import processes
 from harness.runtime.readiness import free_port, port_free, port_open, wait_for
 from harness.topology.model import Topology
 
-PROBE_TOPIC = "__harness_ready_probe"
-READY_TIMEOUT_S = 120.0
 
 
 class LocalDeployment(Deployment):
@@ -135,7 +130,7 @@ class LocalDeployment(Deployment):
         return self.run.node_dir(plan.node.hostname) / "server.properties"
 
     def _format(self, plans: list[KafkaNodePlan], java: Path, classpath: str) -> None:
-        cluster_id = _cluster_id()
+        cluster_id = new_cluster_id()
         quorum = [p for p in plans if p.node.is_controller]
         for plan in plans:
             plan.log_dir.mkdir(parents=True, exist_ok=True)
@@ -175,17 +170,7 @@ class LocalDeployment(Deployment):
         progress(f"waiting for {len(brokers)} broker listeners")
         for plan in brokers:
             wait_for(lambda plan=plan: port_open(plan.address, plan.broker_port), what=f"{plan.node.hostname} to listen on {plan.broker_endpoint}", timeout=READY_TIMEOUT_S, watch=procs)
-        progress(f"waiting for {len(brokers)} brokers to register with the controller quorum")
-        wait_for(
-            lambda: len(kafka_admin.brokers(self.bootstrap_servers, timeout=3)) == len(brokers),
-            what=f"{len(brokers)} brokers to register", timeout=READY_TIMEOUT_S, watch=procs,
-        )
-        progress("probing replication across all brokers")
-        kafka_admin.create_topic(
-            self.bootstrap_servers, PROBE_TOPIC, partitions=len(brokers), replication_factor=len(brokers),
-            timeout=READY_TIMEOUT_S, exist_ok=True,
-        )
-        kafka_admin.delete_topic(self.bootstrap_servers, PROBE_TOPIC)
+        self.wait_kafka_ready(progress, watch=procs)
 
     # ----- Spark standalone ---------------------------------------------------------------
 
@@ -308,9 +293,7 @@ class LocalDeployment(Deployment):
                 processes.send(node.process, signal.SIGCONT)
             elif current == "exited":
                 self.start_node(node.hostname)
-        brokers = len(self.topology.brokers)
-        wait_for(lambda: len(kafka_admin.brokers(self.bootstrap_servers, timeout=3)) == brokers,
-                 what=f"{brokers} brokers to be registered again", timeout=READY_TIMEOUT_S)
+        self.wait_brokers_registered()
 
     # ----- reporting ----------------------------------------------------------------------
 
@@ -338,15 +321,6 @@ class LocalDeployment(Deployment):
                 )
             )
         return rows
-
-
-def _cluster_id() -> str:
-    """A KRaft cluster id (16 random bytes, URL-safe base64). Like Kafka's own Uuid.randomUuid, never one
-    starting with '-': the storage tool's argument parser would take it for an option."""
-    while True:
-        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        if not candidate.startswith("-"):
-            return candidate
 
 
 def _pick_address_prefix() -> str:

@@ -15,8 +15,9 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from harness.backends.base import DriverLauncher
 from harness.errors import HarnessError
 from harness.jobs.runner import JobHistory, _batches, wait_until_caught_up
 from harness.runtime import processes
@@ -24,14 +25,6 @@ from harness.runtime.processes import check_interrupted
 from harness.scenarios.spec import JobSpec
 
 STOP_FILE = "stop"
-
-
-class DriverLauncher(Protocol):
-    """Where the driver runs: a process of this machine, or one on a node of the twin (docker backend)."""
-
-    def argv(self, python_args: list[str]) -> list[str]: ...
-
-    def kill(self) -> None: ...
 
 
 class DriverProcess:

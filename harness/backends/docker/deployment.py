@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.backends.base import Deployment, NodeStatus, Progress, _quiet
+from harness.backends.base import READY_TIMEOUT_S, Deployment, NodeStatus, Progress, _quiet
 from harness.backends.docker import network as hostnet
 from harness.backends.docker.engine import LABEL_RUN, docker_client
 from harness.backends.docker.images import build_images
@@ -23,11 +23,9 @@ from harness.backends.docker.plan import (
     BROKER_PORT, HOST_LISTENER_PORT, SPARK_MASTER_PORT, SPARK_UI_PORT, AMBARI_PORT, ContainerPlan, DockerPlan, PlanInputs,
     advertised_host, node_addresses, plan_deployment,
 )
-from harness.backends.kafka_node import quorum_leader
-from harness.backends.local import READY_TIMEOUT_S, _cluster_id
+from harness.backends.kafka_node import new_cluster_id, quorum_leader
 from harness.backends.rundir import NodeState, RunDir, RunState
 from harness.errors import HarnessError, NotReadyError, RunStateError
-from harness.kafka import admin as kafka_admin
 from harness.runtime.processes import excerpt
 from harness.runtime.readiness import free_port, port_open, wait_for
 from harness.topology.model import Topology
@@ -35,7 +33,6 @@ from harness.topology.model import Topology
 if TYPE_CHECKING:
     from docker.models.containers import Container
 
-PROBE_TOPIC = "__harness_ready_probe"
 
 
 class DockerDeployment(Deployment):
@@ -121,7 +118,7 @@ class DockerDeployment(Deployment):
         password = secrets.token_urlsafe(12)
         self.ambari_password_file.write_text(password + "\n")
         self.ambari_password_file.chmod(0o600)
-        data = {"cluster_id": _cluster_id(), "ambari_password_sha256": hashlib.sha256(password.encode()).hexdigest(),
+        data = {"cluster_id": new_cluster_id(), "ambari_password_sha256": hashlib.sha256(password.encode()).hexdigest(),
                 "images": [images.kafka, images.spark]}
         self._plan = self._make_plan(data)
         state = RunState(name=self.run.name, backend=self.backend, profile=self.profile, topology=self.topology.model_dump(mode="json"),
@@ -218,14 +215,7 @@ class DockerDeployment(Deployment):
                                     detail=excerpt(logs, 20), hint=f"`docker logs {container.name}` has the whole log")
 
     def _wait_ready(self, progress: Progress) -> None:
-        brokers = [c for c in self.plan.containers if c.node.is_broker]
-        progress(f"waiting for {len(brokers)} brokers to register with the controller quorum")
-        wait_for(lambda: len(kafka_admin.brokers(self.bootstrap_servers, timeout=3)) == len(brokers),
-                 what=f"{len(brokers)} brokers to register", timeout=READY_TIMEOUT_S * 2, guard=self._guard, interval=1.0)
-        progress("probing replication across all brokers")
-        kafka_admin.create_topic(self.bootstrap_servers, PROBE_TOPIC, partitions=len(brokers), replication_factor=len(brokers),
-                                 timeout=READY_TIMEOUT_S, exist_ok=True)
-        kafka_admin.delete_topic(self.bootstrap_servers, PROBE_TOPIC)
+        self.wait_kafka_ready(progress, guard=self._guard, timeout=READY_TIMEOUT_S * 2)  # many containers share the CPUs
         master = next((c for c in self.plan.containers if c.service == "spark-master"), None)
         workers = [c for c in self.plan.containers if c.service == "spark-worker"]
         if master is not None and workers:
@@ -322,9 +312,7 @@ class DockerDeployment(Deployment):
             elif container.status != "running":
                 container.start()
         self.heal_network()
-        brokers = len(self.topology.brokers)
-        wait_for(lambda: len(kafka_admin.brokers(self.bootstrap_servers, timeout=3)) == brokers,
-                 what=f"{brokers} brokers to be registered again", timeout=READY_TIMEOUT_S, guard=self._guard)
+        self.wait_brokers_registered(guard=self._guard)
 
     # ----- the streaming job, inside the VNet -------------------------------------------------------
 
