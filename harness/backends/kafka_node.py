@@ -45,6 +45,7 @@ class KafkaNodePlan:
     controller_port: int | None
     data_dir: Path
     log_dir: Path
+    bind_port: int | None = None  # where the broker listens when a fault proxy holds its advertised port
 
     @property
     def broker_endpoint(self) -> str:
@@ -68,7 +69,7 @@ class Listeners:
 
 def local_listeners(plan: KafkaNodePlan, quorum: list[KafkaNodePlan]) -> Listeners:
     node = plan.node
-    bind = [f"PLAINTEXT://{plan.address}:{plan.broker_port}"] if node.is_broker else []
+    bind = [f"PLAINTEXT://{plan.address}:{plan.bind_port or plan.broker_port}"] if node.is_broker else []
     if node.is_controller:
         bind.append(f"CONTROLLER://{plan.address}:{plan.controller_port}")
     return Listeners(

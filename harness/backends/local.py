@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import signal
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,9 +22,13 @@ from harness.dist.artifacts import kafka_classpath
 from harness.dist.java import find_java
 from harness.errors import HarnessError, NotReadyError
 from harness.runtime import processes
+from harness.runtime.faultproxy import Impairment
 from harness.runtime.readiness import free_port, port_free, port_open, wait_for
 from harness.topology.model import Topology
 
+
+
+PROXY_SUFFIX = "~proxy"
 
 
 class LocalDeployment(Deployment):
@@ -68,6 +73,7 @@ class LocalDeployment(Deployment):
                 node_state.log = str(plan.log_dir / "server.log")
             spark_nodes = self._plan_spark(plans[0].address.rsplit(".", 1)[0], len(plans), java.home) if self.topology.spark.mode == "standalone" else []
             state.nodes.extend(spark_nodes)
+            state.nodes[:0] = [self._proxy_state(p) for p in plans if p.bind_port]  # up before the brokers advertise them
             state.spark_master = self._master_url(spark_nodes)
             progress(f"starting {len(plans)} Kafka JVMs" + (f" and {len(spark_nodes)} Spark JVMs" if spark_nodes else "")
                      + f" on {plans[0].address.rsplit('.', 1)[0]}.x")
@@ -103,17 +109,19 @@ class LocalDeployment(Deployment):
             else:
                 address = f"{prefix}.{number + 1}"
                 ports = _free_ports(address, node.is_broker, node.is_controller, self.topology.kafka.broker_port)
+                if node.is_broker and self.topology.kafka.fault_proxy:
+                    ports["listener"] = free_port(address)
             plans.append(
                 KafkaNodePlan(
                     node=node, node_id=number, address=address,
-                    broker_port=ports.get("broker"), controller_port=ports.get("controller"),
+                    broker_port=ports.get("broker"), controller_port=ports.get("controller"), bind_port=ports.get("listener"),
                     data_dir=node_dir / "data", log_dir=node_dir / "logs",
                 )
             )
         return plans
 
     def _node_state(self, plan: KafkaNodePlan) -> NodeState:
-        ports = {k: v for k, v in (("broker", plan.broker_port), ("controller", plan.controller_port)) if v}
+        ports = {k: v for k, v in (("broker", plan.broker_port), ("controller", plan.controller_port), ("listener", plan.bind_port)) if v}
         node = plan.node
         return NodeState(
             hostname=node.hostname, fqdn=node.fqdn, cluster=node.cluster, role=node.role,
@@ -171,6 +179,59 @@ class LocalDeployment(Deployment):
         for plan in brokers:
             wait_for(lambda plan=plan: port_open(plan.address, plan.broker_port), what=f"{plan.node.hostname} to listen on {plan.broker_endpoint}", timeout=READY_TIMEOUT_S, watch=procs)
         self.wait_kafka_ready(progress, watch=procs)
+
+    # ----- fault proxies (kafka.fault_proxy) -----------------------------------------------
+
+    def _proxy_state(self, plan: KafkaNodePlan) -> NodeState:
+        node, control = plan.node, self._proxy_control(plan.node.hostname)
+        Impairment().write(control)
+        return NodeState(
+            hostname=f"{node.hostname}{PROXY_SUFFIX}", fqdn="", cluster=node.cluster, role="proxy", kafka_roles=[], rack=None,
+            address=plan.address, ports={"proxy": plan.broker_port},  # type: ignore[dict-item]
+            command=[sys.executable, "-m", "harness.runtime.faultproxy", plan.address, str(plan.broker_port), plan.address,
+                     str(plan.bind_port), str(control)],
+            log=str(plan.log_dir / "proxy.log"),
+        )
+
+    def _proxy_control(self, hostname: str) -> Path:
+        return self.run.node_dir(hostname) / "proxy.json"
+
+    @property
+    def network_faults(self) -> bool:  # type: ignore[override]
+        return self.topology.kafka.fault_proxy
+
+    def _impairment(self, name: str) -> tuple[Path, Impairment]:
+        node = self.topology.node(name)
+        control = self._proxy_control(node.hostname)
+        if not (self.network_faults and node.is_broker and control.exists()):
+            raise HarnessError(f"{name} has no fault proxy: on the local backend only brokers' listeners can go through one "
+                               "(`kafka: {fault_proxy: true}` in the profile)", hint="for every node and link, use --backend docker")
+        return control, Impairment.read(control)
+
+    def impair_network(self, name: str, *, delay_ms: int = 0, jitter_ms: int = 0, loss_pct: float = 0.0) -> None:
+        if loss_pct:
+            raise HarnessError("the local backend's fault proxy forwards a byte stream; it cannot drop packets", hint="use --backend docker")
+        control, impairment = self._impairment(name)
+        impairment.delay_ms, impairment.jitter_ms = delay_ms, jitter_ms
+        impairment.apply(control)
+
+    def partition(self, name: str, peers: list[str] | None = None) -> list[str]:
+        """Cut off what reaches the broker's listener (clients and followers); its own outbound links stay."""
+        if peers:
+            raise HarnessError("the local backend's fault proxy cannot tell peers apart (all connect from 127.0.0.1)",
+                               hint="partition from every peer (no --peers), or use --backend docker")
+        control, impairment = self._impairment(name)
+        impairment.cut = True
+        impairment.apply(control)
+        return [n.hostname for n in self.topology.kafka_nodes if n.hostname != name]
+
+    def heal_network(self, name: str | None = None) -> None:
+        if not self.network_faults:
+            return
+        for node in self.topology.brokers if name is None else [self.topology.node(name)]:
+            control = self._proxy_control(node.hostname)
+            if control.exists():
+                Impairment().apply(control)
 
     # ----- Spark standalone ---------------------------------------------------------------
 
@@ -270,8 +331,8 @@ class LocalDeployment(Deployment):
         best: tuple[int, int] | None = None
         state = self.run.load()
         for node in state.nodes:
-            plan = self._plans[node.hostname]
-            if not plan.node.is_controller or node.process is None or processes.state_of(node.process) != "running":
+            plan = self._plans.get(node.hostname)  # Spark nodes and fault proxies have no Kafka plan
+            if plan is None or not plan.node.is_controller or node.process is None or processes.state_of(node.process) != "running":
                 continue
             try:
                 leader = quorum_leader((plan.data_dir / "__cluster_metadata-0" / "quorum-state").read_text())
@@ -293,6 +354,7 @@ class LocalDeployment(Deployment):
                 processes.send(node.process, signal.SIGCONT)
             elif current == "exited":
                 self.start_node(node.hostname)
+        self.heal_network()
         self.wait_brokers_registered()
 
     # ----- reporting ----------------------------------------------------------------------

@@ -170,6 +170,11 @@ class KafkaSettings(_Strict):
         description="what brokers advertise inside the VNet (docker backend): HDInsight's FQDNs, or IP addresses, "
                     "Microsoft's fix for clients in a peered VNet without custom DNS",
     )
+    fault_proxy: bool = Field(
+        default=False,
+        description="local backend: a TCP proxy where each broker's advertised listener points, so `delay` and "
+                    "`partition` (inbound only) work without root",
+    )
     server_properties: dict[str, str | int | float | bool] = Field(
         default={}, description="extra Kafka server properties for every node, applied after the harness's own"
     )
