@@ -55,6 +55,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     out.print(f"[green]twin {args.name!r} ({args.profile}) is ready[/green]; bootstrap servers: {deployment.bootstrap_servers}")
     if deployment.spark_master:
         out.print(f"Spark master: {deployment.spark_master}")
+    for line in deployment.access_notes():
+        out.print(line)
     out.print(f"run directory: {deployment.run.path}   stop it with: harness down --name {args.name}")
     return 0
 

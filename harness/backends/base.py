@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
@@ -184,6 +186,20 @@ class Deployment(abc.ABC):
         brokers = self.broker_count()
         wait_for(lambda: len(admin.brokers(self.bootstrap_servers, timeout=3)) == brokers, what=f"{brokers} brokers to be registered",
                  timeout=timeout, watch=watch, guard=guard, interval=0.5)
+
+    @contextlib.contextmanager
+    def _starting(self, state: RunState, progress: Progress) -> Iterator[None]:
+        """Around a backend's start-up: the run is marked ready when the block ends, and everything
+        it started is stopped again if it fails or is interrupted."""
+        started = time.monotonic()
+        try:
+            yield
+        except BaseException:
+            self.stop()
+            raise
+        state.status = "ready"
+        self.run.save(state)
+        progress(f"ready in {time.monotonic() - started:.1f}s: {self.bootstrap_servers}")
 
     def state(self) -> RunState:
         return self.run.load()

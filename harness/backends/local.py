@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import signal
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -51,7 +50,6 @@ class LocalDeployment(Deployment):
     # ----- lifecycle ----------------------------------------------------------------------
 
     def start(self, progress: Progress = _quiet) -> None:
-        started = time.monotonic()
         java = find_java()
         progress("resolving Kafka jars (first run only)")
         classpath = kafka_classpath()
@@ -65,7 +63,7 @@ class LocalDeployment(Deployment):
         state.nodes = [self._node_state(p) for p in plans]
         state.bootstrap_servers = self.bootstrap_servers
         self.run.save(state)
-        try:
+        with self._starting(state, progress):
             progress(f"formatting KRaft storage on {len(plans)} nodes")
             self._format(plans, java.executable, classpath)
             for plan, node_state in zip(plans, state.nodes, strict=True):
@@ -83,12 +81,6 @@ class LocalDeployment(Deployment):
             self._wait_ready(state, progress)
             if spark_nodes:
                 self._wait_spark(state, progress)
-            state.status = "ready"
-            self.run.save(state)
-            progress(f"ready in {time.monotonic() - started:.1f}s: {self.bootstrap_servers}")
-        except BaseException:
-            self.stop()
-            raise
 
     def stop(self) -> None:
         self.run.stop_all()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,7 +109,6 @@ class DockerDeployment(Deployment):
     # ----- lifecycle ----------------------------------------------------------------------------
 
     def start(self, progress: Progress = _quiet) -> None:
-        started = time.monotonic()
         client = docker_client()
         images = build_images(progress)
         hostnet.check_subnets({v.name: v.subnet for v in self.topology.vnets}, source=f"profile {self.profile}")
@@ -125,15 +123,9 @@ class DockerDeployment(Deployment):
                          bootstrap_servers=self.bootstrap_servers, spark_master=self.spark_master, backend_data=data,
                          nodes=[self._node_state(c) for c in self.plan.containers])
         self.run.save(state)
-        try:
+        with self._starting(state, progress):
             self._create(client, progress)
             self._wait_ready(progress)
-            state.status = "ready"
-            self.run.save(state)
-            progress(f"ready in {time.monotonic() - started:.1f}s: {self.bootstrap_servers} (in the VNet: {self.job_bootstrap()})")
-        except BaseException:
-            self.stop()
-            raise
 
     def _claim(self) -> None:
         if self.run.exists() and _run_containers(self.run.name):
