@@ -39,21 +39,12 @@ def attach(run_name: str) -> Deployment:
 def stop_run(run: RunDir) -> int:
     """Stop what a run started, from its state file (processes) or its labels (containers)."""
     if run.exists() and run.load().backend == "docker":
-        from harness.backends.docker.deployment import DockerDeployment
+        from harness.backends.docker.deployment import stop_run as remove_containers
 
-        deployment = DockerDeployment.attach(run)
-        return _count_and_stop(deployment)
+        stopped = remove_containers(run.name)
+        run.mark_stopped()
+        return stopped
     return run.stop_all()
-
-
-def _count_and_stop(deployment: Deployment) -> int:
-    from harness.backends.docker.deployment import stop_run as stop_containers
-
-    stopped = stop_containers(deployment.run.name)
-    state = deployment.run.load()
-    state.status = "stopped"
-    deployment.run.save(state)
-    return stopped
 
 
 __all__ = ["BACKENDS", "Deployment", "NodeStatus", "Progress", "RunDir", "all_runs", "attach", "new_deployment", "stop_run"]

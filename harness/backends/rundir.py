@@ -138,10 +138,15 @@ class RunDir:
         for phase in (False, True):
             terminate([n.process for n in state.nodes if n.process in live and ("controller" in n.kafka_roles) == phase])
         terminate(live)
-        if state.status != "stopped":
-            state.status = "stopped"
-            self.save(state)
+        self.mark_stopped()
         return len(live)
+
+    def mark_stopped(self) -> None:
+        if self.exists():
+            state = self.load()
+            if state.status != "stopped":
+                state.status = "stopped"
+                self.save(state)
 
 
 def all_runs(root: Path | None = None) -> list[RunDir]:

@@ -191,10 +191,7 @@ class DockerDeployment(Deployment):
 
     def stop(self) -> None:
         stop_run(self.run.name)
-        if self.run.exists():
-            state = self.run.load()
-            state.status = "stopped"
-            self.run.save(state)
+        self.run.mark_stopped()
 
     # ----- readiness ----------------------------------------------------------------------------
 
