@@ -80,6 +80,10 @@ class StreamingJob:
         self._queries: list[StreamingQuery] = []
         self._started = 0.0
 
+    @property
+    def checkpoint(self) -> Path:
+        return self.workdir / "checkpoints" / "job"
+
     # ----- start ------------------------------------------------------------------------
 
     def _source(self) -> DataFrame:
@@ -103,7 +107,7 @@ class StreamingJob:
         self._started = time.perf_counter()
         main = (
             result.writeStream.queryName("harness_job").outputMode(self.spec.output_mode)
-            .option("checkpointLocation", str(self.workdir / "checkpoints" / "job"))
+            .option("checkpointLocation", str(self.checkpoint))
             .trigger(processingTime=trigger).foreachBatch(self._write_batch).start()
         )
         self._queries.append(main)
@@ -177,7 +181,7 @@ class StreamingJob:
             except Exception:  # noqa: BLE001 - stopping must go on for the other query
                 pass
         if self._queries:
-            self.history.batches = _batches(self._queries[0].recentProgress, self.topic)
+            self.history.batches = completed_batches(self._queries[0].recentProgress, self.checkpoint, self.topic)
             self.history.wall_seconds = time.perf_counter() - self._started
         return self.history
 
@@ -234,6 +238,48 @@ def _consumed(progress: dict[str, Any] | None, topic: str) -> dict[int, int]:
     if not progress or not progress.get("sources"):
         return {}
     return _offsets(progress["sources"][0].get("endOffset"), topic)
+
+
+def completed_batches(progresses: list[dict[str, Any]], checkpoint: Path, topic: str) -> list[BatchProgress]:
+    """Every committed batch: from Spark's progress events, and from the checkpoint's write-ahead log for
+    a batch whose progress event was never seen (the driver was killed between the batch's commit and
+    the next time its progress was saved). Without those, the history would have a gap."""
+    known = {b.batch_id: b for b in _batches(progresses, topic)}
+    for batch in checkpoint_batches(checkpoint, topic):
+        known.setdefault(batch.batch_id, batch)
+    return [known[k] for k in sorted(known)]
+
+
+def checkpoint_batches(checkpoint: Path, topic: str) -> list[BatchProgress]:
+    """Committed batches as the checkpoint records them: `offsets/N` (written before batch N runs:
+    version, metadata with the batch's watermark and time, then one offsets line per source) and
+    `commits/N` (written when it finished). Timings are the files' times; the latest offsets are unknown."""
+    offsets_dir, commits_dir = checkpoint / "offsets", checkpoint / "commits"
+    if not commits_dir.is_dir():
+        return []
+    logged = {int(p.name): p for p in offsets_dir.iterdir() if p.name.isdigit()} if offsets_dir.is_dir() else {}
+    result = []
+    for commit in sorted((p for p in commits_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)):
+        batch_id = int(commit.name)
+        if batch_id not in logged:
+            continue
+        metadata, end = _offset_log_entry(logged[batch_id], topic)
+        start = _offset_log_entry(logged[batch_id - 1], topic)[1] if batch_id - 1 in logged else {p: 0 for p in end}
+        started_ms = int(metadata.get("batchTimestampMs", 0))
+        result.append(BatchProgress(
+            batch_id=batch_id, start_offsets=start, end_offsets=end,
+            input_rows=sum(max(0, o - start.get(p, 0)) for p, o in end.items()),
+            started_ms=started_ms, duration_ms=max(0, int(commit.stat().st_mtime * 1000) - started_ms),
+            watermark_ms=int(metadata["batchWatermarkMs"]) if "batchWatermarkMs" in metadata else None,
+            dropped_by_watermark=0,
+        ))
+    return result
+
+
+def _offset_log_entry(path: Path, topic: str) -> tuple[dict[str, Any], dict[int, int]]:
+    lines = path.read_text().splitlines()
+    metadata = json.loads(lines[1]) if len(lines) > 1 else {}
+    return metadata, (_offsets(lines[2], topic) if len(lines) > 2 else {})
 
 
 def _batches(progresses: list[dict[str, Any]], topic: str) -> list[BatchProgress]:

@@ -1,0 +1,57 @@
+"""The job's history has every committed batch even when a progress event was lost to a kill -9."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.jobs.runner import checkpoint_batches, completed_batches
+
+TOPIC = "stockVals"
+
+
+def _checkpoint(root: Path, ends: list[dict[int, int]], committed: int, watermarks: list[int]) -> Path:
+    """A checkpoint in Spark's own layout: offsets/N for every planned batch, commits/N for finished ones."""
+    (root / "offsets").mkdir(parents=True)
+    (root / "commits").mkdir()
+    for batch_id, end in enumerate(ends):
+        metadata = {"batchWatermarkMs": watermarks[batch_id], "batchTimestampMs": 1_000 * (batch_id + 1), "conf": {}}
+        offsets = {TOPIC: {str(p): o for p, o in end.items()}}
+        (root / "offsets" / str(batch_id)).write_text(f"v1\n{json.dumps(metadata)}\n{json.dumps(offsets)}")
+        if batch_id < committed:
+            (root / "commits" / str(batch_id)).write_text('v1\n{"nextBatchWatermarkMs":0}')
+    (root / "offsets" / ".1.crc").write_text("")  # Spark's checksum files sit beside the log
+    return root
+
+
+def _progress(batch_id: int, start: dict[int, int], end: dict[int, int]) -> dict:
+    as_json = lambda offsets: json.dumps({TOPIC: {str(p): o for p, o in offsets.items()}})  # noqa: E731
+    return {"batchId": batch_id, "timestamp": "2026-11-25T10:00:00.000Z", "numInputRows": sum(end.values()) - sum(start.values()),
+            "durationMs": {"triggerExecution": 700}, "sources": [{"startOffset": as_json(start), "endOffset": as_json(end)}]}
+
+
+ENDS = [{0: 0, 1: 0}, {0: 10, 1: 4}, {0: 25, 1: 9}, {0: 40, 1: 20}, {0: 41, 1: 21}]
+
+
+def test_checkpoint_batches_read_offsets_of_committed_batches_only(tmp_path: Path) -> None:
+    checkpoint = _checkpoint(tmp_path / "job", ENDS, committed=4, watermarks=[0, 0, 500, 900, 900])
+    batches = checkpoint_batches(checkpoint, TOPIC)
+    assert [b.batch_id for b in batches] == [0, 1, 2, 3]  # batch 4 was planned, never committed
+    assert batches[3].start_offsets == {0: 25, 1: 9} and batches[3].end_offsets == {0: 40, 1: 20}
+    assert batches[3].input_rows == 26
+    assert batches[0].start_offsets == {0: 0, 1: 0}
+    assert [b.watermark_ms for b in batches] == [0, 0, 500, 900]
+
+
+def test_a_batch_missing_from_progress_is_filled_from_the_checkpoint(tmp_path: Path) -> None:
+    checkpoint = _checkpoint(tmp_path / "job", ENDS, committed=5, watermarks=[0] * 5)
+    progress = [_progress(i, ENDS[i - 1] if i else ENDS[0], ENDS[i]) for i in (0, 1, 2, 4)]  # 3's event was lost
+    batches = completed_batches(progress, checkpoint, TOPIC)
+    assert [b.batch_id for b in batches] == [0, 1, 2, 3, 4]
+    assert batches[3].start_offsets == ENDS[2] and batches[3].end_offsets == ENDS[3]
+    assert batches[2].duration_ms == 700  # progress events win where they exist: they carry Spark's own timings
+
+
+def test_no_checkpoint_means_progress_alone(tmp_path: Path) -> None:
+    progress = [_progress(0, ENDS[0], ENDS[0]), _progress(1, ENDS[0], ENDS[1])]
+    assert [b.batch_id for b in completed_batches(progress, tmp_path / "absent", TOPIC)] == [0, 1]
