@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from rich.console import Console
 from rich.table import Table
 
-from harness.backends import BACKENDS, all_runs, attach, new_deployment, stop_run
+from harness.backends import BACKENDS, all_runs, attach, new_deployment, orphaned_runs, stop_run
 from harness.backends.rundir import RunDir
 from harness.errors import HarnessError
 from harness.runtime.processes import sigterm_as_interrupt
@@ -63,6 +63,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     runs = all_runs() if args.all else [RunDir(args.name)]
+    if args.all:
+        _print_orphans()
     if args.all and not runs:
         out.print("no runs recorded")
         return 0
@@ -89,7 +91,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     runs = all_runs() if args.all else [RunDir(args.name)]
     if not args.all and not runs[0].exists():
-        raise HarnessError(f"no run named {args.name!r}", hint="`harness status --all` lists runs")
+        if args.name not in orphaned_runs():
+            raise HarnessError(f"no run named {args.name!r}", hint="`harness status --all` lists runs")
+        out.print(f"run {args.name!r} has no run directory; removing its labelled containers, networks and volumes")
     for run in runs:
         stopped = stop_run(run)
         if args.purge:
@@ -97,9 +101,20 @@ def cmd_down(args: argparse.Namespace) -> int:
 
             shutil.rmtree(run.path, ignore_errors=True)
             out.print(f"run {run.name!r}: stopped {stopped} node(s); removed {run.path}")
-        else:
+        elif run.exists():
             out.print(f"run {run.name!r}: stopped {stopped} node(s); logs kept in {run.path}")
+        else:
+            out.print(f"run {run.name!r}: stopped {stopped} container(s)")
+    if args.all:
+        _print_orphans()
     return 0
+
+
+def _print_orphans() -> None:
+    """Left alone on purpose: another state directory (XDG_STATE_HOME) may own them."""
+    for name in orphaned_runs():
+        out.print(f"[yellow]docker run {name!r} has containers, networks or volumes but no run directory here; "
+                  f"`harness down --name {name}` removes them[/yellow]")
 
 
 def cmd_topics(args: argparse.Namespace) -> int:

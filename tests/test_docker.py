@@ -163,3 +163,29 @@ def test_down_removes_exactly_the_runs_containers_networks_volumes_and_rules(twi
         assert docker_client().volumes.get(bystander.name) is not None
     finally:
         bystander.remove()
+
+
+def test_a_run_without_its_directory_is_listed_and_down_by_name_removes_it(docker_engine: None, module_runs: Path) -> None:
+    """Labels outlive a run directory deleted by hand: `status --all` names the run, `down --name` clears it."""
+    from harness.backends.docker.engine import LABEL_RUN, docker_client
+    from harness.backends.docker.images import build_images
+
+    client, run = docker_client(), f"orphan-{os.getpid()}"
+    labels = {LABEL_RUN: run}
+    client.networks.create(f"{run}-net", driver="bridge", labels=labels)
+    client.volumes.create(f"{run}-data", labels=labels)
+    client.containers.run(build_images().base, ["sleep", "600"], name=f"{run}-node", labels=labels, network=f"{run}-net", detach=True)
+    try:
+        assert docker_leftovers(run) == {"containers": 1, "networks": 1, "volumes": 1, "firewall rules": 0}
+        listed = run_cli("status", "--all")
+        assert listed.returncode == 0, listed.stderr
+        assert f"harness down --name {run}" in listed.stdout
+        removed = run_cli("down", "--name", run)
+        assert removed.returncode == 0, removed.stderr
+        assert "stopped 1 container(s)" in removed.stdout
+        assert docker_leftovers(run) == {"containers": 0, "networks": 0, "volumes": 0, "firewall rules": 0}
+        unknown = run_cli("down", "--name", f"{run}-never")
+        assert unknown.returncode != 0 and "no run named" in unknown.stderr
+    finally:
+        for container in client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run}"}):
+            container.remove(force=True)

@@ -37,14 +37,23 @@ def attach(run_name: str) -> Deployment:
 
 
 def stop_run(run: RunDir) -> int:
-    """Stop what a run started, from its state file (processes) or its labels (containers)."""
-    if run.exists() and run.load().backend == "docker":
-        from harness.backends.docker.deployment import stop_run as remove_containers
+    """Stop what a run started, from its state file (processes) or its labels (containers, also when
+    the run directory is gone)."""
+    if run.exists() and run.load().backend != "docker":
+        return run.stop_all()
+    from harness.backends.docker.deployment import stop_run as remove_containers
 
-        stopped = remove_containers(run.name)
-        run.mark_stopped()
-        return stopped
-    return run.stop_all()
+    stopped = remove_containers(run.name)
+    run.mark_stopped()
+    return stopped
 
 
-__all__ = ["BACKENDS", "Deployment", "NodeStatus", "Progress", "RunDir", "all_runs", "attach", "new_deployment", "stop_run"]
+def orphaned_runs() -> list[str]:
+    """Docker runs that still own containers, networks or volumes but have no run directory here."""
+    from harness.backends.docker.engine import labelled_runs
+
+    recorded = {run.name for run in all_runs()}
+    return sorted(labelled_runs() - recorded)
+
+
+__all__ = ["BACKENDS", "Deployment", "NodeStatus", "Progress", "RunDir", "all_runs", "attach", "new_deployment", "orphaned_runs", "stop_run"]

@@ -45,3 +45,18 @@ def engine_available() -> bool:
         docker_client.cache_clear()
         return False
     return True
+
+
+def labelled_runs() -> set[str]:
+    """Runs that still own a container, network or volume on the engine (none if no engine answers):
+    the labels outlive a run directory someone deleted by hand."""
+    if not engine_available():
+        return set()
+    client, selector = docker_client(), {"label": LABEL_RUN}
+    found = [*client.containers.list(all=True, filters=selector), *client.networks.list(filters=selector), *client.volumes.list(filters=selector)]
+    return {_labels(item)[LABEL_RUN] for item in found if LABEL_RUN in _labels(item)}
+
+
+def _labels(item: object) -> dict[str, str]:
+    attrs = getattr(item, "attrs", {})  # networks and volumes keep labels at the top, containers under Config
+    return attrs.get("Labels") or (attrs.get("Config") or {}).get("Labels") or {}
