@@ -8,8 +8,10 @@ created. Host clients reach brokers through listeners published on 127.0.0.1 onl
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,7 @@ from harness.backends.docker.plan import (
 from harness.backends.kafka_node import new_cluster_id, quorum_leader
 from harness.backends.rundir import NodeState, RunDir, RunState
 from harness.errors import HarnessError, NotReadyError, RunStateError
+from harness.runtime import processes
 from harness.runtime.processes import excerpt
 from harness.runtime.readiness import free_port, port_open, wait_for
 from harness.topology.model import Topology
@@ -276,7 +279,28 @@ class DockerDeployment(Deployment):
         return pid
 
     def impair_network(self, name: str, *, delay_ms: int = 0, jitter_ms: int = 0, loss_pct: float = 0.0) -> None:
-        hostnet.impair(self._pid(name), delay_ms=delay_ms, jitter_ms=jitter_ms, loss_pct=loss_pct)
+        pid = self._pid(name)
+        self._stop_delayer(name)
+        hostnet.impair(pid, loss_pct=loss_pct, delay=bool(delay_ms))
+        if delay_ms:
+            argv = hostnet.delayer_argv(pid, sys.executable, latency_ms=delay_ms, jitter_ms=jitter_ms)
+            log = self._delayer_file(name).with_suffix(".log")
+            log.unlink(missing_ok=True)
+            record, _ = processes.launch(f"{name}-delay", argv, log=log)
+            self._delayer_file(name).write_text(json.dumps(record.to_json()))
+            wait_for(lambda: "holding packets" in log.read_text(), what=f"the delayer of {name} to bind its queue", timeout=30, watch=[record])
+
+    def _delayer_file(self, name: str) -> Path:
+        directory = self.run.node_dir(self.plan.container(name).node.hostname)
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory / "delayer.json"
+
+    def _stop_delayer(self, name: str) -> None:
+        """After the queue rule is gone (or replaced): it lets every held packet go and exits."""
+        path = self._delayer_file(name)
+        if path.exists():
+            processes.terminate([processes.ProcessRecord.from_json(json.loads(path.read_text()))], grace=5)
+            path.unlink()
 
     def partition(self, name: str, peers: list[str] | None = None) -> list[str]:
         """Cut a node off from the named peers (default: every other node); returns the peers cut off."""
@@ -292,6 +316,7 @@ class DockerDeployment(Deployment):
             container = docker_client().containers.get(plan.name)
             if container.status == "running":
                 hostnet.reconnect(int(container.attrs["State"]["Pid"]))
+            self._stop_delayer(plan.node.hostname)
 
     def heal(self) -> None:
         for plan in self.plan.containers:

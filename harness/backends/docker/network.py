@@ -1,6 +1,6 @@
 """The host side of the twin's networks: subnet checks, VNet peering, and network faults.
 
-Faults run host tools (`tc`, `iptables`) inside a container's network namespace with `nsenter`,
+Faults run host tools (`iptables`, and the delayer for latency) inside a container's network namespace with `nsenter`,
 so containers need no extra capability and every rule the harness adds carries the run's name,
 which is how `heal` and `harness down` find and remove exactly those rules.
 """
@@ -20,6 +20,8 @@ from harness.errors import ConfigError, HarnessError
 
 FAULT_CHAIN = "HARNESS-FAULTS"
 LOSS_CHAIN = "HARNESS-LOSS"
+DELAY_CHAIN = "HARNESS-DELAY"
+DELAY_QUEUE = 0  # netfilter queues are per network namespace, so every node can use the same number
 
 
 @dataclass(frozen=True)
@@ -96,42 +98,37 @@ def _in_netns(pid: int, argv: list[str], *, check: bool = True) -> subprocess.Co
     out = subprocess.run(["nsenter", "-t", str(pid), "-n", *argv], capture_output=True, text=True, check=False)
     if check and out.returncode != 0:
         raise HarnessError(f"`{' '.join(argv)}` in the network namespace of pid {pid} failed", detail=out.stderr.strip(),
-                           hint="network faults need root, nsenter (util-linux), tc (iproute2) and iptables on the host")
+                           hint="network faults need root, nsenter (util-linux) and iptables on the host")
     return out
 
 
-def impair(pid: int, *, delay_ms: int = 0, jitter_ms: int = 0, loss_pct: float = 0.0, device: str = "eth0") -> None:
-    """Loss (an iptables random-drop rule on the node's egress, which any kernel offers) and delay with
-    jitter (netem on its egress, which needs a kernel with CONFIG_NET_SCH_NETEM)."""
+def impair(pid: int, *, loss_pct: float = 0.0, delay: bool = False, device: str = "eth0") -> None:
+    """Loss (an iptables random-drop rule on the node's egress) and, with `delay`, a rule that queues every
+    outgoing packet for the delayer process (`harness.runtime.nfdelay`), which the caller starts. Both are
+    iptables, which every kernel offers; netem would need CONFIG_NET_SCH_NETEM, which many kernels lack."""
     _ensure_chain(pid, LOSS_CHAIN, ("OUTPUT",))
     _in_netns(pid, ["iptables", "-w", "-F", LOSS_CHAIN])
     if loss_pct:
         _in_netns(pid, ["iptables", "-w", "-A", LOSS_CHAIN, "-o", device, "-m", "statistic", "--mode", "random",
                         "--probability", f"{loss_pct / 100:.4f}", "-j", "DROP"])
-    if not delay_ms:
-        _in_netns(pid, ["tc", "qdisc", "del", "dev", device, "root"], check=False)
-        return
-    args = ["tc", "qdisc", "replace", "dev", device, "root", "netem", "delay", f"{delay_ms}ms"] + ([f"{jitter_ms}ms"] if jitter_ms else [])
-    out = _in_netns(pid, args, check=False)
-    if out.returncode != 0:
-        raise HarnessError(
-            f"cannot add {delay_ms}ms latency: tc netem failed ({out.stderr.strip()})",
-            hint="latency and jitter need the kernel's netem qdisc (CONFIG_NET_SCH_NETEM, module sch_netem); "
-                 "packet loss and partitions work without it",
-        )
+    # Last in OUTPUT: a queued packet that is let go skips the rest of the chain, so drops must come first.
+    _ensure_chain(pid, DELAY_CHAIN, ("OUTPUT",), append=True)
+    _in_netns(pid, ["iptables", "-w", "-F", DELAY_CHAIN])
+    if delay:  # --queue-bypass: while no delayer listens, packets pass instead of being dropped
+        _in_netns(pid, ["iptables", "-w", "-A", DELAY_CHAIN, "-o", device, "-j", "NFQUEUE", "--queue-num", str(DELAY_QUEUE), "--queue-bypass"])
 
 
-def netem_available() -> bool:
-    """Whether this kernel can delay packets (probed on a throw-away dummy namespace's loopback)."""
-    out = subprocess.run(["unshare", "-n", "sh", "-c", "tc qdisc add dev lo root netem delay 1ms"], capture_output=True, text=True, check=False)
-    return out.returncode == 0
+def delayer_argv(pid: int, python: str, *, latency_ms: int, jitter_ms: int) -> list[str]:
+    """The delayer, run on the host inside the node's network namespace; it exits when the node does."""
+    return ["nsenter", "-t", str(pid), "-n", python, "-m", "harness.runtime.nfdelay", "--queue", str(DELAY_QUEUE),
+            "--latency", str(latency_ms), "--jitter", str(jitter_ms), "--watch", str(pid)]
 
 
-def _ensure_chain(pid: int, chain: str, parents: tuple[str, ...]) -> None:
+def _ensure_chain(pid: int, chain: str, parents: tuple[str, ...], *, append: bool = False) -> None:
     _in_netns(pid, ["iptables", "-w", "-N", chain], check=False)
     for parent in parents:
         if _in_netns(pid, ["iptables", "-w", "-C", parent, "-j", chain], check=False).returncode != 0:
-            _in_netns(pid, ["iptables", "-w", "-I", parent, "-j", chain])
+            _in_netns(pid, ["iptables", "-w", "-A" if append else "-I", parent, "-j", chain])
 
 
 def cut_off(pid: int, peers: list[str]) -> None:
@@ -146,4 +143,4 @@ def reconnect(pid: int) -> None:
     """Undo `cut_off` and `impair` in one namespace."""
     _in_netns(pid, ["iptables", "-w", "-F", FAULT_CHAIN], check=False)
     _in_netns(pid, ["iptables", "-w", "-F", LOSS_CHAIN], check=False)
-    _in_netns(pid, ["tc", "qdisc", "del", "dev", "eth0", "root"], check=False)
+    _in_netns(pid, ["iptables", "-w", "-F", DELAY_CHAIN], check=False)
