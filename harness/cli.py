@@ -69,7 +69,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print("no runs recorded")
         return 0
     for run in runs:
-        deployment = attach(run.name)
+        deployment = attach(run.name, running=False)
         state = deployment.state()
         rows = deployment.status()
         if args.json:
@@ -83,7 +83,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             table.add_row(row.hostname, row.fqdn, row.endpoint, row.role, row.rack or "", str(row.pid or ""), f"[{colour}]{row.state}[/{colour}]")
         out.print(table)
         out.print(f"bootstrap servers: {state.bootstrap_servers}" + (f"   Spark master: {state.spark_master}" if state.spark_master else ""))
-        for line in deployment.access_notes():
+        for line in deployment.access_notes() if state.status != "stopped" else []:
             out.print(line)
     return 0
 
@@ -402,6 +402,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("[yellow]interrupted; everything this command started has been stopped[/yellow]")
         return 130
+    except Exception as exc:
+        from confluent_kafka import KafkaException
+
+        if not isinstance(exc, KafkaException):
+            raise
+        reason = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc)
+        err.print(f"[red]error:[/red] Kafka refused or did not answer: {_escape(reason)}\n"
+                  "hint: is the twin up? `harness status --all` shows each run's nodes")
+        return 2
 
 
 def _escape(text: str) -> str:

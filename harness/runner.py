@@ -240,6 +240,7 @@ def _report(scenario: Scenario, twin: Deployment, results: list[ReplayResult], a
         replay={
             "sent": sum(r.sent for r in results), "acked": len(acked), "failed": failed, "seconds": round(seconds, 3),
             "rate_per_s": round(len(acked) / seconds, 1) if seconds else 0.0, "per_partition": counts(per_partition),
+            "ack_latency_ms": latency_summary([ms for r in results for ms in r.ack_latencies_ms]),
         },
         job={
             "name": spec.name, "output_mode": spec.output_mode, "window_ms": spec.window, "slide_ms": spec.slide,

@@ -122,6 +122,16 @@ def test_a_partitioned_broker_leaves_the_isr_loses_nothing_and_rejoins(twin: Doc
     assert heal["action"] == "heal" and heal["recovery"]["isr_restored_s"] is not None, heal
 
 
+def test_a_slow_leader_under_a_delay_schedule_loses_nothing(twin: DockerDeployment) -> None:
+    report = run_scenario(load_scenario(REPO / "scenarios" / "slow-broker.yaml"), deployment=twin)
+    assert report.verdict == "pass", report.render()
+    slow, heal = report.faults
+    assert slow["action"] == "delay" and slow["error"] is None and slow["nodes"], slow
+    assert heal["action"] == "heal" and heal["error"] is None, heal
+    assert report.replay["ack_latency_ms"]["count"] == report.replay["acked"] == 7200
+    assert not list(twin.run.path.glob("nodes/*/delayer.json")), "heal left a delayer running"
+
+
 def test_fault_cli_drops_and_heals_a_nodes_traffic(twin: DockerDeployment) -> None:
     probe = ["sh", "-c", "nc -z -w 2 wn1-kafka 9092 && echo reached || echo unreachable"]
     assert run_cli("fault", "--name", twin.run.name, "loss", "wn1-kafka", "--percent", "100").returncode == 0

@@ -48,6 +48,11 @@ def test_up_status_down_with_the_hdinsight_profile(isolated_runs: Path) -> None:
     assert not any(is_alive(r) for r in records)
     # Logs stay behind for inspection.
     assert (isolated_runs / "hdi" / "nodes" / "wn0-kafka" / "logs" / "server.log").stat().st_size > 0
+    # A stopped run says so, instead of a Kafka transport error.
+    stopped = run_cli("topics", "list", "--name", "hdi")
+    assert stopped.returncode == 2 and "run 'hdi' is stopped" in stopped.stderr and "harness up --name hdi" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert run_cli("status", "--name", "hdi").returncode == 0  # status still describes it
 
 
 def test_down_cleans_up_after_a_crashed_harness(isolated_runs: Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from harness.backends.base import Deployment, NodeStatus, Progress
 from harness.backends.local import LocalDeployment
 from harness.backends.rundir import RunDir, all_runs
-from harness.errors import HarnessError
+from harness.errors import HarnessError, RunStateError
 from harness.topology.loader import load_profile
 
 BACKENDS = ("local", "docker")
@@ -27,9 +27,15 @@ def new_deployment(profile: str, run_name: str, backend: str | None = None, *, s
     return LocalDeployment(topology, RunDir(run_name), profile=str(profile))
 
 
-def attach(run_name: str) -> Deployment:
+def attach(run_name: str, *, running: bool = True) -> Deployment:
+    """The deployment of a recorded run; with `running`, refuse one that `down` stopped, whose
+    brokers could only answer with transport errors."""
     run = RunDir(run_name)
-    if run.load().backend == "docker":
+    state = run.load()
+    if running and state.status == "stopped":
+        raise RunStateError(f"run {run_name!r} is stopped (by `harness down`, or at the end of a `harness run` that started it)",
+                            hint=f"start it again with `harness up --name {run_name}`; `harness run` without --attach starts a twin of its own")
+    if state.backend == "docker":
         from harness.backends.docker.deployment import DockerDeployment
 
         return DockerDeployment.attach(run)

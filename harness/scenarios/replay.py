@@ -38,6 +38,7 @@ class ReplayResult:
     failed: list[str] = field(default_factory=list)
     sent: int = 0
     seconds: float = 0.0
+    ack_latencies_ms: list[float] = field(default_factory=list)  # produce() to acknowledgement, per record
 
     @property
     def rate(self) -> float:
@@ -113,6 +114,9 @@ def replay(
             timestamp_ms=message.timestamp()[1],
         )
         result.acked.append(record)
+        latency = message.latency()  # the client's own measure: produce() until the broker's acknowledgement
+        if latency is not None:
+            result.ack_latencies_ms.append(latency * 1000)
         if printer is not None:
             printer(f"{record.topic} partition {record.partition} offset {record.offset}: {record.value}")
 

@@ -50,12 +50,13 @@ class RunReport:
 
     def render(self) -> str:
         r, j, v = self.replay, self.job, self.verification
-        lat = j.get("latency_ms") or {}
+        lat, ack = j.get("latency_ms") or {}, r.get("ack_latency_ms") or {}
         lines = [
             f"scenario {self.scenario} on profile {self.profile} ({self.bootstrap_servers})",
             f"replay    {r.get('acked')} records acknowledged of {r.get('sent')} sent in {r.get('seconds', 0):.2f}s "
             f"({r.get('rate_per_s', 0):,.0f} records/s), {len(r.get('failed', []))} failed",
             "          per partition: " + ", ".join(f"{p}:{n}" for p, n in (r.get("per_partition") or {}).items()),
+            f"          acknowledgement latency p50 {_ms(ack.get('p50'))} p99 {_ms(ack.get('p99'))} max {_ms(ack.get('max'))}",
             f"job       {j.get('name')} ({j.get('output_mode')}, window {j.get('window_ms')}ms, watermark {j.get('watermark_ms')}ms): "
             f"{j.get('micro_batches')} micro-batches, {j.get('input_rows')} input rows, tasks per batch {j.get('tasks_per_batch')}",
             f"          throughput {j.get('throughput_rows_per_s', 0):,.0f} rows/s of batch time; "
@@ -84,7 +85,8 @@ class RunReport:
 
 
 def latency_summary(values: Sequence[float]) -> dict[str, float | None]:
-    return {"p50": percentile(values, 50), "p95": percentile(values, 95), "p99": percentile(values, 99), "count": len(values)}
+    return {"p50": percentile(values, 50), "p95": percentile(values, 95), "p99": percentile(values, 99),
+            "max": max(values) if values else None, "count": len(values)}
 
 
 def tasks_summary(tasks: Sequence[int]) -> dict[str, float]:
