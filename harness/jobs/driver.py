@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.backends.base import DriverLauncher
 from harness.errors import HarnessError
-from harness.jobs.runner import JobHistory, completed_batches, wait_until_caught_up
+from harness.jobs.runner import JobHistory, completed_batches, job_checkpoint, wait_until_caught_up
 from harness.runtime import processes
 from harness.runtime.processes import check_interrupted
 from harness.scenarios.spec import JobSpec
@@ -119,7 +119,7 @@ class DriverProcess:
             history.outputs[int(path.stem)] = json.loads(path.read_text())
         for path in (self.workdir / "malformed").glob("*.json"):
             history.malformed_offsets.update((p, o) for p, o in json.loads(path.read_text()))
-        history.batches = completed_batches(self._all_progress(), self.workdir / "checkpoints" / "job", self.topic)
+        history.batches = completed_batches(self._all_progress(), job_checkpoint(self.workdir), self.topic)
         return history
 
     def incarnations(self) -> list[list[int]]:

@@ -82,7 +82,7 @@ class StreamingJob:
 
     @property
     def checkpoint(self) -> Path:
-        return self.workdir / "checkpoints" / "job"
+        return job_checkpoint(self.workdir)
 
     # ----- start ------------------------------------------------------------------------
 
@@ -238,6 +238,11 @@ def _consumed(progress: dict[str, Any] | None, topic: str) -> dict[int, int]:
     if not progress or not progress.get("sources"):
         return {}
     return _offsets(progress["sources"][0].get("endOffset"), topic)
+
+
+def job_checkpoint(workdir: Path) -> Path:
+    """Where the job's query keeps its checkpoint: the driver process and its parent both read it."""
+    return workdir / "checkpoints" / "job"
 
 
 def completed_batches(progresses: list[dict[str, Any]], checkpoint: Path, topic: str) -> list[BatchProgress]:
