@@ -24,7 +24,7 @@ from harness.verify.check import Check, RecordedBatch, oracle_batches, verify_ge
 from harness.kafka.readback import read_topic
 from harness.runtime.processes import check_interrupted
 from harness.scenarios.faults import FaultScheduler, require_valid
-from harness.verify.delivery import account
+from harness.verify.delivery import account, by_position, resolve_offsets
 from harness.verify.manifest import AckedRecord, write_manifest
 from harness.verify.oracle import JobSemantics, parse_tick
 from harness.verify.report import RunReport, counts, latency_summary, tasks_summary
@@ -61,8 +61,8 @@ def run_scenario(
             results = [_replay(twin, topic.name, p, progress) for p in scenario.producers]
             events = faults.join()
             check_interrupted()
-            acked = sorted((r for res in results for r in res.acked), key=lambda r: (r.partition, r.offset))
             stored = _stored(twin, topic.name, topic.partitions)
+            acked = sorted(resolve_offsets([r for res in results for r in res.acked], stored), key=by_position)
             ends: dict[int, int] = {}
             for record in stored:
                 ends[record.partition] = max(ends.get(record.partition, 0), record.offset + 1)
@@ -195,7 +195,8 @@ def _report(scenario: Scenario, twin: Deployment, results: list[ReplayResult], a
     malformed_reported = len(history.malformed_offsets)
     if spec.oracle:
         oracle = load_callable(spec.oracle, what="oracle")
-        expected = oracle(acked, oracle_batches(recorded), job_options(spec))
+        in_topic = [r for r in acked if r.offset is not None]  # the others are lost: no job can read them
+        expected = oracle(in_topic, oracle_batches(recorded), job_options(spec))
         key_columns = [c.strip() for c in str(spec.options.get("key", "symbol,window_start_ms,window_end_ms")).split(",")]
         verification = verify_generic(expected, history.outputs, spec.output_mode, key_columns)
     else:

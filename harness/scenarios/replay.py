@@ -20,6 +20,7 @@ from harness.runtime.processes import check_interrupted
 from harness.scenarios.events import Event, disorder, duplicate
 from harness.scenarios.spec import ProducerSpec
 from harness.scenarios.ticker import stock_ticker
+from harness.verify.delivery import by_position
 from harness.verify.manifest import AckedRecord
 
 
@@ -136,7 +137,7 @@ def replay(
     result.seconds = time.perf_counter() - started
     if remaining:
         result.failed.append(f"{remaining} records still unacknowledged after 120 s")
-    result.acked.sort(key=lambda r: (r.partition, r.offset))
+    result.acked.sort(key=by_position)  # an offset may be unknown: see AckedRecord.offset
     if on_progress is not None:
         on_progress(len(records), len(records))
     return result

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harness.verify.manifest import AckedRecord
 
@@ -27,6 +27,11 @@ class Delivery:
             "lost_examples": [_describe(r) for r in self.lost[:limit]],
             "duplicated_examples": [_describe(r) for r in self.duplicated[:limit]],
         }
+
+
+def by_position(record: AckedRecord) -> tuple[int, int]:
+    """Sort key: partition, then offset; a record whose offset is unknown sorts first in its partition."""
+    return (record.partition, -1 if record.offset is None else record.offset)
 
 
 def account(acked: Sequence[AckedRecord], stored: Sequence[AckedRecord]) -> Delivery:
@@ -53,3 +58,24 @@ def _take(have: Counter, record: AckedRecord) -> bool:  # type: ignore[type-arg]
 
 def _describe(record: AckedRecord) -> str:
     return f"partition {record.partition} offset {record.offset} key {record.key}: {record.value}"
+
+
+def resolve_offsets(acked: Sequence[AckedRecord], stored: Sequence[AckedRecord]) -> list[AckedRecord]:
+    """Give each acknowledgement without an offset the offset of its stored copy (same partition, key
+    and value) that no other acknowledgement claims. librdkafka reports a retried batch that the broker
+    already had (DUPLICATE_SEQUENCE_NUMBER) as delivered, with no offset; it happens around a leader
+    change. An acknowledgement with no stored copy left keeps None: it is lost, and `account` says so."""
+    if all(r.offset is not None for r in acked):
+        return list(acked)
+    claimed = {(r.partition, r.offset, r.key, r.value) for r in acked if r.offset is not None}
+    free: dict[tuple[int, str | None, str], list[int]] = {}
+    for record in stored:
+        if record.offset is not None and (record.partition, record.offset, record.key, record.value) not in claimed:
+            free.setdefault((record.partition, record.key, record.value), []).append(record.offset)
+    for offsets in free.values():
+        offsets.sort(reverse=True)  # pop() hands out the lowest first
+    resolved = []
+    for record in acked:
+        candidates = free.get((record.partition, record.key, record.value)) if record.offset is None else None
+        resolved.append(replace(record, offset=candidates.pop()) if candidates else record)
+    return resolved

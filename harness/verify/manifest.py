@@ -24,7 +24,9 @@ class AckedRecord:
 
     topic: str
     partition: int
-    offset: int
+    offset: int | None
+    """None: the broker acknowledged a retried batch as a duplicate (idempotent producer), so the client
+    never learnt the offset; `resolve_offsets` finds it in the topic, and if it is not there, it is lost."""
     key: str | None
     event_time_ms: int | None
     value: str
@@ -33,7 +35,7 @@ class AckedRecord:
 
 
 _FIELDS = tuple(f.name for f in fields(AckedRecord))
-_OPTIONAL = {"key", "event_time_ms", "timestamp_ms"}
+_OPTIONAL = {"key", "event_time_ms", "timestamp_ms", "offset"}
 _TYPES: dict[str, type] = {
     "topic": str,
     "partition": int,
