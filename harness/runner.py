@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from harness.backends import Deployment, new_deployment
 from harness.errors import HarnessError
+from harness.jobs.catchup import CatchUpGoal
 from harness.jobs.contract import load_callable
 from harness.jobs.driver import DriverProcess
 from harness.jobs.runner import JobHistory, StreamingJob, job_options
@@ -63,12 +64,11 @@ def run_scenario(
             check_interrupted()
             stored = _stored(twin, topic.name, topic.partitions)
             acked = sorted(resolve_offsets([r for res in results for r in res.acked], stored), key=by_position)
-            ends: dict[int, int] = {}
-            for record in stored:
-                ends[record.partition] = max(ends.get(record.partition, 0), record.offset + 1)
+            goal = catch_up_goal(scenario, stored)
             waited = time.monotonic()
-            job.wait_caught_up(ends, timeout=CATCH_UP_TIMEOUT_S, progress=progress)
+            state = job.wait_caught_up(goal, timeout=CATCH_UP_TIMEOUT_S, progress=progress)
             caught_up_s = time.monotonic() - waited
+            progress(f"job {'finished' if state.finished else 'stopped before it finished'}: {state.describe()}")
         finally:
             faults.cancel()
             history = job.stop()
@@ -86,6 +86,16 @@ def run_scenario(
         if isinstance(job, DriverProcess):
             report.job["driver_incarnations"] = job.incarnations()
         return report
+
+
+def catch_up_goal(scenario: Scenario, stored: list[AckedRecord]) -> CatchUpGoal:
+    """What the job must have done before it is stopped: consume every stored offset and, with a
+    watermark, reach the watermark the largest stored event time gives (the wait reads both facts)."""
+    ends: dict[int, int] = {}
+    for record in stored:
+        ends[record.partition] = max(ends.get(record.partition, 0), record.offset + 1)
+    return CatchUpGoal.for_records(ends, (r.event_time_ms for r in stored), watermark_delay_ms=scenario.job.watermark,
+                                   output_mode=scenario.job.output_mode)
 
 
 def _job(scenario: Scenario, twin: Deployment, session: SparkSession | None, workdir: Path) -> StreamingJob | DriverProcess:
@@ -214,6 +224,9 @@ def _report(scenario: Scenario, twin: Deployment, results: list[ReplayResult], a
                             "\n".join([f"{len(delivery.duplicated)} records stored more often than acknowledged",
                                        *(f"- duplicated {line}" for line in delivery.to_json()["duplicated_examples"])])))
     checks.extend(verification.checks)
+    if history.catch_up is not None:
+        checks.append(Check("the job finished before it was stopped", history.catch_up.finished,
+                            f"{history.catch_up.outcome}: {history.catch_up.describe()}"))
     if scenario.expect.malformed is not None:
         checks.append(Check("malformed count as expected", malformed_reported == scenario.expect.malformed,
                             f"expected {scenario.expect.malformed}, job reported {malformed_reported}"))
@@ -249,6 +262,8 @@ def _report(scenario: Scenario, twin: Deployment, results: list[ReplayResult], a
             "tasks_per_batch": tasks_summary([b.tasks(spec.min_partitions) for b in history.batches]),
             "throughput_rows_per_s": round(input_rows / batch_time_s, 1) if batch_time_s else 0.0,
             "wall_seconds": round(history.wall_seconds, 2),
+            "catch_up": ({"outcome": history.catch_up.outcome, "batch_id": history.catch_up.batch_id,
+                          "watermark_ms": history.catch_up.watermark_ms, "detail": history.catch_up.describe()} if history.catch_up else None),
             "latency_ms": latency_summary(verification.latencies_ms),
             "batches": [{"id": b.batch_id, "input_rows": b.input_rows, "duration_ms": b.duration_ms, "watermark_ms": b.watermark_ms,
                          "tasks": b.tasks(spec.min_partitions), "dropped_by_watermark": b.dropped_by_watermark,

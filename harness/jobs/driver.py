@@ -14,11 +14,13 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from harness.backends.base import DriverLauncher
 from harness.errors import HarnessError
+from harness.jobs.catchup import CatchUpGoal, CatchUpState, QueryView, latest_checkpointed
 from harness.jobs.runner import JobHistory, completed_batches, job_checkpoint, wait_until_caught_up
 from harness.runtime import processes
 from harness.runtime.processes import check_interrupted
@@ -42,6 +44,7 @@ class DriverProcess:
         self.record: processes.ProcessRecord | None = None
         self.killed = False
         self.starts = 0
+        self.catch_up: CatchUpState | None = None
         self._started = 0.0
 
     # ----- the fault target ----------------------------------------------------------------
@@ -86,13 +89,15 @@ class DriverProcess:
                 raise HarnessError(f"the driver process made no progress within {timeout:.0f}s", detail=processes.log_tail(self.workdir / "driver.log"))
             time.sleep(0.2)
 
-    def wait_caught_up(self, end_offsets: dict[int, int], *, timeout: float, quiet_s: float | None = None, progress=None) -> None:  # noqa: ANN001
-        def latest() -> list[dict[str, Any] | None]:
-            runs = [self._progress("harness_job"), self._progress("harness_malformed")]
-            return [run[-1] if run else None for run in runs]
+    def wait_caught_up(self, goal: CatchUpGoal, *, timeout: float, progress: Callable[[str], None] | None = None) -> CatchUpState:
+        def observe() -> tuple[QueryView, list[QueryView]]:
+            checkpointed = latest_checkpointed(job_checkpoint(self.workdir), self.topic)  # where kill -9 cut a progress event short
+            job = QueryView.observe("harness_job", self._progress("harness_job"), self.topic, checkpointed)
+            return job, [QueryView.observe("harness_malformed", self._progress("harness_malformed"), self.topic)]
 
-        wait_until_caught_up(latest, self.topic, end_offsets, trigger_ms=self.spec.trigger, idle=lambda: True,
-                             check=self._check_alive, timeout=timeout, quiet_s=quiet_s, progress=progress)
+        self.catch_up = wait_until_caught_up(observe, goal, running=lambda: not self.killed or self.alive(), check=self._check_alive,
+                                             timeout=timeout, progress=progress)
+        return self.catch_up
 
     def _check_alive(self) -> None:
         """A driver that died by itself (not by a scheduled kill) fails the run with its log."""
@@ -114,7 +119,7 @@ class DriverProcess:
         return self.history()
 
     def history(self) -> JobHistory:
-        history = JobHistory(wall_seconds=time.perf_counter() - self._started if self._started else 0.0)
+        history = JobHistory(wall_seconds=time.perf_counter() - self._started if self._started else 0.0, catch_up=self.catch_up)
         for path in sorted((self.workdir / "outputs").glob("*.json")):
             history.outputs[int(path.stem)] = json.loads(path.read_text())
         for path in (self.workdir / "malformed").glob("*.json"):

@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
+from harness.errors import NotReadyError
+from harness.jobs.catchup import CatchUpGoal, CatchUpState, QueryView, assess, is_executed, latest_checkpointed, topic_offsets, watermark_of
 from harness.jobs.contract import JobOptions, load_callable
 from harness.jobs.stock import malformed_records
 from harness.runtime.processes import check_interrupted
+from harness.runtime.readiness import wait_for
 from harness.scenarios.spec import JobSpec
 
 if TYPE_CHECKING:
@@ -63,6 +66,7 @@ class JobHistory:
     outputs: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     malformed_offsets: set[tuple[int, int]] = field(default_factory=set)
     wall_seconds: float = 0.0
+    catch_up: CatchUpState | None = None  # how the wait for the job's last batch ended
 
 
 def job_options(spec: JobSpec) -> JobOptions:
@@ -159,13 +163,15 @@ class StreamingJob:
 
     # ----- wait and stop ------------------------------------------------------------------
 
-    def wait_caught_up(self, end_offsets: dict[int, int], *, timeout: float, quiet_s: float | None = None,
-                       progress: Callable[[str], None] | None = None) -> None:
-        wait_until_caught_up(
-            lambda: [q.lastProgress for q in self._queries], self.topic, end_offsets, trigger_ms=self.spec.trigger,
-            idle=lambda: not self._queries[0].status["isTriggerActive"], check=self._raise_if_failed,
-            timeout=timeout, quiet_s=quiet_s, progress=progress,
-        )
+    def wait_caught_up(self, goal: CatchUpGoal, *, timeout: float, progress: Callable[[str], None] | None = None) -> CatchUpState:
+        def observe() -> tuple[QueryView, list[QueryView]]:
+            main, malformed = self._queries
+            checkpointed = latest_checkpointed(self.checkpoint, self.topic)
+            return QueryView.observe(main.name, main.recentProgress, self.topic, checkpointed), [QueryView.observe(malformed.name, malformed.recentProgress, self.topic)]
+
+        state = wait_until_caught_up(observe, goal, running=lambda: True, check=self._raise_if_failed, timeout=timeout, progress=progress)
+        self.history.catch_up = state
+        return state
 
     def _raise_if_failed(self) -> None:
         for query in self._queries:
@@ -192,31 +198,37 @@ class StreamingJob:
 
 
 def wait_until_caught_up(
-    latest: Callable[[], list[dict[str, Any] | None]], topic: str, end_offsets: dict[int, int], *, trigger_ms: int,
-    idle: Callable[[], bool], check: Callable[[], None], timeout: float, quiet_s: float | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> None:
-    """Until every query (the job's and the malformed-records one) consumed every offset, and the job has
-    started no batch for a quiet period: its follow-up no-data batches (watermark, append output) are done."""
-    quiet = quiet_s if quiet_s is not None else max(2.0, 4 * trigger_ms / 1000)
-    deadline = time.monotonic() + timeout
-    last_id, last_change, reported = None, time.monotonic(), 0.0
-    while time.monotonic() < deadline:
-        check_interrupted()
-        check()
-        progresses = latest()
-        consumed = [_consumed(p, topic) for p in progresses]
-        done = all(all(c.get(p, 0) >= end for p, end in end_offsets.items()) for c in consumed)
-        batch_id = progresses[0]["batchId"] if progresses and progresses[0] else None
-        if batch_id != last_id:
-            last_id, last_change = batch_id, time.monotonic()
-        if progress and time.monotonic() - reported > 2:
-            reported = time.monotonic()
-            progress(f"job: batch {batch_id}, consumed {sum(consumed[0].get(p, 0) for p in end_offsets)}/{sum(end_offsets.values())} records")
-        if done and time.monotonic() - last_change >= quiet and idle():
-            return
-        time.sleep(0.2)
-    raise HarnessError(f"the streaming job did not catch up within {timeout:.0f}s", hint="look at the job's progress in its log; raise the time-out for big scenarios")
+    observe: Callable[[], tuple[QueryView, list[QueryView]]], goal: CatchUpGoal, *, running: Callable[[], bool],
+    check: Callable[[], None], timeout: float, progress: Callable[[str], None] | None = None, interval: float = 0.25,
+) -> CatchUpState:
+    """Until the job has done everything the goal says (see `harness.jobs.catchup`), Spark said it will
+    run no further batch, or the job is not running; the time-out is the failure path only. Returns how
+    it ended: a run stopped before the job finished gets its own failing check from that."""
+    last: list[CatchUpState] = []
+    reported = [0.0]
+
+    def ended() -> CatchUpState | None:
+        job, others = observe()
+        state = assess(goal, job, others)
+        last[:] = [state]
+        if progress and time.monotonic() - reported[0] > 2:
+            reported[0] = time.monotonic()
+            progress(f"job: {state.last_seen}")
+        if state.done:
+            return state
+        if not running():
+            return state.ended("not running", "the job's driver is not running: it was killed and not started again")
+        return None
+
+    try:
+        return wait_for(ended, what=goal_text(goal), timeout=timeout, guard=check, interval=interval)
+    except NotReadyError:
+        state = last[0] if last else assess(goal, QueryView("harness_job"))
+        return state.ended("timed out", f"gave up after {timeout:.0f}s")
+
+
+def goal_text(goal: CatchUpGoal) -> str:
+    return f"the streaming job to consume {goal.total} records"
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -225,19 +237,6 @@ def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, default=str))
     tmp.replace(path)
-
-
-def _offsets(raw: Any, topic: str) -> dict[int, int]:
-    if raw is None:
-        return {}
-    data = json.loads(raw) if isinstance(raw, str) else raw
-    return {int(p): int(o) for p, o in (data or {}).get(topic, {}).items()}
-
-
-def _consumed(progress: dict[str, Any] | None, topic: str) -> dict[int, int]:
-    if not progress or not progress.get("sources"):
-        return {}
-    return _offsets(progress["sources"][0].get("endOffset"), topic)
 
 
 def job_checkpoint(workdir: Path) -> Path:
@@ -284,28 +283,28 @@ def checkpoint_batches(checkpoint: Path, topic: str) -> list[BatchProgress]:
 def _offset_log_entry(path: Path, topic: str) -> tuple[dict[str, Any], dict[int, int]]:
     lines = path.read_text().splitlines()
     metadata = json.loads(lines[1]) if len(lines) > 1 else {}
-    return metadata, (_offsets(lines[2], topic) if len(lines) > 2 else {})
+    return metadata, (topic_offsets(lines[2], topic) if len(lines) > 2 else {})
 
 
 def _batches(progresses: list[dict[str, Any]], topic: str) -> list[BatchProgress]:
-    """One entry per batch id; Spark's idle progress events repeat an id and carry no work."""
+    """One entry per batch that ran. Spark's idle progress events carry the id of the batch it would run
+    next and no work, so they are skipped: counting one would invent a batch, or hide the real one."""
     seen: dict[int, BatchProgress] = {}
     for item in progresses:
         batch_id = int(item["batchId"])
-        if batch_id in seen:
+        if batch_id in seen or not is_executed(item):
             continue
         source = item["sources"][0] if item.get("sources") else {}
-        watermark = (item.get("eventTime") or {}).get("watermark")
         operators = item.get("stateOperators") or [{}]
         seen[batch_id] = BatchProgress(
             batch_id=batch_id,
-            start_offsets=_offsets(source.get("startOffset"), topic),
-            end_offsets=_offsets(source.get("endOffset"), topic),
+            start_offsets=topic_offsets(source.get("startOffset"), topic),
+            end_offsets=topic_offsets(source.get("endOffset"), topic),
             input_rows=int(item.get("numInputRows", 0)),
             started_ms=int(datetime.fromisoformat(item["timestamp"].replace("Z", "+00:00")).timestamp() * 1000),
             duration_ms=int((item.get("durationMs") or {}).get("triggerExecution", 0)),
-            watermark_ms=int(datetime.fromisoformat(watermark.replace("Z", "+00:00")).timestamp() * 1000) if watermark else None,
+            watermark_ms=watermark_of(item),
             dropped_by_watermark=int(operators[0].get("numRowsDroppedByWatermark", 0)),
-            latest_offsets=_offsets(source.get("latestOffset"), topic),
+            latest_offsets=topic_offsets(source.get("latestOffset"), topic),
         )
     return [seen[k] for k in sorted(seen)]

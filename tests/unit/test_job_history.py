@@ -27,7 +27,7 @@ def _checkpoint(root: Path, ends: list[dict[int, int]], committed: int, watermar
 def _progress(batch_id: int, start: dict[int, int], end: dict[int, int]) -> dict:
     as_json = lambda offsets: json.dumps({TOPIC: {str(p): o for p, o in offsets.items()}})  # noqa: E731
     return {"batchId": batch_id, "timestamp": "2026-11-25T10:00:00.000Z", "numInputRows": sum(end.values()) - sum(start.values()),
-            "durationMs": {"triggerExecution": 700}, "sources": [{"startOffset": as_json(start), "endOffset": as_json(end)}]}
+            "durationMs": {"addBatch": 600, "triggerExecution": 700}, "sources": [{"startOffset": as_json(start), "endOffset": as_json(end)}]}
 
 
 ENDS = [{0: 0, 1: 0}, {0: 10, 1: 4}, {0: 25, 1: 9}, {0: 40, 1: 20}, {0: 41, 1: 21}]
