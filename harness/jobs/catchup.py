@@ -182,8 +182,7 @@ def topic_offsets(raw: Any, topic: str) -> dict[int, int]:
 
 
 def latest_checkpointed(checkpoint: Path, topic: str) -> Committed | None:
-    """The newest batch the checkpoint says committed: `commits/N` exists, `offsets/N` holds its end
-    offsets (third line) and the watermark it ran with (`batchWatermarkMs`, second line)."""
+    """The newest batch the checkpoint says committed: `commits/N` exists and `offsets/N` holds it."""
     commits = checkpoint / "commits"
     try:
         ids = sorted((int(p.name) for p in commits.iterdir() if p.name.isdigit()), reverse=True)
@@ -191,14 +190,20 @@ def latest_checkpointed(checkpoint: Path, topic: str) -> Committed | None:
         return None
     for batch_id in ids:
         try:
-            lines = (checkpoint / "offsets" / str(batch_id)).read_text().splitlines()
+            metadata, ends = offset_log_entry(checkpoint / "offsets" / str(batch_id), topic)
         except OSError:
             continue
-        metadata = json.loads(lines[1]) if len(lines) > 1 else {}
-        ends = topic_offsets(lines[2], topic) if len(lines) > 2 else {}
         watermark = metadata.get("batchWatermarkMs")
         return Committed(batch_id, ends, int(watermark) if watermark is not None else None)
     return None
+
+
+def offset_log_entry(path: Path, topic: str) -> tuple[dict[str, Any], dict[int, int]]:
+    """One `offsets/N` file of Spark's checkpoint: a version line, the batch's metadata (watermark and
+    time), then one offsets line per source."""
+    lines = path.read_text().splitlines()
+    metadata = json.loads(lines[1]) if len(lines) > 1 else {}
+    return metadata, (topic_offsets(lines[2], topic) if len(lines) > 2 else {})
 
 
 def iso(ms: int | None) -> str:

@@ -17,9 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import HarnessError
-from harness.errors import NotReadyError
-from harness.jobs.catchup import CatchUpGoal, CatchUpState, QueryView, assess, is_executed, latest_checkpointed, topic_offsets, watermark_of
+from harness.errors import HarnessError, NotReadyError
+from harness.jobs.catchup import (CatchUpGoal, CatchUpState, QueryView, assess, is_executed, latest_checkpointed, offset_log_entry,
+                                  topic_offsets, watermark_of)
 from harness.jobs.contract import JobOptions, load_callable
 from harness.jobs.stock import malformed_records
 from harness.runtime.processes import check_interrupted
@@ -221,14 +221,10 @@ def wait_until_caught_up(
         return None
 
     try:
-        return wait_for(ended, what=goal_text(goal), timeout=timeout, guard=check, interval=interval)
+        return wait_for(ended, what=f"the streaming job to consume {goal.total} records", timeout=timeout, guard=check, interval=interval)
     except NotReadyError:
         state = last[0] if last else assess(goal, QueryView("harness_job"))
         return state.ended("timed out", f"gave up after {timeout:.0f}s")
-
-
-def goal_text(goal: CatchUpGoal) -> str:
-    return f"the streaming job to consume {goal.total} records"
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -267,8 +263,8 @@ def checkpoint_batches(checkpoint: Path, topic: str) -> list[BatchProgress]:
         batch_id = int(commit.name)
         if batch_id not in logged:
             continue
-        metadata, end = _offset_log_entry(logged[batch_id], topic)
-        start = _offset_log_entry(logged[batch_id - 1], topic)[1] if batch_id - 1 in logged else {p: 0 for p in end}
+        metadata, end = offset_log_entry(logged[batch_id], topic)
+        start = offset_log_entry(logged[batch_id - 1], topic)[1] if batch_id - 1 in logged else {p: 0 for p in end}
         started_ms = int(metadata.get("batchTimestampMs", 0))
         result.append(BatchProgress(
             batch_id=batch_id, start_offsets=start, end_offsets=end,
@@ -278,12 +274,6 @@ def checkpoint_batches(checkpoint: Path, topic: str) -> list[BatchProgress]:
             dropped_by_watermark=0,
         ))
     return result
-
-
-def _offset_log_entry(path: Path, topic: str) -> tuple[dict[str, Any], dict[int, int]]:
-    lines = path.read_text().splitlines()
-    metadata = json.loads(lines[1]) if len(lines) > 1 else {}
-    return metadata, (topic_offsets(lines[2], topic) if len(lines) > 2 else {})
 
 
 def _batches(progresses: list[dict[str, Any]], topic: str) -> list[BatchProgress]:
