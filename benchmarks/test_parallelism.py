@@ -83,17 +83,13 @@ def fewer_cores_spark(request: pytest.FixtureRequest, harness_deployment, base: 
     """A local[N] session of its own; it must start and stop before the session's `spark` fixture exists."""
     from pyspark import SparkContext
 
-    from harness.spark import spark_session, stop_spark
+    from harness.runner import spark_for
 
     if getattr(SparkContext, "_active_spark_context", None) is not None:
         pytest.skip("a Spark session already runs in this process; local[N] cores are fixed at start")
-    settings = harness_deployment.topology.spark
-    session = spark_session(harness_deployment.bootstrap_servers, master=f"local[{request.param}]", driver_memory_mb=settings.driver_memory_mb)
-    try:
+    with spark_for(harness_deployment, local_cores=request.param) as session:
         warm_up(harness_deployment, session, base)
         yield session
-    finally:
-        stop_spark(session)
 
 
 @pytest.mark.skipif(QUICK, reason="quick mode measures only the profile's Spark cores")

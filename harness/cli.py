@@ -176,16 +176,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_fault(args: argparse.Namespace) -> int:
     """Break (or mend) a node of a running twin by hand."""
-    from harness.scenarios.faults import FaultSpec, apply_action, check_schedule, resolve_target
+    from harness.faults.inject import inject
+    from harness.faults.schedule import fault_from
 
-    deployment = attach(args.name)
-    fault = FaultSpec.model_validate({"at": 0, "action": args.action, "target": args.target, "peers": args.peers,
-                                      "latency": args.latency, "jitter": args.jitter, "percent": args.percent})
-    problems = check_schedule((fault,), None)
-    if problems:
-        raise HarnessError("; ".join(p.removeprefix("faults[0].") for p in problems))
-    for node in resolve_target(deployment, args.target):
-        apply_action(deployment, args.action, node, fault)
+    fault = fault_from(args.action, args.target, peers=args.peers, latency=args.latency, jitter=args.jitter, percent=args.percent)
+    for node in inject(attach(args.name), fault):
         out.print(f"{args.action}: {node}")
     return 0
 
@@ -208,12 +203,12 @@ def cmd_exec(args: argparse.Namespace) -> int:
     import sys
 
     deployment = attach(args.name)
-    exec_argv = getattr(deployment, "exec_argv", None)
-    if exec_argv is None:
+    shell = deployment.node_shell()
+    if shell is None:
         raise HarnessError(f"run {args.name!r} uses the {deployment.backend} backend; `harness exec` needs --backend docker",
                            hint="on the local backend every node is a process of this machine: run the command here")
     argv = list(args.argv[1:] if args.argv[:1] == ["--"] else args.argv) or ["bash"]
-    return subprocess.call(exec_argv(args.node, argv, interactive=sys.stdin.isatty() and sys.stdout.isatty()))
+    return subprocess.call(shell.exec_argv(args.node, argv, interactive=sys.stdin.isatty() and sys.stdout.isatty()))
 
 
 def cmd_compose(args: argparse.Namespace) -> int:

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from harness.errors import HarnessError
+from harness.runtime.readiness import Progress, quiet
 from harness.scenarios.spec import Scenario, load_scenario
 from harness.topology.loader import load_model, load_profile
 from harness.verify.report import GateCheck, GateReport
 from harness.verify.static import JobDeclaration, TopicPlan, run_static_checks
 
-Progress = Callable[[str], None]
 HIGHER_IS_BETTER = {"replay.rate_per_s", "job.throughput_rows_per_s"}
 
 
@@ -74,7 +73,7 @@ def load_gate(path: Path) -> GateConfig:
     return load_model(path, GateConfig)
 
 
-def run_gate(config: GateConfig, *, base_dir: Path, save_baseline: bool = False, progress: Progress = lambda _: None) -> GateReport:
+def run_gate(config: GateConfig, *, base_dir: Path, save_baseline: bool = False, progress: Progress = quiet) -> GateReport:
     report = GateReport(name=config.name)
     topology = load_profile(_resolve(base_dir, config.profile) if config.profile.endswith((".yaml", ".yml")) else config.profile)
     scenarios = [(s, load_scenario(_resolve(base_dir, s.path))) for s in config.scenarios]
@@ -100,8 +99,7 @@ def run_gate(config: GateConfig, *, base_dir: Path, save_baseline: bool = False,
 def _run_scenarios(config: GateConfig, topology, scenarios: list[tuple[GateScenario, Scenario]], progress: Progress) -> list[Any]:  # noqa: ANN001
     from harness.backends import new_deployment
     from harness.backends.external import ExternalDeployment
-    from harness.runner import run_scenario
-    from harness.spark import spark_session, stop_spark
+    from harness.runner import run_scenario, running_twin, spark_for
 
     if config.target.backend == "external":
         if not config.target.bootstrap_servers:
@@ -109,22 +107,13 @@ def _run_scenarios(config: GateConfig, topology, scenarios: list[tuple[GateScena
         twin = ExternalDeployment(topology, config.target.bootstrap_servers, config.target.spark_master, profile=config.profile)
     else:
         twin = new_deployment(config.profile, f"gate-{os.getpid()}")
-    session = None
-    try:
-        twin.start(progress=progress)
-        master, conf = twin.spark_conf()
-        progress(f"starting Spark ({master})")
-        session = spark_session(twin.bootstrap_servers, master=master, extra_conf=conf)
+    with running_twin(twin, progress), spark_for(twin, progress) as session:
         results = []
         for entry, scenario in scenarios:
             progress(f"scenario {scenario.name} (expected to {entry.expect_verdict})")
             results.append(run_scenario(scenario, deployment=twin, spark=session, progress=progress))
             progress(f"scenario {scenario.name}: {results[-1].verdict}")
         return results
-    finally:
-        if session is not None:
-            stop_spark(session)
-        twin.stop()
 
 
 def _scenario_checks(report: GateReport, scenario: Scenario, entry: GateScenario, run: Any) -> None:

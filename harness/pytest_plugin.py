@@ -47,12 +47,10 @@ def harness_deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
 
         if not engine_available():
             pytest.skip("the docker backend was asked for, but no Docker engine answers")
-    with sigterm_as_interrupt():
-        try:
-            deployment.start()
-            yield deployment
-        finally:
-            deployment.stop()
+    from harness.runner import running_twin
+
+    with sigterm_as_interrupt(), running_twin(deployment) as twin:
+        yield twin
 
 
 @pytest.fixture(scope="session")
@@ -90,17 +88,10 @@ def spark(harness_deployment: Deployment) -> Iterator[SparkSession]:
     """A SparkSession in this process with the spark-sql-kafka connector, its JVM stopped at the end: local[N],
     or the twin's standalone master on the local backend. (On the docker backend scenarios run their job
     inside the VNet; this session is local[N] reading through the host listeners.)"""
-    from harness.spark import spark_session, stop_spark
+    from harness.runner import spark_for
 
-    master, conf = harness_deployment.spark_conf()
-    session = spark_session(
-        harness_deployment.bootstrap_servers, master=master,
-        driver_memory_mb=harness_deployment.topology.spark.driver_memory_mb, extra_conf=conf,
-    )
-    try:
+    with spark_for(harness_deployment) as session:
         yield session
-    finally:
-        stop_spark(session)
 
 
 @pytest.fixture
@@ -129,20 +120,13 @@ def fault(harness_deployment: Deployment) -> Iterator[Callable[..., list[str]]]:
     """`fault("kill", "leader(stockVals/0)")` breaks nodes of the session's twin; the test's end heals it.
     Network faults (docker backend) take the scenario schema's parameters:
     `fault("partition", "wn0-kafka", peers=["wn1-kafka"])`, `fault("loss", "wn1-kafka", percent=20)`."""
-    from harness.errors import HarnessError
-    from harness.scenarios.faults import FaultSpec, apply_action, check_schedule, resolve_target
+    from harness.faults.inject import inject
+    from harness.faults.schedule import fault_from
 
-    def inject(action: str, target: str, **params: Any) -> list[str]:
-        spec = FaultSpec.model_validate({"at": 0, "action": action, "target": target, **params})
-        problems = check_schedule((spec,), None)
-        if problems:
-            raise HarnessError("; ".join(problems))
-        nodes = resolve_target(harness_deployment, target)
-        for node in nodes:
-            apply_action(harness_deployment, action, node, spec)
-        return nodes
+    def break_it(action: str, target: str, **params: Any) -> list[str]:
+        return inject(harness_deployment, fault_from(action, target, **params))
 
     try:
-        yield inject
+        yield break_it
     finally:
         harness_deployment.heal()

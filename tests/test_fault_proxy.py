@@ -110,7 +110,7 @@ def test_local_twin_with_fault_proxies(isolated_runs: Path, tmp_path: Path) -> N
     twin = new_deployment(str(profile), "proxy-test")
     twin.start()
     try:
-        assert twin.network_faults
+        assert twin.network_control() is twin
         admin.create_topic(twin.bootstrap_servers, "proxied", partitions=3, replication_factor=3)
         victim = twin.node_id("wn0-kafka")
         partitions = admin.describe(twin.bootstrap_servers, "proxied").partitions

@@ -103,7 +103,7 @@ def test_a_partitioned_broker_leaves_and_rejoins_the_isr(harness_deployment: Dep
     """A network fault: on the docker backend for real; the local backend refuses it and says which backend can."""
     from harness.errors import HarnessError
 
-    if not harness_deployment.network_faults:
+    if harness_deployment.network_control() is None:
         with pytest.raises(HarnessError, match="--backend docker"):
             fault("partition", "wn2-kafka")
         return

@@ -56,11 +56,15 @@ def test_a_broken_scenario_fails_the_gate_with_the_check_named(tmp_path: Path, k
     broken = yaml.safe_load((SCENARIOS / "stock-ticker.yaml").read_text())
     broken["job"]["name"] = "stock-windows-drops-msft"
     (tmp_path / "broken.yaml").write_text(yaml.safe_dump(broken))
-    code, out, text = gate(tmp_path, external(kafka_bootstrap, [str(tmp_path / "broken.yaml")]))
+    profile = yaml.safe_load((REPO / "harness" / "topology" / "profiles" / "dev.yaml").read_text())
+    profile["spark"]["driver_memory_mb"] = 1152  # not the session factory's default: the gate must pass it on
+    (tmp_path / "roomy.yaml").write_text(yaml.safe_dump(profile))
+    code, out, text = gate(tmp_path, {**external(kafka_bootstrap, [str(tmp_path / "broken.yaml")]), "profile": str(tmp_path / "roomy.yaml")})
     assert code == 1, text
     failures = failing_cases(out / "junit.xml")
     assert "scenario stock-ticker: sink rows equal the oracle's" in failures
     assert "scenario stock-ticker: verdict is pass" in failures
+    assert json.loads((out / "gate.json").read_text())["runs"]["stock-ticker"]["job"]["spark"]["driver_memory"] == "1152m"
 
 
 def test_a_profile_that_violates_a_static_check_fails_before_anything_starts(tmp_path: Path) -> None:

@@ -40,6 +40,10 @@ def test_up_status_down_with_the_hdinsight_profile(isolated_runs: Path) -> None:
         assert "wn0-kafka.eahjefxxp1netdbyklgqj5y1ud.cx.internal.cloudapp.net" in table.stdout
         again = run_cli("up", "--profile", "dev", "--name", "hdi")
         assert again.returncode == 2 and "already running" in again.stderr
+        bootstrap = json.loads(status.stdout)["bootstrap_servers"]
+        _external_run("external-live", bootstrap, stop=False)
+        _external_run("external-done", bootstrap, stop=True)
+        _status_all_shows({"hdi": "ready", "external-live": "external", "external-done": "stopped"})
     finally:
         records = _pids(isolated_runs, "hdi")
         down = run_cli("down", "--name", "hdi")
@@ -53,6 +57,29 @@ def test_up_status_down_with_the_hdinsight_profile(isolated_runs: Path) -> None:
     assert stopped.returncode == 2 and "run 'hdi' is stopped" in stopped.stderr and "harness up --name hdi" in stopped.stderr
     assert "Traceback" not in stopped.stderr
     assert run_cli("status", "--name", "hdi").returncode == 0  # status still describes it
+    # Every backend's runs, stopped or running, and a recorded external cluster that no longer answers.
+    _status_all_shows({"hdi": "stopped", "external-live": "external", "external-done": "stopped"})
+    external = run_cli("status", "--name", "external-live", "--json")
+    assert external.returncode == 0, external.stderr
+    assert {n["state"] for n in json.loads(external.stdout)["nodes"]} == {"not answering"}
+
+
+def _external_run(name: str, bootstrap: str, *, stop: bool) -> None:
+    """A run of the external backend against the twin's brokers, as the gate makes one."""
+    from harness.backends.external import ExternalDeployment
+    from harness.topology.loader import load_profile
+
+    run = ExternalDeployment(load_profile("hdinsight"), bootstrap, "local[1]", profile="hdinsight", run=RunDir(name))
+    run.start()
+    if stop:
+        run.stop()
+
+
+def _status_all_shows(expected: dict[str, str]) -> None:
+    result = run_cli("status", "--all")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    for name, state in expected.items():
+        assert f"run {name!r}: profile hdinsight, {state}" in result.stdout.replace("\n", " "), result.stdout
 
 
 def test_down_cleans_up_after_a_crashed_harness(isolated_runs: Path) -> None:

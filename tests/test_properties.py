@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.runner import RunReport
-from harness.scenarios.spec import Disorder, JobSpec, ProducerSpec, Scenario, TopicSpec
+from harness.jobs.spec import JobSpec
+from harness.scenarios.spec import Disorder, ProducerSpec, Scenario, TopicSpec
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@ points get (or get rid of) one."""
 
 from __future__ import annotations
 
-from harness.backends.base import Deployment, NodeStatus, Progress
+from harness.backends.base import Deployment, NodeStatus
 from harness.backends.local import LocalDeployment
 from harness.backends.rundir import RunDir, all_runs
 from harness.errors import HarnessError, RunStateError
@@ -39,6 +39,10 @@ def attach(run_name: str, *, running: bool = True) -> Deployment:
         from harness.backends.docker.deployment import DockerDeployment
 
         return DockerDeployment.attach(run)
+    if state.backend == "external":
+        from harness.backends.external import ExternalDeployment
+
+        return ExternalDeployment.attach(run)
     return LocalDeployment.attach(run)
 
 
@@ -62,4 +66,4 @@ def orphaned_runs() -> list[str]:
     return sorted(labelled_runs() - recorded)
 
 
-__all__ = ["BACKENDS", "Deployment", "NodeStatus", "Progress", "RunDir", "all_runs", "attach", "new_deployment", "orphaned_runs", "stop_run"]
+__all__ = ["BACKENDS", "Deployment", "NodeStatus", "RunDir", "all_runs", "attach", "new_deployment", "orphaned_runs", "stop_run"]

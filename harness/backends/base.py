@@ -1,4 +1,10 @@
-"""What every backend offers: realise a topology, report on it, break and mend single nodes."""
+"""What every backend offers (realise a topology, report on it), and the capabilities some add.
+
+A backend that can break and mend its nodes offers `NodeControl`; one whose nodes sit in network
+namespaces of their own offers `NetworkControl`; one whose nodes are containers offers `NodeShell`.
+Callers ask (`deployment.node_control()` is None on the external backend) instead of calling and
+catching a refusal, in the spirit of Jepsen's small per-node capability protocols.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +17,10 @@ from types import TracebackType
 from typing import Protocol
 
 from harness.backends.rundir import RunDir, RunState
-from harness.errors import HarnessError
 from harness.runtime.processes import ProcessRecord
+from harness.runtime.readiness import Progress, quiet
 from harness.topology.model import Topology
 
-
-Progress = Callable[[str], None]
 READY_TIMEOUT_S = 120.0
 PROBE_TOPIC = "__harness_ready_probe"
 
@@ -31,8 +35,35 @@ class DriverLauncher(Protocol):
         """Kill -9 the driver there (killing the local `docker exec` client alone would not)."""
 
 
-def _quiet(_: str) -> None:
-    return None
+class NodeControl(Protocol):
+    """Break and mend single nodes: what kill/stop/pause/resume/start/restart faults need."""
+
+    def stop_node(self, name: str, *, graceful: bool = True) -> None: ...
+
+    def start_node(self, name: str) -> None: ...
+
+    def pause_node(self, name: str) -> None: ...
+
+    def resume_node(self, name: str) -> None: ...
+
+    def active_controller(self) -> str:
+        """Host name of the controller quorum's current leader."""
+
+
+class NetworkControl(Protocol):
+    """Impair a node's links: what partition/delay/loss/heal faults need."""
+
+    def impair_network(self, name: str, *, delay_ms: int = 0, jitter_ms: int = 0, loss_pct: float = 0.0) -> None: ...
+
+    def partition(self, name: str, peers: list[str] | None = None) -> list[str]: ...
+
+    def heal_network(self, name: str | None = None) -> None: ...
+
+
+class NodeShell(Protocol):
+    """Run a command on a node, with its names, addresses and resolver."""
+
+    def exec_argv(self, name: str, argv: list[str], *, interactive: bool = False, env: dict[str, str] | None = None) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -110,7 +141,7 @@ class Deployment(abc.ABC):
         return []
 
     @abc.abstractmethod
-    def start(self, progress: Progress = _quiet) -> None: ...
+    def start(self, progress: Progress = quiet) -> None: ...
 
     @abc.abstractmethod
     def stop(self) -> None: ...
@@ -118,33 +149,17 @@ class Deployment(abc.ABC):
     @abc.abstractmethod
     def status(self) -> list[NodeStatus]: ...
 
-    @abc.abstractmethod
-    def stop_node(self, name: str, *, graceful: bool = True) -> None: ...
+    def node_control(self) -> NodeControl | None:
+        """The nodes' kill/stop/pause switch, where the harness owns the nodes."""
+        return None
 
-    @abc.abstractmethod
-    def start_node(self, name: str) -> None: ...
+    def network_control(self) -> NetworkControl | None:
+        """Network faults, where each node's links can be impaired."""
+        return None
 
-    @abc.abstractmethod
-    def pause_node(self, name: str) -> None: ...
-
-    @abc.abstractmethod
-    def resume_node(self, name: str) -> None: ...
-
-    network_faults = False
-    """Whether partition/delay/loss/heal can be injected (they need each node in its own network namespace)."""
-
-    def impair_network(self, name: str, *, delay_ms: int = 0, jitter_ms: int = 0, loss_pct: float = 0.0) -> None:
-        raise HarnessError(f"the {self.backend} backend cannot delay or drop a node's packets", hint="use --backend docker")
-
-    def partition(self, name: str, peers: list[str] | None = None) -> list[str]:
-        raise HarnessError(f"the {self.backend} backend cannot partition a node", hint="use --backend docker")
-
-    def heal_network(self, name: str | None = None) -> None:
-        """Nothing to heal where no network fault can be injected."""
-
-    @abc.abstractmethod
-    def active_controller(self) -> str:
-        """Host name of the KRaft quorum's current leader."""
+    def node_shell(self) -> NodeShell | None:
+        """Commands on a node, where nodes are containers with their own names and resolver."""
+        return None
 
     @abc.abstractmethod
     def heal(self) -> None:

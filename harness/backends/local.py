@@ -13,7 +13,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness.backends.base import READY_TIMEOUT_S, Deployment, NodeStatus, Progress, _quiet
+from harness.backends.base import READY_TIMEOUT_S, Deployment, NetworkControl, NodeControl, NodeStatus
+from harness.runtime.readiness import Progress, quiet
 from harness.backends.kafka_node import LOG4J2_PROPERTIES, KafkaNodePlan, jvm_command, local_listeners, new_cluster_id, quorum_leader, server_properties
 from harness.backends.rundir import NodeState, RunDir, RunState, all_runs
 from harness.backends.spark_node import master_command, spark_env, worker_command, worker_resources
@@ -49,7 +50,7 @@ class LocalDeployment(Deployment):
 
     # ----- lifecycle ----------------------------------------------------------------------
 
-    def start(self, progress: Progress = _quiet) -> None:
+    def start(self, progress: Progress = quiet) -> None:
         java = find_java()
         progress("resolving Kafka jars (first run only)")
         classpath = kafka_classpath()
@@ -188,14 +189,17 @@ class LocalDeployment(Deployment):
     def _proxy_control(self, hostname: str) -> Path:
         return self.run.node_dir(hostname) / "proxy.json"
 
-    @property
-    def network_faults(self) -> bool:  # type: ignore[override]
-        return self.topology.kafka.fault_proxy
+    def node_control(self) -> NodeControl:
+        return self
+
+    def network_control(self) -> NetworkControl | None:
+        """Only through the brokers' fault proxies (`kafka: {fault_proxy: true}`): delay and cut, no loss, no peers."""
+        return self if self.topology.kafka.fault_proxy else None
 
     def _impairment(self, name: str) -> tuple[Path, Impairment]:
         node = self.topology.node(name)
         control = self._proxy_control(node.hostname)
-        if not (self.network_faults and node.is_broker and control.exists()):
+        if not (self.topology.kafka.fault_proxy and node.is_broker and control.exists()):
             raise HarnessError(f"{name} has no fault proxy: on the local backend only brokers' listeners can go through one "
                                "(`kafka: {fault_proxy: true}` in the profile)", hint="for every node and link, use --backend docker")
         return control, Impairment.read(control)
@@ -218,7 +222,7 @@ class LocalDeployment(Deployment):
         return [n.hostname for n in self.topology.kafka_nodes if n.hostname != name]
 
     def heal_network(self, name: str | None = None) -> None:
-        if not self.network_faults:
+        if not self.topology.kafka.fault_proxy:
             return
         for node in self.topology.brokers if name is None else [self.topology.node(name)]:
             control = self._proxy_control(node.hostname)

@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from harness.bench.azure import MB, DeploymentProfile
+from harness.topology.azure import MB, DeploymentProfile
 from harness.errors import HarnessError
 
 DISCLAIMER = "MODEL PROJECTION, not a measurement"

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.bench.azure import MB, DeploymentProfile
+from harness.topology.azure import MB, DeploymentProfile
 from harness.bench.model import DISCLAIMER, Projection, Recommendation, UslFit, fit_usl, project, recommend_partitions
 from harness.bench.sweep import SweepPoint, SweepResult
 from harness.errors import HarnessError

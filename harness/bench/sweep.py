@@ -25,12 +25,13 @@ import math
 import os
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.bench.perftools import ConsumerPerfResult, ProducerPerfResult, consumer_perf, producer_perf
 from harness.errors import HarnessError
+from harness.runtime.readiness import Progress, quiet
 from harness.scenarios.spec import Scenario
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from harness.backends import Deployment
     from harness.verify.report import RunReport
 
-Progress = Callable[[str], None]
 DEFAULT_BATCHES = 5
 """Micro-batches a point aims for: maxOffsetsPerTrigger = records / this."""
 
@@ -206,7 +206,7 @@ def measure_point(
     baselines: bool = True,
     spread_keys: bool = True,
     keep_topics: bool = False,
-    progress: Progress = lambda _: None,
+    progress: Progress = quiet,
 ) -> SweepPoint:
     """Run one point end to end and, on the same topic and partitions, Kafka's perf tools."""
     from harness.kafka import admin
@@ -303,7 +303,7 @@ def sweep(
     baselines: bool = True,
     spread_keys: bool = True,
     warmup_records: int = 2000,
-    progress: Progress = lambda _: None,
+    progress: Progress = quiet,
     result: SweepResult | None = None,
 ) -> SweepResult:
     """Measure every partition count with the given Spark session; append to `result` when given."""
@@ -326,24 +326,19 @@ def sweep_cores(
     partitions: Sequence[int],
     base: Scenario,
     records: int,
-    progress: Progress = lambda _: None,
+    progress: Progress = quiet,
     **options: Any,
 ) -> SweepResult:
     """`sweep` once per Spark core count, each with a fresh local[N] session started and stopped here."""
     from pyspark import SparkContext
 
-    from harness.spark import spark_session, stop_spark
+    from harness.runner import spark_for
 
     if getattr(SparkContext, "_active_spark_context", None) is not None:
         raise HarnessError("another SparkSession is running in this process; local[N] cores are fixed when a session starts",
                            hint="run sweep_cores before (or instead of) any other Spark session, or use sweep() with the session you have")
     result = SweepResult(scenario=base.name, profile=deployment.profile, records=records)
-    settings = deployment.topology.spark
     for count in cores:
-        progress(f"starting Spark local[{count}]")
-        session = spark_session(deployment.bootstrap_servers, master=f"local[{count}]", driver_memory_mb=settings.driver_memory_mb)
-        try:
+        with spark_for(deployment, progress, local_cores=count) as session:
             sweep(deployment, session, partitions=partitions, base=base, records=records, progress=progress, result=result, **options)
-        finally:
-            stop_spark(session)
     return result

@@ -10,6 +10,7 @@ restart replaces its own file: the sink is idempotent and the history has no win
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -19,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.base import DriverLauncher
-from harness.errors import HarnessError
+from harness.errors import HarnessError, NotReadyError
 from harness.jobs.catchup import CatchUpGoal, CatchUpState, QueryView, latest_checkpointed
 from harness.jobs.runner import JobHistory, completed_batches, job_checkpoint, wait_until_caught_up
 from harness.runtime import processes
-from harness.runtime.processes import check_interrupted
-from harness.scenarios.spec import JobSpec
+from harness.runtime.readiness import wait_for
+from harness.jobs.spec import JobSpec
 
 STOP_FILE = "stop"
 
@@ -81,13 +82,15 @@ class DriverProcess:
             return []
 
     def wait_started(self, timeout: float = 180.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not (self._progress("harness_job") and self._progress("harness_malformed")):
-            check_interrupted()
-            self._check_alive()
-            if time.monotonic() > deadline:
-                raise HarnessError(f"the driver process made no progress within {timeout:.0f}s", detail=processes.log_tail(self.workdir / "driver.log"))
-            time.sleep(0.2)
+        try:
+            wait_for(lambda: bool(self._progress("harness_job") and self._progress("harness_malformed")), what="the driver process's first (empty) batch",
+                     timeout=timeout, guard=self._check_alive, interval=0.2)
+        except NotReadyError as exc:
+            exc.detail = processes.log_tail(self.workdir / "driver.log")
+            raise
+
+    def restartable(self) -> DriverProcess:
+        return self
 
     def wait_caught_up(self, goal: CatchUpGoal, *, timeout: float, progress: Callable[[str], None] | None = None) -> CatchUpState:
         def observe() -> tuple[QueryView, list[QueryView]]:
@@ -110,16 +113,20 @@ class DriverProcess:
     # ----- stop and read back --------------------------------------------------------------
 
     def stop(self) -> JobHistory:
+        """Ask the driver to stop (it saves its last progress first), and terminate it if it does not."""
         (self.workdir / STOP_FILE).write_text("stop\n")
         if self.record is not None:
-            deadline = time.monotonic() + 60
-            while processes.is_alive(self.record) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            processes.terminate([self.record], grace=10)
+            record = self.record
+            try:
+                wait_for(lambda: not processes.is_alive(record), what="the driver process to stop", timeout=60, interval=0.2)
+            except NotReadyError:
+                pass  # it did not stop by itself: terminate() below escalates to SIGTERM, then SIGKILL
+            processes.terminate([record], grace=10)
         return self.history()
 
     def history(self) -> JobHistory:
-        history = JobHistory(wall_seconds=time.perf_counter() - self._started if self._started else 0.0, catch_up=self.catch_up)
+        history = JobHistory(wall_seconds=time.perf_counter() - self._started if self._started else 0.0, catch_up=self.catch_up,
+                             incarnations=self.incarnations())
         for path in sorted((self.workdir / "outputs").glob("*.json")):
             history.outputs[int(path.stem)] = json.loads(path.read_text())
         for path in (self.workdir / "malformed").glob("*.json"):
@@ -181,13 +188,19 @@ def main(config_path: str) -> int:
     job = StreamingJob(session, config["bootstrap"], config["topic"], JobSpec.model_validate(config["spec"]), workdir, persist=True)
     try:
         job.start()
-        while not (workdir / STOP_FILE).exists():
+
+        def stop_asked() -> bool:
             for query in job.queries:
                 if query.exception() is not None:
-                    print(f"query {query.name} failed: {query.exception()}", flush=True)
-                    return 1
+                    raise QueryFailed(f"query {query.name} failed: {query.exception()}")
             _persist(job, workdir, incarnation)
-            time.sleep(0.2)
+            return (workdir / STOP_FILE).exists()
+
+        try:
+            wait_for(stop_asked, what="the stop file", timeout=math.inf, interval=0.2, fatal=(QueryFailed,))
+        except QueryFailed as failed:
+            print(failed, flush=True)
+            return 1
         _persist(job, workdir, incarnation)
     finally:
         job.stop()
@@ -196,16 +209,20 @@ def main(config_path: str) -> int:
     return 0
 
 
+class QueryFailed(Exception):
+    """A query of the job failed inside the driver: the driver exits with its error."""
+
+
 def _persist(job: Any, workdir: Path, incarnation: int) -> None:
-    from harness.jobs.runner import _write_json
+    from harness.jobs.runner import write_json
 
     if len(job.queries) != 2:  # the job failed before its queries started; its error is already logged
         return
     main_query, malformed = job.queries
-    _write_json(workdir / "progress" / "harness_malformed.json", malformed.recentProgress)
+    write_json(workdir / "progress" / "harness_malformed.json", malformed.recentProgress)
     progress = main_query.recentProgress
-    _write_json(workdir / "progress" / "harness_job.json", progress)  # the newest incarnation, for waiting
-    _write_json(workdir / "progress" / f"harness_job-{incarnation:03d}.json", progress)  # kept per incarnation, for the history
+    write_json(workdir / "progress" / "harness_job.json", progress)  # the newest incarnation, for waiting
+    write_json(workdir / "progress" / f"harness_job-{incarnation:03d}.json", progress)  # kept per incarnation, for the history
 
 
 if __name__ == "__main__":

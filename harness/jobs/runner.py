@@ -15,62 +15,59 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.errors import HarnessError, NotReadyError
 from harness.jobs.catchup import (CatchUpGoal, CatchUpState, QueryView, assess, is_executed, latest_checkpointed, offset_log_entry,
                                   topic_offsets, watermark_of)
-from harness.jobs.contract import JobOptions, load_callable
+from harness.jobs.contract import load_callable
 from harness.jobs.stock import malformed_records
-from harness.runtime.processes import check_interrupted
 from harness.runtime.readiness import wait_for
-from harness.scenarios.spec import JobSpec
+from harness.jobs.spec import JobSpec, job_options
+from harness.records import RecordedBatch
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
 
-@dataclass(frozen=True)
-class BatchProgress:
-    """One micro-batch as Spark's progress reports it."""
-
-    batch_id: int
-    start_offsets: dict[int, int]
-    end_offsets: dict[int, int]
-    input_rows: int
-    started_ms: int
-    duration_ms: int
-    watermark_ms: int | None
-    dropped_by_watermark: int
-    latest_offsets: dict[int, int] = field(default_factory=dict)
-
-    @property
-    def lag(self) -> int:
-        """Records already in Kafka but not yet in this or an earlier batch (consumer lag at batch end)."""
-        return sum(max(0, latest - self.end_offsets.get(p, 0)) for p, latest in self.latest_offsets.items())
-
-    @property
-    def finished_ms(self) -> int:
-        return self.started_ms + self.duration_ms
-
-    def tasks(self, min_partitions: int | None) -> int:
-        """Source tasks: one per Kafka partition with data in the batch (more if minPartitions splits them)."""
-        with_data = sum(1 for p, end in self.end_offsets.items() if end > self.start_offsets.get(p, 0))
-        return max(with_data, min_partitions or 0) if with_data else 0
-
-
 @dataclass
 class JobHistory:
-    batches: list[BatchProgress] = field(default_factory=list)
+    """What a job did, read back when it stopped: its committed batches, its sink, its malformed records."""
+
+    batches: list[RecordedBatch] = field(default_factory=list)
     outputs: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     malformed_offsets: set[tuple[int, int]] = field(default_factory=set)
     wall_seconds: float = 0.0
     catch_up: CatchUpState | None = None  # how the wait for the job's last batch ended
+    incarnations: list[list[int]] | None = None  # a driver process: the batch ids each incarnation ran
 
 
-def job_options(spec: JobSpec) -> JobOptions:
-    return JobOptions(window_ms=spec.window, slide_ms=spec.slide, watermark_ms=spec.watermark, output_mode=spec.output_mode, options=dict(spec.options))
+class RestartableDriver(Protocol):
+    """A job whose driver runs in a process of its own, which a `driver` fault may kill and start again."""
+
+    def kill(self) -> None: ...
+
+    def start(self) -> None: ...
+
+    def first_batch_after_start(self) -> bool: ...
+
+
+class JobHandle(Protocol):
+    """What the runner needs of a streaming job, however it runs (in the harness's Spark session, in a
+    driver process of its own): a new kind of job meets this and needs no branch in the runner."""
+
+    def start(self) -> None: ...
+
+    def wait_started(self) -> None:
+        """Until the job has run its first (empty) batch; a job that fails first raises with its error."""
+
+    def wait_caught_up(self, goal: CatchUpGoal, *, timeout: float, progress: Callable[[str], None] | None = None) -> CatchUpState: ...
+
+    def stop(self) -> JobHistory: ...
+
+    def restartable(self) -> RestartableDriver | None:
+        """The driver a `driver` fault acts on, or None when the job cannot be killed on its own."""
 
 
 class StreamingJob:
@@ -125,13 +122,12 @@ class StreamingJob:
     def wait_started(self, timeout: float = 120.0) -> None:
         """Until both queries finished their first (empty) batch: the job is live before data flows,
         as a deployed job is, so start-up cost does not count as latency."""
-        deadline = time.monotonic() + timeout
-        while not all(q.lastProgress is not None for q in self._queries):
-            check_interrupted()
-            self._raise_if_failed()  # a job that fails at once fails the run at once
-            if time.monotonic() > deadline:
-                raise HarnessError(f"the streaming job made no progress within {timeout:.0f}s")
-            time.sleep(0.1)
+        wait_for(lambda: all(q.lastProgress is not None for q in self._queries), what="the streaming job's first (empty) batch",
+                 timeout=timeout, guard=self._raise_if_failed, interval=0.1)  # a job that fails at once fails the run at once
+
+    def restartable(self) -> None:
+        """The job shares the harness's process: there is no driver to kill on its own."""
+        return None
 
     # ----- sinks (called by Spark on its streaming thread) -------------------------------
 
@@ -144,7 +140,7 @@ class StreamingJob:
         with self._lock:
             self.history.outputs[batch_id] = rows  # keyed by batch id: a re-run replaces, never duplicates
         if self.persist:
-            _write_json(self.workdir / "outputs" / f"{batch_id}.json", rows)
+            write_json(self.workdir / "outputs" / f"{batch_id}.json", rows)
         if self.spec.sink == "parquet":
             frame.write.mode("overwrite").parquet(str(self.workdir / "output" / f"batch={batch_id}"))
         elif self.spec.sink == "console":
@@ -156,7 +152,7 @@ class StreamingJob:
         with self._lock:
             self.history.malformed_offsets.update((r.partition, r.offset) for r in rows)
         if self.persist:
-            _write_json(self.workdir / "malformed" / f"{batch_id}.json", [[r.partition, r.offset] for r in rows])
+            write_json(self.workdir / "malformed" / f"{batch_id}.json", [[r.partition, r.offset] for r in rows])
         if self.spec.dead_letter_topic and rows:
             (frame.selectExpr("key", "value").write.format("kafka").option("kafka.bootstrap.servers", self.bootstrap)
              .option("topic", self.spec.dead_letter_topic).save())
@@ -205,15 +201,11 @@ def wait_until_caught_up(
     run no further batch, or the job is not running; the time-out is the failure path only. Returns how
     it ended: a run stopped before the job finished gets its own failing check from that."""
     last: list[CatchUpState] = []
-    reported = [0.0]
 
     def ended() -> CatchUpState | None:
         job, others = observe()
         state = assess(goal, job, others)
         last[:] = [state]
-        if progress and time.monotonic() - reported[0] > 2:
-            reported[0] = time.monotonic()
-            progress(f"job: {state.last_seen}")
         if state.done:
             return state
         if not running():
@@ -221,13 +213,14 @@ def wait_until_caught_up(
         return None
 
     try:
-        return wait_for(ended, what=f"the streaming job to consume {goal.total} records", timeout=timeout, guard=check, interval=interval)
+        return wait_for(ended, what=f"the streaming job to consume {goal.total} records", timeout=timeout, guard=check, interval=interval,
+                        progress=progress, report_every=2.0, last_seen=lambda: last[0].last_seen if last else "no progress yet")
     except NotReadyError:
         state = last[0] if last else assess(goal, QueryView("harness_job"))
         return state.ended("timed out", f"gave up after {timeout:.0f}s")
 
 
-def _write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any) -> None:
     """Atomic: a reader in another process never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -240,7 +233,7 @@ def job_checkpoint(workdir: Path) -> Path:
     return workdir / "checkpoints" / "job"
 
 
-def completed_batches(progresses: list[dict[str, Any]], checkpoint: Path, topic: str) -> list[BatchProgress]:
+def completed_batches(progresses: list[dict[str, Any]], checkpoint: Path, topic: str) -> list[RecordedBatch]:
     """Every committed batch: from Spark's progress events, and from the checkpoint's write-ahead log for
     a batch whose progress event was never seen (the driver was killed between the batch's commit and
     the next time its progress was saved). Without those, the history would have a gap."""
@@ -250,7 +243,7 @@ def completed_batches(progresses: list[dict[str, Any]], checkpoint: Path, topic:
     return [known[k] for k in sorted(known)]
 
 
-def checkpoint_batches(checkpoint: Path, topic: str) -> list[BatchProgress]:
+def checkpoint_batches(checkpoint: Path, topic: str) -> list[RecordedBatch]:
     """Committed batches as the checkpoint records them: `offsets/N` (written before batch N runs:
     version, metadata with the batch's watermark and time, then one offsets line per source) and
     `commits/N` (written when it finished). Timings are the files' times; the latest offsets are unknown."""
@@ -266,7 +259,7 @@ def checkpoint_batches(checkpoint: Path, topic: str) -> list[BatchProgress]:
         metadata, end = offset_log_entry(logged[batch_id], topic)
         start = offset_log_entry(logged[batch_id - 1], topic)[1] if batch_id - 1 in logged else {p: 0 for p in end}
         started_ms = int(metadata.get("batchTimestampMs", 0))
-        result.append(BatchProgress(
+        result.append(RecordedBatch(
             batch_id=batch_id, start_offsets=start, end_offsets=end,
             input_rows=sum(max(0, o - start.get(p, 0)) for p, o in end.items()),
             started_ms=started_ms, duration_ms=max(0, int(commit.stat().st_mtime * 1000) - started_ms),
@@ -276,17 +269,17 @@ def checkpoint_batches(checkpoint: Path, topic: str) -> list[BatchProgress]:
     return result
 
 
-def _batches(progresses: list[dict[str, Any]], topic: str) -> list[BatchProgress]:
+def _batches(progresses: list[dict[str, Any]], topic: str) -> list[RecordedBatch]:
     """One entry per batch that ran. Spark's idle progress events carry the id of the batch it would run
     next and no work, so they are skipped: counting one would invent a batch, or hide the real one."""
-    seen: dict[int, BatchProgress] = {}
+    seen: dict[int, RecordedBatch] = {}
     for item in progresses:
         batch_id = int(item["batchId"])
         if batch_id in seen or not is_executed(item):
             continue
         source = item["sources"][0] if item.get("sources") else {}
         operators = item.get("stateOperators") or [{}]
-        seen[batch_id] = BatchProgress(
+        seen[batch_id] = RecordedBatch(
             batch_id=batch_id,
             start_offsets=topic_offsets(source.get("startOffset"), topic),
             end_offsets=topic_offsets(source.get("endOffset"), topic),

@@ -96,9 +96,8 @@ def create_topic(
 
 
 def delete_topic(bootstrap: str, name: str, timeout: float = 30.0) -> None:
+    """Delete a topic and wait until no broker lists it (a topic re-created too early would find the old one)."""
     client = admin(bootstrap)
     future = client.delete_topics([name], operation_timeout=timeout)[name]
     future.result(timeout=timeout)
-    deadline = time.monotonic() + timeout
-    while name in list_topics(bootstrap, include_internal=True) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: name not in list_topics(bootstrap, include_internal=True), what=f"topic {name} to be deleted", timeout=timeout, interval=0.2)

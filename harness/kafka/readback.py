@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -10,6 +9,8 @@ from confluent_kafka import KafkaError, TopicPartition
 
 from harness.errors import HarnessError
 from harness.kafka.clients import consumer
+from harness.records import AckedRecord, parse_tick
+from harness.runtime.readiness import wait_for
 
 
 @dataclass(frozen=True)
@@ -29,20 +30,33 @@ def read_topic(bootstrap: str, topic: str, partitions: int, *, timeout: float = 
         client.assign([TopicPartition(topic, p, 0) for p in range(partitions) if ends[p] > 0])
         seen: list[StoredMessage] = []
         done = {p for p, end in ends.items() if end == 0}
-        deadline = time.monotonic() + timeout
-        while len(done) < partitions:
-            if time.monotonic() > deadline:
-                raise HarnessError(f"reading back {topic} timed out: partitions {sorted(set(ends) - done)} not read to their end")
+
+        def read_to_the_end() -> bool:
             message = client.poll(0.5)
-            if message is None:
-                continue
-            if message.error():
+            if message is not None and message.error():
                 if message.error().code() != KafkaError._PARTITION_EOF:
                     raise HarnessError(f"reading back {topic}: {message.error().str()}")
-                continue
-            seen.append(StoredMessage(message.partition(), message.offset(), message.key(), message.value(), message.timestamp()[1]))
-            if message.offset() + 1 >= ends[message.partition()]:
-                done.add(message.partition())
+            elif message is not None:
+                seen.append(StoredMessage(message.partition(), message.offset(), message.key(), message.value(), message.timestamp()[1]))
+                if message.offset() + 1 >= ends[message.partition()]:
+                    done.add(message.partition())
+            return len(done) >= partitions
+
+        wait_for(read_to_the_end, what=f"{topic} to be read back to its end", timeout=timeout, interval=0, fatal=(HarnessError,),
+                 last_seen=lambda: f"{len(seen)} records; partitions {sorted(set(ends) - done)} not read to their end")
         return seen
     finally:
         client.close()
+
+
+def stored_records(bootstrap: str, topic: str, partitions: int) -> list[AckedRecord]:
+    """What the brokers hold now, as records in manifest form: the oracle's input and the delivery
+    check's evidence. Event times are read as the reference job reads them (`parse_tick`)."""
+    records = []
+    for message in read_topic(bootstrap, topic, partitions):
+        value = message.value.decode("utf-8", "replace") if message.value is not None else ""
+        tick = parse_tick(value)
+        records.append(AckedRecord(topic=topic, partition=message.partition, offset=message.offset,
+                                   key=message.key.decode("utf-8", "replace") if message.key is not None else None,
+                                   event_time_ms=tick.event_time_ms if tick else None, value=value, timestamp_ms=message.timestamp_ms))
+    return records

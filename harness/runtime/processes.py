@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -90,32 +89,29 @@ def send(record: ProcessRecord, sig: signal.Signals) -> bool:
 
 
 def terminate(records: Sequence[ProcessRecord], *, grace: float = 15.0) -> None:
-    """SIGTERM every process at once (a paused one is resumed first), wait, then SIGKILL the rest."""
+    """SIGTERM every process at once (a paused one is resumed first), wait until they exit or the grace
+    period ends (psutil's wait, which also reaps our children), then SIGKILL the rest."""
     live = [r for r in records if is_alive(r)]
     for record in live:
         send(record, signal.SIGCONT)
         send(record, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while live and time.monotonic() < deadline:
-        time.sleep(0.1)
-        live = [r for r in live if is_alive(r)]
+    procs = [p for p in (_process(r) for r in live) if p is not None]
+    _, still = psutil.wait_procs(procs, timeout=grace)
+    left = {p.pid for p in still}
     for record in live:
-        send(record, signal.SIGKILL)
+        if record.pid in left:
+            send(record, signal.SIGKILL)
     for record in records:
         reap(record)
 
 
 def reap(record: ProcessRecord, timeout: float = 5.0) -> None:
     """Collect the exit status of a child of ours, so no zombie lingers in a long pytest session."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            pid, _ = os.waitpid(record.pid, os.WNOHANG)
-        except ChildProcessError:
-            return  # not our child (another harness started it) or already reaped
-        if pid != 0 or time.monotonic() > deadline:
-            return
-        time.sleep(0.05)
+    try:
+        os.waitpid(record.pid, os.WNOHANG)  # not a child of ours: ChildProcessError, nothing to reap
+        psutil.Process(record.pid).wait(timeout=timeout)  # reaps a child once it exits
+    except (ChildProcessError, psutil.NoSuchProcess, psutil.TimeoutExpired):
+        return
 
 
 def log_tail(path: str | Path, lines: int = 25) -> str:

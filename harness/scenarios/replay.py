@@ -15,13 +15,16 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, Message
 
+from harness.errors import NotReadyError
 from harness.kafka.clients import producer as make_producer
+from harness.records import AckedRecord, ReplayResult, by_position
 from harness.runtime.processes import check_interrupted
+from harness.runtime.readiness import wait_for
 from harness.scenarios.events import Event, disorder, duplicate
 from harness.scenarios.spec import ProducerSpec
 from harness.scenarios.ticker import stock_ticker
-from harness.verify.delivery import by_position
-from harness.verify.manifest import AckedRecord
+
+FLUSH_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -31,25 +34,6 @@ class Outgoing:
     key: str
     value: str
     event_time_ms: int | None
-
-
-@dataclass
-class ReplayResult:
-    acked: list[AckedRecord] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    sent: int = 0
-    seconds: float = 0.0
-    ack_latencies_ms: list[float] = field(default_factory=list)  # produce() to acknowledgement, per record
-
-    @property
-    def rate(self) -> float:
-        return len(self.acked) / self.seconds if self.seconds > 0 else 0.0
-
-    def per_partition(self) -> dict[int, int]:
-        counts: dict[int, int] = {}
-        for record in self.acked:
-            counts[record.partition] = counts.get(record.partition, 0) + 1
-        return dict(sorted(counts.items()))
 
 
 def events_for(spec: ProducerSpec) -> list[Outgoing]:
@@ -131,12 +115,18 @@ def replay(
         result.sent += 1
         if on_progress is not None and n % 500 == 0:
             on_progress(n, len(records))
-    deadline = time.monotonic() + 120
-    while (remaining := client.flush(0.5)) and time.monotonic() < deadline:
-        check_interrupted()
+    remaining = [len(records)]
+
+    def all_acknowledged() -> bool:
+        remaining[0] = client.flush(0.5)
+        return remaining[0] == 0
+
+    try:
+        wait_for(all_acknowledged, what="the brokers to acknowledge every record", timeout=FLUSH_TIMEOUT_S, interval=0,
+                 last_seen=lambda: f"{remaining[0]} records unacknowledged")
+    except NotReadyError:  # recorded as failed sends: the run's first check names them
+        result.failed.append(f"{remaining[0]} records still unacknowledged after {FLUSH_TIMEOUT_S:.0f} s")
     result.seconds = time.perf_counter() - started
-    if remaining:
-        result.failed.append(f"{remaining} records still unacknowledged after 120 s")
     result.acked.sort(key=by_position)  # an offset may be unknown: see AckedRecord.offset
     if on_progress is not None:
         on_progress(len(records), len(records))

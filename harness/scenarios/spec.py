@@ -13,11 +13,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.scenarios.durations import parse_duration_ms
-from harness.scenarios.faults import FaultSpec, check_schedule
+from harness.faults.schedule import FaultSpec, check_schedule
+from harness.jobs.spec import JobSpec
+from harness.verify.expectations import Expectations
 from harness.topology.loader import load_model
 
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
-_MODULE_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 class _Strict(BaseModel):
@@ -99,58 +100,6 @@ class ProducerSpec(_Strict):
     @property
     def tick_count(self) -> int:
         return self.batches if self.batches is not None else max(1, (self.duration or 0) // self.interval)
-
-
-class JobSpec(_Strict):
-    name: str = Field(default="stock-windows", description="built-in job name, or a module path 'pkg.module:function'")
-    window: int = Field(default=4_000, description="event-time window length (the notebook: 4 seconds)")
-    slide: int | None = Field(default=None, description="slide for sliding windows; none = tumbling")
-    watermark: int | None = Field(default=30_000, description="watermark delay; none = no watermark (update/complete only)")
-    output_mode: Literal["append", "update", "complete"] = "append"
-    sink: Literal["memory", "parquet", "console"] = "memory"
-    trigger: int = Field(default=500, description="processing-time trigger interval")
-    max_offsets_per_trigger: int | None = Field(default=None, ge=1)
-    min_partitions: int | None = Field(default=None, ge=1, description="connector minPartitions (split Kafka partitions into more tasks)")
-    dead_letter_topic: str | None = Field(default=None, description="send malformed records here as well as counting them")
-    oracle: str | None = Field(default=None, description="module path 'pkg.module:function' of your own oracle")
-    options: dict[str, str | int | float | bool] = Field(default={}, description="passed to your own job unchanged")
-
-    @field_validator("window", "slide", "watermark", "trigger", mode="before")
-    @classmethod
-    def _durations(cls, value: object) -> int | None:
-        return None if value is None else parse_duration_ms(value)  # type: ignore[arg-type]
-
-    @field_validator("name", "oracle")
-    @classmethod
-    def _callable(cls, value: str | None) -> str | None:
-        if value is None or ":" not in value:
-            return value
-        if not _MODULE_PATH.match(value):
-            raise ValueError(f"{value!r} is not a module path; write 'package.module:function'")
-        return value
-
-    @model_validator(mode="after")
-    def _semantics(self) -> JobSpec:
-        if self.window <= 0:
-            raise ValueError("window must be positive, e.g. '4s'")
-        if self.slide is not None and not 0 < self.slide <= self.window:
-            raise ValueError(f"slide ({self.slide} ms) must be positive and at most the window ({self.window} ms)")
-        if self.output_mode == "append" and self.watermark is None:
-            raise ValueError("append mode needs a watermark for a windowed aggregation (Spark refuses it); set `watermark` or use update/complete")
-        if self.sink == "parquet" and self.output_mode != "append":
-            raise ValueError("the parquet sink takes append mode only (as Spark's file sink); use memory for update/complete")
-        return self
-
-
-class Expectations(_Strict):
-    malformed: int | None = Field(default=None, ge=0, description="exact count of malformed records the job must report")
-    min_windows: int | None = Field(default=None, ge=0, description="at least this many result rows")
-    max_lost: int | None = Field(default=0, ge=0, description="acknowledged records that may be missing from Kafka (none: not checked)")
-    max_duplicated: int | None = Field(default=0, ge=0, description="records Kafka may hold more often than they were acknowledged")
-    max_late_records: int | None = Field(
-        default=None, ge=0,
-        description="at most this many records may be dropped by the watermark (0: a watermark too tight for the data fails the run)",
-    )
 
 
 class Scenario(_Strict):

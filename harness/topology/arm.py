@@ -25,7 +25,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from harness.bench.azure import VM_SIZES, DeploymentProfile
+from harness.topology.azure import DeploymentProfile
+from harness.topology.vm_sizes import VM_SIZES
 from harness.errors import ConfigError
 from harness.topology.loader import describe_validation_error
 from harness.topology.model import Topology

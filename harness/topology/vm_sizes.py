@@ -1,8 +1,8 @@
 """Azure VM sizes and managed disks, as data: the topology's VM sizes mean these figures.
 
-The numbers are Microsoft's published ones (see shared/design/hdinsight.md). They live with the
+The numbers are Microsoft's published ones (see ../shared/design/hdinsight.md, beside this repository). They live with the
 topology because both the local backend (scaling Spark workers to this machine) and the Azure
-projection (harness.bench.azure) read them.
+projection (harness.topology.azure) read them.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
-"""Decide whether a run was right: the oracle's rows against the recorded sink, plus delivery checks.
+"""Decide whether a run was right, from its recorded history alone: named checkers composed into one verdict.
 
-Checks are data (name, ok, detail) so the report, the CLI and the pytest plugin show them alike.
+Each checker reads the `RunHistory` (and the oracle's outcome) and returns its checks, in the spirit of
+Jepsen's composed checkers: delivery, the oracle's rows against the recorded sink, the job's finish,
+and the scenario's expectations. Checks are data (name, ok, detail) so the report, the CLI and the
+pytest plugin show them alike.
 """
 
 from __future__ import annotations
@@ -8,9 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, Protocol
 
-from harness.verify.manifest import AckedRecord
+from harness.jobs.contract import load_callable
+from harness.jobs.spec import JobSpec, job_options
+from harness.records import AckedRecord, RecordedBatch, ReplayResult
+from harness.verify.delivery import Delivery, account
+from harness.verify.expectations import Expectations
 from harness.verify.oracle import Batch, Comparison, JobSemantics, OracleResult, WindowRow, compare, expected_rows, parse_tick, windows_for
 
 
@@ -22,17 +30,6 @@ class Check:
     ok: bool
     detail: str = ""
     fix: str = ""
-
-
-@dataclass(frozen=True)
-class RecordedBatch:
-    """What verification needs of one micro-batch (from Spark's progress)."""
-
-    batch_id: int
-    start_offsets: Mapping[int, int]
-    end_offsets: Mapping[int, int]
-    finished_ms: int
-    watermark_ms: int | None
 
 
 @dataclass
@@ -158,3 +155,148 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
     return ordered[index]
+
+
+# ----- the run's history and the composed checkers ------------------------------------------
+
+
+class Finish(Protocol):
+    """How the wait for the job's last batch ended (`harness.jobs.catchup.CatchUpState` is one)."""
+
+    outcome: str
+
+    @property
+    def finished(self) -> bool: ...
+
+    def describe(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class RunHistory:
+    """Everything a run recorded, and all the checkers read: what was sent and acknowledged, what the
+    brokers store, and what the job did (its committed batches, its sink, its malformed count)."""
+
+    job: JobSpec
+    expect: Expectations
+    replays: Sequence[ReplayResult]
+    acked: Sequence[AckedRecord]
+    stored: Sequence[AckedRecord]
+    batches: Sequence[RecordedBatch]
+    outputs: Mapping[int, list[dict[str, Any]]]
+    malformed_reported: int
+    finish: Finish | None = None
+
+    @property
+    def failed_sends(self) -> list[str]:
+        return [f for r in self.replays for f in r.failed]
+
+
+@dataclass
+class Verdict:
+    checks: list[Check]
+    verification: Verification
+    delivery: Delivery
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+Checker = Callable[[RunHistory, Verification, Delivery], list[Check]]
+
+
+def judge(history: RunHistory) -> Verdict:
+    """The oracle's outcome and the delivery accounting, then every checker in order."""
+    verification = verify_with_oracle(history)
+    delivery = account(history.acked, history.stored)
+    return Verdict([c for checker in CHECKERS for c in checker(history, verification, delivery)], verification, delivery)
+
+
+def verify_with_oracle(history: RunHistory) -> Verification:
+    """The sink against the built-in oracle, or against the job's own (`job.oracle`).
+
+    Both oracles are given the records the brokers store, not the ones the producer had acknowledged:
+    the job can only read what the topic holds (with acks=1 an acknowledged record can be lost in a
+    failover, and a retry without idempotence can store one twice), so only the stored records
+    determine its output. Whether storage kept every acknowledged record is the delivery check's
+    question, asked separately."""
+    spec = history.job
+    if spec.oracle:
+        oracle = load_callable(spec.oracle, what="oracle")
+        expected = oracle(list(history.stored), oracle_batches(history.batches), job_options(spec))
+        key_columns = [c.strip() for c in str(spec.options.get("key", "symbol,window_start_ms,window_end_ms")).split(",")]
+        return verify_generic(expected, history.outputs, spec.output_mode, key_columns)
+    semantics = JobSemantics(spec.window, spec.slide, spec.watermark, spec.output_mode)
+    return verify_windows(history.stored, history.batches, history.outputs, semantics, history.malformed_reported)
+
+
+def every_send_acknowledged(history: RunHistory, _: Verification, __: Delivery) -> list[Check]:
+    failed = history.failed_sends
+    return [Check("every record sent was acknowledged", not failed, "; ".join(failed[:5]) or f"{len(history.acked)} acknowledged")]
+
+
+def nothing_lost(history: RunHistory, _: Verification, delivery: Delivery) -> list[Check]:
+    return _within_limit("no acknowledged record lost", delivery, "lost", history.expect.max_lost,
+                         "acknowledged records are not in Kafka")
+
+
+def nothing_duplicated(history: RunHistory, _: Verification, delivery: Delivery) -> list[Check]:
+    return _within_limit("no record duplicated", delivery, "duplicated", history.expect.max_duplicated,
+                         "records stored more often than acknowledged")
+
+
+def _within_limit(name: str, delivery: Delivery, kind: str, limit: int | None, what: str) -> list[Check]:
+    """A delivery count against the scenario's limit (none: not checked), with examples of each."""
+    if limit is None:
+        return []
+    found = getattr(delivery, kind)
+    allowed = f" (at most {limit} allowed)" if kind == "lost" else ""
+    return [Check(name, len(found) <= limit, "\n".join([f"{len(found)} {what}{allowed}",
+                                                         *(f"- {kind} {line}" for line in delivery.to_json()[f"{kind}_examples"])]))]
+
+
+def oracle_agrees(_: RunHistory, verification: Verification, __: Delivery) -> list[Check]:
+    return list(verification.checks)
+
+
+def job_finished(history: RunHistory, _: Verification, __: Delivery) -> list[Check]:
+    finish = history.finish
+    if finish is None:
+        return []
+    return [Check("the job finished before it was stopped", finish.finished, f"{finish.outcome}: {finish.describe()}")]
+
+
+def malformed_as_expected(history: RunHistory, _: Verification, __: Delivery) -> list[Check]:
+    expected = history.expect.malformed
+    if expected is None:
+        return []
+    return [Check("malformed count as expected", history.malformed_reported == expected,
+                  f"expected {expected}, job reported {history.malformed_reported}")]
+
+
+def late_within_allowance(history: RunHistory, verification: Verification, _: Delivery) -> list[Check]:
+    allowed = history.expect.max_late_records
+    if allowed is None or verification.oracle is None:
+        return []
+    dropped = verification.oracle.late_drops
+    records = {(d.record.partition, d.record.offset) for d in dropped}
+    detail = [f"{len(records)} records dropped by the watermark, at most {allowed} allowed"]
+    detail += [f"- dropped {d.symbol} window {_clock(d.window_start_ms)}..{_clock(d.window_end_ms)}: partition {d.record.partition} "
+               f"offset {d.record.offset} (event time {_clock(d.record.event_time_ms)}) in batch {d.batch_id}" for d in dropped[:20]]
+    return [Check("late records within the allowance", len(records) <= allowed, "\n".join(detail))]
+
+
+def enough_rows(history: RunHistory, verification: Verification, _: Delivery) -> list[Check]:
+    minimum = history.expect.min_windows
+    if minimum is None:
+        return []
+    rows = len(verification.oracle.rows) if verification.oracle else sum(len(r) for r in history.outputs.values())
+    return [Check("enough result rows", rows >= minimum, f"{rows} rows, at least {minimum} expected")]
+
+
+CHECKERS: tuple[Checker, ...] = (every_send_acknowledged, nothing_lost, nothing_duplicated, oracle_agrees, job_finished,
+                                 malformed_as_expected, late_within_allowance, enough_rows)
+
+
+def _clock(ms: int | None) -> str:
+    return "?" if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%H:%M:%S")

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from harness.verify.manifest import AckedRecord
+from harness.records import AckedRecord
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,6 @@ class Delivery:
             "lost_examples": [_describe(r) for r in self.lost[:limit]],
             "duplicated_examples": [_describe(r) for r in self.duplicated[:limit]],
         }
-
-
-def by_position(record: AckedRecord) -> tuple[int, int]:
-    """Sort key: partition, then offset; a record whose offset is unknown sorts first in its partition."""
-    return (record.partition, -1 if record.offset is None else record.offset)
 
 
 def account(acked: Sequence[AckedRecord], stored: Sequence[AckedRecord]) -> Delivery:

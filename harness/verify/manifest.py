@@ -11,27 +11,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AckedRecord", "read_manifest", "write_manifest"]
+from harness.records import AckedRecord
 
-
-@dataclass(frozen=True)
-class AckedRecord:
-    """One record as acknowledged by the broker."""
-
-    topic: str
-    partition: int
-    offset: int | None
-    """None: the broker acknowledged a retried batch as a duplicate (idempotent producer), so the client
-    never learnt the offset; `resolve_offsets` finds it in the topic, and if it is not there, it is lost."""
-    key: str | None
-    event_time_ms: int | None
-    value: str
-    timestamp_ms: int | None = None
-    """The broker record's timestamp (producer wall clock): the start of event-to-result latency."""
+__all__ = ["read_manifest", "write_manifest"]
 
 
 _FIELDS = tuple(f.name for f in fields(AckedRecord))

@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
-from harness.verify.manifest import AckedRecord
+from harness.records import AckedRecord, Tick, parse_tick
 
 __all__ = [
     "Batch",
@@ -85,17 +85,6 @@ __all__ = [
 
 OutputMode = Literal["append", "update", "complete"]
 _MODES = ("append", "update", "complete")
-_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
-# Jackson with allowNonNumericNumbers accepts these strings for a double field.
-_DOUBLE_STRINGS = {
-    "NaN": math.nan,
-    "Infinity": math.inf,
-    "+Infinity": math.inf,
-    "+INF": math.inf,
-    "-Infinity": -math.inf,
-    "-INF": -math.inf,
-}
-_DECODER = json.JSONDecoder()
 _Key = tuple[str, int, int]  # (symbol, window_start_ms, window_end_ms)
 
 
@@ -143,74 +132,6 @@ class JobSemantics:
     def drops_late_rows(self) -> bool:
         """Complete mode keeps all state, so only append/update drop or evict."""
         return self.watermark_ms is not None and self.output_mode != "complete"
-
-
-# ----------------------------------------------------------------------------- parsing
-
-
-@dataclass(frozen=True)
-class Tick:
-    """The fields of a value that the aggregation uses, as Spark parses them."""
-
-    symbol: str
-    time_ms: int
-    price: float
-
-    @property
-    def event_time_ms(self) -> int:
-        """``timestamp_seconds(floor(time / 1000))`` in ms: second precision."""
-        return (self.time_ms // 1000) * 1000
-
-
-def _as_string(value: Any) -> str | None:
-    """Spark's JSON StringType: non-string values keep their JSON text."""
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _as_long(value: Any) -> int | None:
-    """Spark's JSON LongType: integral JSON numbers in range only (no strings/floats)."""
-    if type(value) is int and _LONG_MIN <= value <= _LONG_MAX:
-        return value
-    return None
-
-
-def _as_double(value: Any) -> float | None:
-    """Spark's JSON DoubleType: any JSON number, plus the NaN/Infinity strings."""
-    if type(value) is float:
-        return value
-    if type(value) is int:
-        try:
-            return float(value)
-        except OverflowError:
-            return math.inf if value > 0 else -math.inf
-    if isinstance(value, str):
-        return _DOUBLE_STRINGS.get(value)
-    return None
-
-
-def parse_tick(value: str | None) -> Tick | None:
-    """Parse a Kafka value like ``from_json`` does; ``None`` means malformed.
-
-    Mirrors what was checked against pyspark 4.2 (PERMISSIVE mode, partial results):
-    a syntax error nulls the whole row, a type mismatch nulls only that field,
-    trailing text after the first JSON value is ignored, field names are
-    case-sensitive and a repeated key keeps its last value.
-    """
-    if value is None:
-        return None
-    try:
-        obj, _ = _DECODER.raw_decode(value.lstrip(" \t\r\n"))
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(obj, dict):
-        return None
-    symbol, time_ms = _as_string(obj.get("symbol")), _as_long(obj.get("time"))
-    price = _as_double(obj.get("price"))
-    if symbol is None or time_ms is None or price is None:
-        return None
-    return Tick(symbol=symbol, time_ms=time_ms, price=price)
 
 
 def windows_for(event_time_ms: int, window_ms: int, slide_ms: int) -> list[tuple[int, int]]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.verify.check import Check, percentile
+from harness.verify.check import Check, RunHistory, Verdict, percentile
 
 
 @dataclass
@@ -82,6 +82,55 @@ class RunReport:
                 lines.extend("         " + line for line in check.detail.splitlines())
         lines.append(f"verdict: {self.verdict.upper()}")
         return "\n".join(lines)
+
+
+def run_report(scenario: str, profile: str, bootstrap_servers: str, history: RunHistory, verdict: Verdict, *,
+               job_facts: dict[str, Any] | None = None, faults: Sequence[dict[str, Any]] = (), manifest: str | None = None) -> RunReport:
+    """The report of one run, from its history and verdict; `job_facts` are what the job handle adds
+    (wall time, how the catch-up wait ended, driver incarnations)."""
+    spec, verification, batches = history.job, verdict.verification, history.batches
+    acked, replays, oracle = history.acked, history.replays, verification.oracle
+    batch_time_s = sum(b.duration_ms for b in batches) / 1000
+    input_rows = sum(b.input_rows for b in batches)
+    seconds = sum(r.seconds for r in replays)
+    per_partition: dict[int, int] = {}
+    for record in acked:
+        per_partition[record.partition] = per_partition.get(record.partition, 0) + 1
+    comparison = verification.comparison
+    return RunReport(
+        scenario=scenario, profile=profile, bootstrap_servers=bootstrap_servers, manifest=manifest, faults=list(faults),
+        replay={
+            "sent": sum(r.sent for r in replays), "acked": len(acked), "failed": history.failed_sends, "seconds": round(seconds, 3),
+            "rate_per_s": round(len(acked) / seconds, 1) if seconds else 0.0, "per_partition": counts(per_partition),
+            "ack_latency_ms": latency_summary([ms for r in replays for ms in r.ack_latencies_ms]),
+        },
+        job={
+            "name": spec.name, "output_mode": spec.output_mode, "window_ms": spec.window, "slide_ms": spec.slide,
+            "watermark_ms": spec.watermark, "micro_batches": len(batches), "input_rows": input_rows,
+            "tasks_per_batch": tasks_summary([b.tasks(spec.min_partitions) for b in batches]),
+            "throughput_rows_per_s": round(input_rows / batch_time_s, 1) if batch_time_s else 0.0,
+            **(job_facts or {}),
+            "latency_ms": latency_summary(verification.latencies_ms),
+            "batches": [{"id": b.batch_id, "input_rows": b.input_rows, "duration_ms": b.duration_ms, "watermark_ms": b.watermark_ms,
+                         "tasks": b.tasks(spec.min_partitions), "dropped_by_watermark": b.dropped_by_watermark,
+                         "lag": b.lag, "finished_ms": b.finished_ms} for b in batches],
+        },
+        verification={
+            "expected_rows": len(oracle.rows) if oracle else None,
+            "actual_rows": sum(len(rows) for rows in history.outputs.values()),
+            "missing": len(comparison.missing) if comparison else None,
+            "extra": len(comparison.extra) if comparison else None,
+            "wrong": len(comparison.wrong) if comparison else None,
+            "duplicated": len(comparison.duplicated) if comparison else None,
+            "diff": comparison.render(limit=50).splitlines() if comparison else verification.generic_diff,
+            "late_dropped_records": len(oracle.dropped_late) if oracle else None,
+            "malformed_expected": len(oracle.malformed) if oracle else None,
+            "malformed_reported": history.malformed_reported,
+            "unconsumed": len(oracle.unconsumed) if oracle else None,
+        },
+        checks=verdict.checks,
+        delivery=verdict.delivery.to_json(),
+    )
 
 
 def latency_summary(values: Sequence[float]) -> dict[str, float | None]:

@@ -9,13 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.bench.azure import (
-    PREMIUM_SSD_P30,
-    STANDARD_HDD_S30,
-    VM_SIZES,
-    DeploymentProfile,
-    vm_size,
-)
+from harness.topology.azure import DeploymentProfile
+from harness.topology.vm_sizes import PREMIUM_SSD_P30, STANDARD_HDD_S30, VM_SIZES, vm_size
 from harness.bench.model import DISCLAIMER, Projection, fit_usl, partition_counts, project, recommend_partitions
 from harness.errors import ConfigError, HarnessError
 from harness.topology.loader import load_profile

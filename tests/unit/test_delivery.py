@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.verify.delivery import account, by_position, resolve_offsets
-from harness.verify.manifest import AckedRecord, read_manifest, write_manifest
+from harness.verify.delivery import account, resolve_offsets
+from harness.records import AckedRecord, by_position
+from harness.verify.manifest import read_manifest, write_manifest
 
 
 def _record(partition: int, offset: int | None, value: str, key: str = "MSFT") -> AckedRecord:

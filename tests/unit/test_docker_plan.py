@@ -24,7 +24,7 @@ from harness.backends.local import LocalDeployment
 from harness.backends.rundir import RunDir
 from harness.backends.spark_node import worker_resources
 from harness.errors import ConfigError, HarnessError
-from harness.scenarios.faults import FaultSpec, check_schedule
+from harness.faults.schedule import FaultSpec, check_schedule
 from harness.topology.loader import load_profile
 from harness.topology.model import Topology
 
@@ -473,7 +473,8 @@ def test_loss_percent_out_of_range_is_a_validation_error(percent: float) -> None
 
 def test_local_deployment_cannot_inject_network_faults(tmp_path: Path) -> None:
     deployment = LocalDeployment(load_profile("dev"), RunDir("x", tmp_path), "dev")
-    assert deployment.network_faults is False
+    assert deployment.network_control() is None
+    assert deployment.node_control() is deployment
     with pytest.raises(HarnessError) as partition:
         deployment.partition("wn0-kafka", ["wn1-kafka"])
     assert partition.value.hint is not None and "--backend docker" in partition.value.hint

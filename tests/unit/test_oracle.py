@@ -16,7 +16,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from harness.verify.manifest import AckedRecord, read_manifest, write_manifest
+from harness.records import AckedRecord
+from harness.verify.manifest import read_manifest, write_manifest
 from harness.verify.oracle import (
     Batch,
     JobSemantics,

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.jobs.contract import JobOptions
-from harness.verify.manifest import AckedRecord
-from harness.verify.oracle import Batch, parse_tick, windows_for
+from harness.records import AckedRecord
+from harness.records import parse_tick
+from harness.verify.oracle import Batch, windows_for
 
 
 def average_prices(spark, source, options: JobOptions):  # noqa: ANN001, ANN201

@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.backends.base import READY_TIMEOUT_S, Deployment, NodeStatus, Progress, _quiet
+from harness.backends.base import READY_TIMEOUT_S, Deployment, NetworkControl, NodeControl, NodeShell, NodeStatus
+from harness.runtime.readiness import Progress, quiet
 from harness.backends.docker import network as hostnet
 from harness.backends.docker.engine import LABEL_RUN, docker_client
 from harness.backends.docker.images import build_images
@@ -39,11 +40,19 @@ if TYPE_CHECKING:
 
 class DockerDeployment(Deployment):
     backend = "docker"
-    network_faults = True
 
     def __init__(self, topology: Topology, run: RunDir, profile: str) -> None:
         super().__init__(topology, run, profile)
         self._plan: DockerPlan | None = None
+
+    def node_control(self) -> NodeControl:
+        return self
+
+    def network_control(self) -> NetworkControl:
+        return self
+
+    def node_shell(self) -> NodeShell:
+        return self
 
     @classmethod
     def attach(cls, run: RunDir) -> DockerDeployment:
@@ -111,7 +120,7 @@ class DockerDeployment(Deployment):
 
     # ----- lifecycle ----------------------------------------------------------------------------
 
-    def start(self, progress: Progress = _quiet) -> None:
+    def start(self, progress: Progress = quiet) -> None:
         client = docker_client()
         images = build_images(progress)
         hostnet.check_subnets({v.name: v.subnet for v in self.topology.vnets}, source=f"profile {self.profile}")

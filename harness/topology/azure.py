@@ -1,6 +1,6 @@
 """The Azure side of a projection: VM sizes, managed disks and the deployment they make up.
 
-Pure data and arithmetic. The numbers are the ones in docs/design (hdinsight.md), which took them
+Pure data and arithmetic. The numbers are the ones in ../shared/design/hdinsight.md (beside this repository), which took them
 from Microsoft's public size tables; they are what a projection is scaled and capped by, so they are
 kept in one place and never guessed at run time. Throughputs are in MB/s with MB = 10**6 bytes.
 """
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from harness.errors import ConfigError
 from harness.topology.model import Node, Topology
-from harness.topology.vm_sizes import PREMIUM_SSD_P30, STANDARD_HDD_S30, VM_SIZES, DiskType, VmSize, vm_size
+from harness.topology.vm_sizes import DiskType, VmSize, vm_size
 
-__all__ = ["MB", "PARTITIONS_PER_BROKER", "PREMIUM_SSD_P30", "STANDARD_HDD_S30", "VM_SIZES", "DeploymentProfile", "DiskType", "VmSize", "vm_size"]
+__all__ = ["MB", "PARTITIONS_PER_BROKER", "DeploymentProfile"]
 
 MB = 1_000_000
 PARTITIONS_PER_BROKER = 2000

@@ -1,0 +1,1 @@
+"""Faults: the schedule as data (`schedule`) and the one place that injects them into a twin (`inject`)."""

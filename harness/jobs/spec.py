@@ -1,0 +1,66 @@
+"""A scenario's `job:` as validated data, beside the contract the job meets (`harness.jobs.contract`).
+
+Pure data: the streaming job's name, windowing, output mode, sink, trigger and options, checked
+before anything starts. Both ways of running a job (in the harness's session, in a driver process)
+take one of these.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from harness.jobs.contract import JobOptions
+from harness.scenarios.durations import parse_duration_ms
+
+_MODULE_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+class JobSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(default="stock-windows", description="built-in job name, or a module path 'pkg.module:function'")
+    window: int = Field(default=4_000, description="event-time window length (the notebook: 4 seconds)")
+    slide: int | None = Field(default=None, description="slide for sliding windows; none = tumbling")
+    watermark: int | None = Field(default=30_000, description="watermark delay; none = no watermark (update/complete only)")
+    output_mode: Literal["append", "update", "complete"] = "append"
+    sink: Literal["memory", "parquet", "console"] = "memory"
+    trigger: int = Field(default=500, description="processing-time trigger interval")
+    max_offsets_per_trigger: int | None = Field(default=None, ge=1)
+    min_partitions: int | None = Field(default=None, ge=1, description="connector minPartitions (split Kafka partitions into more tasks)")
+    dead_letter_topic: str | None = Field(default=None, description="send malformed records here as well as counting them")
+    oracle: str | None = Field(default=None, description="module path 'pkg.module:function' of your own oracle")
+    options: dict[str, str | int | float | bool] = Field(default={}, description="passed to your own job unchanged")
+
+    @field_validator("window", "slide", "watermark", "trigger", mode="before")
+    @classmethod
+    def _durations(cls, value: object) -> int | None:
+        return None if value is None else parse_duration_ms(value)  # type: ignore[arg-type]
+
+    @field_validator("name", "oracle")
+    @classmethod
+    def _callable(cls, value: str | None) -> str | None:
+        if value is None or ":" not in value:
+            return value
+        if not _MODULE_PATH.match(value):
+            raise ValueError(f"{value!r} is not a module path; write 'package.module:function'")
+        return value
+
+    @model_validator(mode="after")
+    def _semantics(self) -> JobSpec:
+        if self.window <= 0:
+            raise ValueError("window must be positive, e.g. '4s'")
+        if self.slide is not None and not 0 < self.slide <= self.window:
+            raise ValueError(f"slide ({self.slide} ms) must be positive and at most the window ({self.window} ms)")
+        if self.output_mode == "append" and self.watermark is None:
+            raise ValueError("append mode needs a watermark for a windowed aggregation (Spark refuses it); set `watermark` or use update/complete")
+        if self.sink == "parquet" and self.output_mode != "append":
+            raise ValueError("the parquet sink takes append mode only (as Spark's file sink); use memory for update/complete")
+        return self
+
+
+def job_options(spec: JobSpec) -> JobOptions:
+    """What the job callable (and a user's oracle) is told about the scenario's job."""
+    return JobOptions(window_ms=spec.window, slide_ms=spec.slide, watermark_ms=spec.watermark, output_mode=spec.output_mode, options=dict(spec.options))
