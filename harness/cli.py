@@ -185,6 +185,35 @@ def cmd_fault(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_submit(args: argparse.Namespace) -> int:
+    """spark-submit an application against a running twin, in the foreground, with the twin's values in place."""
+    import subprocess
+    import time
+    from pathlib import Path
+
+    from harness.jobs.application import Submission
+    from harness.jobs.spec import ApplicationSpec
+
+    deployment = attach(args.name)
+    if deployment.driver_launcher() is not None:
+        raise HarnessError(f"run {args.name!r} uses the {deployment.backend} backend; `harness submit` runs applications on the local backend for now")
+    from pydantic import ValidationError
+
+    try:
+        app = ApplicationSpec(file=args.app, main_class=args.main_class, args=tuple(args.app_args[1:] if args.app_args[:1] == ["--"] else args.app_args),
+                              conf=dict(_key_value(item) for item in args.conf))
+    except ValidationError as exc:
+        raise HarnessError(f"cannot submit {args.app}: " + "; ".join(e["msg"] for e in exc.errors())) from None
+    master, conf = deployment.spark_conf()
+    submission = Submission(app, bootstrap=deployment.bootstrap_servers, topic=args.topic, output_topic=args.output_topic or "", master=master,
+                            workdir=deployment.run.path / "submissions" / f"{Path(args.app).stem}-{time.strftime('%Y%m%d-%H%M%S')}",
+                            memory_mb=deployment.topology.spark.driver_memory_mb, conf=conf)
+    argv, env = submission.argv(), submission.env()
+    err.print(f"[dim]checkpoint {submission.placeholders['checkpoint']}; event log {submission.events}[/dim]")
+    with sigterm_as_interrupt():
+        return subprocess.call(argv, env={**os.environ, **env})
+
+
 def cmd_images(args: argparse.Namespace) -> int:
     """Build the docker backend's images (cached by a hash of their inputs)."""
     import time
@@ -355,6 +384,15 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--save-baseline", action="store_true", help="record this run's figures as the baseline")
     gate.add_argument("--baseline", help="baseline file (overrides benchmarks.baseline in the config)")
     gate.set_defaults(func=cmd_gate)
+
+    submit = with_run(sub.add_parser("submit", help="spark-submit your application against a running twin, placeholders filled in"))
+    submit.add_argument("app", help="a .py file, or a .jar with --class (options of `harness submit` go before it)")
+    submit.add_argument("app_args", nargs=argparse.REMAINDER, help="its arguments (after --), with {bootstrap}, {topic}, {checkpoint}, ...")
+    submit.add_argument("--class", dest="main_class", help="a jar's main class")
+    submit.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="spark-submit --conf, with placeholders")
+    submit.add_argument("--topic", default="stockVals", help="what {topic} stands for (default stockVals)")
+    submit.add_argument("--output-topic", help="what {output_topic} stands for")
+    submit.set_defaults(func=cmd_submit)
 
     images = sub.add_parser("images", help="docker backend: build its images from Debian packages and the pinned jars")
     images.add_argument("action", choices=("build",))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from harness.backends import Deployment, new_deployment
 from harness.errors import HarnessError
 from harness.faults.inject import FaultScheduler, require_valid
+from harness.jobs.application import SubmittedApplication
 from harness.jobs.catchup import CatchUpGoal
 from harness.jobs.driver import DriverProcess
 from harness.jobs.runner import JobHandle, JobHistory, StreamingJob
@@ -54,7 +55,7 @@ def run_scenario(
         _fresh_topics(twin, scenario, progress)
         require_valid(scenario.faults, twin)
         job = _job(scenario, twin, session, workdir)
-        progress(f"starting streaming job {scenario.job.name} ({scenario.job.output_mode} mode)")
+        progress(f"starting streaming job {_job_name(scenario)} ({scenario.job.output_mode} mode)")
         job.start()
         faults = FaultScheduler(twin, topic.name, scenario.faults, progress=progress, driver=job.restartable())
         try:
@@ -80,7 +81,8 @@ def run_scenario(
         write_manifest(manifest, acked)
         progress("verifying against the oracle")
         recorded = RunHistory(job=scenario.job, expect=scenario.expect, replays=results, acked=acked, stored=stored, batches=history.batches,
-                              outputs=history.outputs, malformed_reported=len(history.malformed_offsets), finish=history.catch_up)
+                              outputs=history.outputs, finish=history.catch_up,
+                              malformed_reported=len(history.malformed_offsets) if history.malformed_known else None, emitted_ms=history.emitted_ms)
         return run_report(scenario.name, twin.profile, twin.bootstrap_servers, recorded, judge(recorded), manifest=str(manifest),
                           faults=[e.to_json() for e in events], job_facts=_job_facts(history, caught_up_s, _spark_facts(twin, session)))
 
@@ -119,11 +121,19 @@ def catch_up_goal(scenario: Scenario, stored: list[AckedRecord]) -> CatchUpGoal:
 
 
 def _job(scenario: Scenario, twin: Deployment, session: SparkSession | None, workdir: Path) -> JobHandle:
-    """In the harness's own Spark session, or, when a fault targets the driver, in a driver process of its own."""
+    """A team's application with spark-submit; the harness's job in its own Spark session; or, when a
+    fault targets the driver (or the backend runs drivers inside the VNet), in a driver process of its own."""
     topic = scenario.source_topic.name
+    settings = twin.topology.spark
+    if scenario.job.application is not None:
+        if twin.driver_launcher() is not None:
+            raise HarnessError(f"the {twin.backend} backend cannot submit an application yet: it would run on the Spark head node inside the VNet",
+                               hint="run the scenario with --backend local for now")
+        master, conf = twin.spark_conf()
+        return SubmittedApplication(twin.bootstrap_servers, topic, scenario.job, workdir, master=master, conf=conf,
+                                    cores=settings.local_cores, memory_mb=settings.driver_memory_mb)
     launcher = twin.driver_launcher()
     if launcher is not None or any(f.target == "driver" for f in scenario.faults):
-        settings = twin.topology.spark
         master, conf = twin.driver_spark_conf()
         return DriverProcess(twin.job_bootstrap(), topic, scenario.job, workdir, cores=settings.local_cores, memory_mb=settings.driver_memory_mb,
                              master=master, conf=conf, launcher=launcher)
@@ -131,9 +141,14 @@ def _job(scenario: Scenario, twin: Deployment, session: SparkSession | None, wor
     return StreamingJob(session, twin.bootstrap_servers, topic, scenario.job, workdir)
 
 
+def _job_name(scenario: Scenario) -> str:
+    app = scenario.job.application
+    return f"{app.file} (spark-submit)" if app else scenario.job.name
+
+
 def _needs_session(scenario: Scenario, twin: Deployment) -> bool:
-    """The harness's own Spark session runs the job unless the job needs a driver process of its own."""
-    return twin.driver_launcher() is None and not any(f.target == "driver" for f in scenario.faults)
+    """The harness's own Spark session runs the job unless the job is an application or needs a driver process of its own."""
+    return scenario.job.application is None and twin.driver_launcher() is None and not any(f.target == "driver" for f in scenario.faults)
 
 
 def _explained(wait: Callable[[], None], twin: Deployment) -> None:

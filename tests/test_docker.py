@@ -54,6 +54,9 @@ def test_status_shows_every_node_with_its_fqdn_and_an_address_in_the_subnet(twin
         assert node["fqdn"] == f"{node['hostname']}.{twin.topology.vnets[0].dns_suffix}"
         assert IPv4Address(node["endpoint"].split(":")[0]) in SUBNET, node
         assert node["state"] == "running", node
+    listed = run_cli("status", "--all")  # every recorded run, whatever its backend
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
+    assert f"run {twin.run.name!r}: profile hdinsight, ready, backend docker" in listed.stdout
 
 
 def test_a_spark_worker_resolves_and_reaches_every_broker_by_fqdn(twin: DockerDeployment) -> None:
@@ -190,6 +193,9 @@ def test_down_removes_exactly_the_runs_containers_networks_volumes_and_rules(twi
         assert result.returncode == 0, result.stderr
         assert docker_leftovers(twin.run.name) == {"containers": 0, "networks": 0, "volumes": 0, "firewall rules": 0}
         assert docker_client().volumes.get(bystander.name) is not None
+        listed = run_cli("status", "--all")  # a stopped docker run is still listed, its nodes as removed
+        assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
+        assert f"run {twin.run.name!r}: profile hdinsight, stopped, backend docker" in listed.stdout
     finally:
         bystander.remove()
 

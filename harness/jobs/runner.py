@@ -41,6 +41,8 @@ class JobHistory:
     wall_seconds: float = 0.0
     catch_up: CatchUpState | None = None  # how the wait for the job's last batch ended
     incarnations: list[list[int]] | None = None  # a driver process: the batch ids each incarnation ran
+    malformed_known: bool = True  # False: the job (a submitted application) counts no malformed records for the harness
+    emitted_ms: dict[int, int] | None = None  # when each `outputs` entry reached the sink, where the sink records it
 
 
 class RestartableDriver(Protocol):
@@ -283,7 +285,8 @@ def _batches(progresses: list[dict[str, Any]], topic: str) -> list[RecordedBatch
             batch_id=batch_id,
             start_offsets=topic_offsets(source.get("startOffset"), topic),
             end_offsets=topic_offsets(source.get("endOffset"), topic),
-            input_rows=int(item.get("numInputRows", 0)),
+            # a query's own progress has the total; in Spark's event log only each source carries it
+            input_rows=int(item.get("numInputRows", sum(int(s.get("numInputRows", 0)) for s in item.get("sources") or []))),
             started_ms=int(datetime.fromisoformat(item["timestamp"].replace("Z", "+00:00")).timestamp() * 1000),
             duration_ms=int((item.get("durationMs") or {}).get("triggerExecution", 0)),
             watermark_ms=watermark_of(item),

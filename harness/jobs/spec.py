@@ -18,9 +18,40 @@ from harness.scenarios.durations import parse_duration_ms
 _MODULE_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
+class ApplicationSpec(BaseModel):
+    """A team's own application, run as they pass it to `spark-submit`. Placeholders in `args` and
+    `conf` get the twin's values: {bootstrap}, {topic}, {checkpoint}, {spark_master}, {storage}."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: str = Field(description="the application: a .py file (a .jar needs `main_class`)")
+    main_class: str | None = Field(default=None, description="a jar's main class (spark-submit --class)")
+    args: tuple[str, ...] = Field(default=(), description="the application's arguments, with placeholders")
+    conf: dict[str, str] = Field(default={}, description="spark-submit --conf KEY=VALUE, with placeholders")
+    py_files: tuple[str, ...] = Field(default=(), description="spark-submit --py-files")
+
+    @model_validator(mode="after")
+    def _kind(self) -> ApplicationSpec:
+        if not self.file.endswith((".py", ".jar")):
+            raise ValueError(f"{self.file!r} is neither a .py file nor a .jar; spark-submit runs one of those")
+        if self.file.endswith(".jar") and not self.main_class:
+            raise ValueError("a .jar application needs `main_class` (what you pass to spark-submit --class)")
+        return self
+
+
+class OutputSpec(BaseModel):
+    """Where the job writes its results, for the harness to read them back (the job's own sink)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kafka_topic: str = Field(description="the Kafka topic the job writes its rows to, one JSON object per value")
+
+
 class JobSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    application: ApplicationSpec | None = Field(default=None, description="run a team's own application with spark-submit instead of `name`")
+    output: OutputSpec | None = Field(default=None, description="the application's own sink, read back for verification")
     name: str = Field(default="stock-windows", description="built-in job name, or a module path 'pkg.module:function'")
     window: int = Field(default=4_000, description="event-time window length (the notebook: 4 seconds)")
     slide: int | None = Field(default=None, description="slide for sliding windows; none = tumbling")
@@ -58,6 +89,14 @@ class JobSpec(BaseModel):
             raise ValueError("append mode needs a watermark for a windowed aggregation (Spark refuses it); set `watermark` or use update/complete")
         if self.sink == "parquet" and self.output_mode != "append":
             raise ValueError("the parquet sink takes append mode only (as Spark's file sink); use memory for update/complete")
+        if self.application is not None and self.output is None:
+            raise ValueError("an application writes to its own sink: name it in `output` (e.g. `output: {kafka_topic: stockWindows}`) "
+                             "so the harness can read the results back")
+        if self.output is not None and self.application is None:
+            raise ValueError("`output` names an application's own sink; a `name` job's sink is the harness's (`sink`)")
+        if self.application is not None and self.output_mode == "complete":
+            raise ValueError("complete mode rewrites the whole table into a Kafka topic every batch, which cannot be read back as one table; "
+                             "use append or update")
         return self
 
 

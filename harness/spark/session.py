@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from harness.dist.artifacts import connector_jars
@@ -30,15 +31,9 @@ def spark_session(
     driver_memory_mb: int = 1024,
     extra_conf: dict[str, str] | None = None,
 ) -> SparkSession:
-    import pyspark
-    from pyspark.sql import SparkSession
-
-    if pyspark.__version__ != SPARK_VERSION:
-        raise HarnessError(
-            f"pyspark {pyspark.__version__} is installed but the connector is pinned to {SPARK_VERSION}",
-            hint=f"pip install pyspark=={SPARK_VERSION} (the connector must match Spark exactly)",
-        )
+    _pinned_pyspark()
     from pyspark import SparkContext
+    from pyspark.sql import SparkSession
 
     active = SparkContext._active_spark_context
     if active is not None and active.master != master:
@@ -46,11 +41,36 @@ def spark_session(
             f"this process already runs a SparkSession on {active.master}; Spark allows one per process, so {master} cannot start",
             hint="stop the other session first (harness.spark.stop_spark), or run this in a process of its own",
         )
+    spark_env()
+    conf = harness_conf(bootstrap_servers, driver_memory_mb)
+    conf.update(extra_conf or {})
+    builder = SparkSession.builder.master(master).appName(app_name)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    from harness.runtime.processes import reinstall_interrupt_handlers
+
+    reinstall_interrupt_handlers()
+    return session
+
+
+def spark_env() -> dict[str, str]:
+    """The environment every Spark driver of the harness gets (set here, and returned for a child
+    process): the JDK, loopback as Spark's own address, this Python for Python workers."""
+    import sys
+
     java = find_java()
     os.environ.setdefault("JAVA_HOME", str(java.home))
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    os.environ.setdefault("PYSPARK_PYTHON", _python())
-    conf = {
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    return {key: os.environ[key] for key in ("JAVA_HOME", "SPARK_LOCAL_IP", "PYSPARK_PYTHON")}
+
+
+def harness_conf(bootstrap_servers: str, driver_memory_mb: int) -> dict[str, str]:
+    """The settings every Spark driver of the harness runs with, in a session here or a submitted
+    application: the connector jars, loopback only, no UI, the deployment's bootstrap servers."""
+    return {
         "spark.jars": ",".join(str(p) for p in connector_jars()),
         "spark.driver.memory": f"{driver_memory_mb}m",
         "spark.driver.host": "127.0.0.1",
@@ -65,22 +85,20 @@ def spark_session(
         "spark.sql.streaming.numRecentProgressUpdates": "100000",  # the run report reads every batch
         BOOTSTRAP_CONF: bootstrap_servers,
     }
-    conf.update(extra_conf or {})
-    builder = SparkSession.builder.master(master).appName(app_name)
-    for key, value in conf.items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("WARN")
-    from harness.runtime.processes import reinstall_interrupt_handlers
-
-    reinstall_interrupt_handlers()
-    return session
 
 
-def _python() -> str:
-    import sys
+def spark_submit() -> Path:
+    """The pinned Spark's own `spark-submit` (the pyspark package carries Spark's bin/)."""
+    return Path(_pinned_pyspark().__file__).parent / "bin" / "spark-submit"
 
-    return sys.executable
+
+def _pinned_pyspark() -> ModuleType:
+    import pyspark
+
+    if pyspark.__version__ != SPARK_VERSION:
+        raise HarnessError(f"pyspark {pyspark.__version__} is installed but the connector is pinned to {SPARK_VERSION}",
+                           hint=f"pip install pyspark=={SPARK_VERSION} (the connector must match Spark exactly)")
+    return pyspark
 
 
 def stop_spark(session: SparkSession | None) -> None:

@@ -105,7 +105,8 @@ def run_report(scenario: str, profile: str, bootstrap_servers: str, history: Run
             "ack_latency_ms": latency_summary([ms for r in replays for ms in r.ack_latencies_ms]),
         },
         job={
-            "name": spec.name, "output_mode": spec.output_mode, "window_ms": spec.window, "slide_ms": spec.slide,
+            "name": f"{spec.application.file} (spark-submit)" if spec.application else spec.name, "output_mode": spec.output_mode,
+            "window_ms": spec.window, "slide_ms": spec.slide,
             "watermark_ms": spec.watermark, "micro_batches": len(batches), "input_rows": input_rows,
             "tasks_per_batch": tasks_summary([b.tasks(spec.min_partitions) for b in batches]),
             "throughput_rows_per_s": round(input_rows / batch_time_s, 1) if batch_time_s else 0.0,

@@ -1,0 +1,52 @@
+"""A team's streaming application, as it would be submitted to HDInsight's Spark cluster with spark-submit.
+
+It knows nothing of the harness: it reads the stock ticker from Kafka, computes the high, low, count and
+prices per symbol and 4-second window (with a 30-second watermark), and writes each window as one JSON
+value to a Kafka output topic.
+
+    spark-submit stock_windows_app.py --bootstrap wn0-kafka:9092 --topic stockVals \
+        --output-topic stockWindows --checkpoint /checkpoints/stock-windows
+
+`--wrong` makes it a deliberately wrong variant (it drops every MSFT tick), to show a failing run.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+TICK_SCHEMA = "symbol string, time long, price double, size int"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--output-topic", required=True)
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--mode", default="append", choices=("append", "update"))
+    parser.add_argument("--wrong", action="store_true")
+    args = parser.parse_args()
+
+    spark = SparkSession.builder.appName("stock-windows").getOrCreate()
+    ticks = (spark.readStream.format("kafka").option("kafka.bootstrap.servers", args.bootstrap).option("subscribe", args.topic)
+             .option("startingOffsets", "earliest").option("failOnDataLoss", "true").load()
+             .select(F.from_json(F.col("value").cast("string"), TICK_SCHEMA).alias("tick")).select("tick.*")
+             .where(F.col("symbol").isNotNull() & F.col("time").isNotNull() & F.col("price").isNotNull()))
+    if args.wrong:
+        ticks = ticks.where(F.col("symbol") != "MSFT")
+    windows = (ticks.withColumn("event_time", F.timestamp_seconds(F.floor(F.col("time") / 1000)))
+               .withWatermark("event_time", "30 seconds")
+               .groupBy(F.window("event_time", "4 seconds").alias("window"), F.col("symbol"))
+               .agg(F.max("price").alias("high"), F.min("price").alias("low"), F.count(F.lit(1)).alias("count"),
+                    F.collect_list("price").alias("prices")))
+    query = (windows.select(F.col("symbol").alias("key"), F.to_json(F.struct("symbol", "window", "high", "low", "count", "prices")).alias("value"))
+             .writeStream.format("kafka").option("kafka.bootstrap.servers", args.bootstrap).option("topic", args.output_topic)
+             .option("checkpointLocation", args.checkpoint).outputMode(args.mode).trigger(processingTime="500 milliseconds").start())
+    query.awaitTermination()
+
+
+if __name__ == "__main__":
+    main()

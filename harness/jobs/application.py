@@ -1,0 +1,204 @@
+"""A team's own application, run unchanged with the pinned Spark's `spark-submit`, and read back from its own sink.
+
+The harness adds nothing to the application's query. It fills in the twin's addresses the way a
+deployment does (placeholders in the arguments and conf, environment variables, the bootstrap conf
+key), turns on Spark's event log for the run, and learns each micro-batch's offsets and watermark from
+the streaming progress events in that log (as Spark's history server does) and from the checkpoint's
+offsets and commits logs. The results are what the application wrote to its own sink.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError, HarnessError, NotReadyError
+from harness.jobs.catchup import CatchUpGoal, CatchUpState, QueryView, latest_checkpointed
+from harness.jobs.runner import JobHistory, completed_batches, job_checkpoint, wait_until_caught_up
+from harness.jobs.spec import ApplicationSpec, JobSpec
+from harness.kafka import admin
+from harness.kafka.readback import read_topic
+from harness.runtime import processes
+from harness.runtime.readiness import wait_for
+from harness.spark import harness_conf, spark_env, spark_submit
+
+PROGRESS_EVENT = "org.apache.spark.sql.streaming.StreamingQueryListener$QueryProgressEvent"
+STARTED_EVENT = "org.apache.spark.sql.streaming.StreamingQueryListener$QueryStartedEvent"
+ENV_PREFIX = "HARNESS_"
+
+
+class Submission:
+    """One `spark-submit` of an application against a twin: its command line and environment, with
+    the twin's values in place of the placeholders. `harness submit` and `SubmittedApplication` use it."""
+
+    def __init__(self, application: ApplicationSpec, *, bootstrap: str, topic: str, workdir: Path, master: str, memory_mb: int,
+                 output_topic: str = "", conf: Mapping[str, str] | None = None) -> None:
+        self.application, self.bootstrap, self.workdir, self.master = application, bootstrap, workdir, master
+        self.memory_mb, self.extra_conf = memory_mb, dict(conf or {})
+        self.events = workdir / "eventlog"
+        self.placeholders = {"bootstrap": bootstrap, "topic": topic, "checkpoint": str(job_checkpoint(workdir)), "spark_master": master,
+                             "storage": str(workdir / "storage"), "output_topic": output_topic}
+        """What `{name}` in the application's arguments and conf stands for, and HARNESS_NAME in its environment."""
+
+    def _fill(self, text: str, where: str) -> str:
+        try:
+            return text.format_map(self.placeholders)
+        except (KeyError, ValueError, IndexError) as exc:
+            names = ", ".join("{" + k + "}" for k in self.placeholders)
+            raise ConfigError(f"job.application.{where}: {text!r} has an unknown placeholder {exc}",
+                              hint=f"the placeholders are {names}; write a literal brace twice ({{{{ or }}}})") from None
+
+    def argv(self) -> list[str]:
+        """`spark-submit` as the team runs it, pointed at the twin, with Spark's event log on for the run."""
+        app = self.application
+        source = Path(app.file)
+        if not source.exists():
+            raise ConfigError(f"job.application.file: {app.file} does not exist", hint="give the path from the directory you run the harness in")
+        conf = {**harness_conf(self.bootstrap, self.memory_mb), **self.extra_conf,
+                "spark.eventLog.enabled": "true", "spark.eventLog.dir": self.events.resolve().as_uri(),
+                "spark.eventLog.compress": "false", "spark.eventLog.rolling.enabled": "false"}
+        conf.update({key: self._fill(value, f"conf.{key}") for key, value in app.conf.items()})
+        argv = [str(spark_submit()), "--master", self.master, "--name", f"harness-{source.stem}"]
+        for key, value in conf.items():
+            argv += ["--conf", f"{key}={value}"]
+        if app.py_files:
+            argv += ["--py-files", ",".join(app.py_files)]
+        if app.main_class:
+            argv += ["--class", app.main_class]
+        return [*argv, str(source.resolve()), *(self._fill(arg, f"args[{i}]") for i, arg in enumerate(app.args))]
+
+    def env(self) -> dict[str, str]:
+        """The JDK and loopback settings, and each placeholder as HARNESS_<NAME>, as a deployment's environment gives them."""
+        self.events.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "storage").mkdir(parents=True, exist_ok=True)
+        return {**spark_env(), **{ENV_PREFIX + k.upper(): v for k, v in self.placeholders.items()}}
+
+
+class SubmittedApplication:
+    """The job handle of a submitted application: start, wait, kill and resubmit, stop, read back."""
+
+    def __init__(self, bootstrap: str, topic: str, spec: JobSpec, workdir: Path, *, master: str, cores: int, memory_mb: int,
+                 conf: Mapping[str, str] | None = None) -> None:
+        if spec.application is None or spec.output is None:
+            raise ConfigError("a submitted application needs `job.application` and `job.output`")
+        self.bootstrap, self.topic, self.spec, self.workdir = bootstrap, topic, spec, workdir
+        self.application, self.output = spec.application, spec.output
+        self.submission = Submission(spec.application, bootstrap=bootstrap, topic=topic, workdir=workdir, memory_mb=memory_mb, conf=conf,
+                                     master=master if master and not master.startswith("local") else f"local[{cores}]",
+                                     output_topic=spec.output.kafka_topic)
+        self.events = self.submission.events
+        self.log = workdir / "application.log"
+        self.record: processes.ProcessRecord | None = None
+        self.killed = False
+        self.catch_up: CatchUpState | None = None
+        self._incarnation_logs: list[int] = []
+
+    def argv(self) -> list[str]:
+        return self.submission.argv()
+
+    # ----- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        env = self.submission.env()
+        self._incarnation_logs.append(len(list(self.events.iterdir())))
+        self.killed = False
+        self.record, _ = processes.launch("application", self.argv(), log=self.log, env=env, cwd=Path.cwd())
+
+    def wait_started(self, timeout: float = 180.0) -> None:
+        """Until the application's streaming query has started (Spark logged its start event)."""
+        try:
+            wait_for(lambda: any(e.get("Event") == STARTED_EVENT for e in self._events(self._incarnation_logs[-1])),
+                     what="the application's streaming query to start", timeout=timeout, guard=self._check_alive, interval=0.2)
+        except NotReadyError as exc:
+            exc.detail = processes.log_tail(self.log)
+            raise
+
+    def wait_caught_up(self, goal: CatchUpGoal, *, timeout: float, progress: Callable[[str], None] | None = None) -> CatchUpState:
+        def observe() -> tuple[QueryView, list[QueryView]]:
+            return QueryView.observe("application", self._progress(), self.topic, latest_checkpointed(job_checkpoint(self.workdir), self.topic)), []
+
+        self.catch_up = wait_until_caught_up(observe, goal, running=lambda: not self.killed or self._alive(), check=self._check_alive,
+                                             timeout=timeout, progress=progress)
+        return self.catch_up
+
+    def stop(self) -> JobHistory:
+        """SIGTERM, as a scheduler stops it: Spark's shutdown hook stops the query and closes the event log."""
+        if self.record is not None:
+            processes.terminate([self.record], grace=30)
+        history = JobHistory(catch_up=self.catch_up, malformed_known=False)
+        history.batches = completed_batches(self._progress(), job_checkpoint(self.workdir), self.topic)
+        history.outputs, history.emitted_ms = self.read_back()
+        return history
+
+    # ----- the fault target: kill the driver, resubmit with the same arguments and checkpoint ------------
+
+    def restartable(self) -> SubmittedApplication:
+        return self
+
+    def kill(self) -> None:
+        if self.record is not None:
+            self.killed = True
+            processes.send(self.record, signal.SIGKILL)
+            processes.reap(self.record)
+
+    def first_batch_after_start(self) -> bool:
+        return any(e.get("Event") == PROGRESS_EVENT for e in self._events(self._incarnation_logs[-1] if self._incarnation_logs else 0))
+
+    def _alive(self) -> bool:
+        return self.record is not None and processes.is_alive(self.record)
+
+    def _check_alive(self) -> None:
+        """An application that exits by itself fails the run at once, with its own error lines."""
+        if self.record is not None and not self.killed and not self._alive():
+            raise HarnessError(f"the application {self.application.file} exited", detail=processes.log_tail(self.log))
+
+    # ----- what it did -----------------------------------------------------------------------------
+
+    def _events(self, first_file: int = 0) -> list[dict[str, Any]]:
+        """Spark's event log of every incarnation (from the `first_file`-th), line by line; a line being written is skipped."""
+        events: list[dict[str, Any]] = []
+        if not self.events.is_dir():
+            return events
+        for path in sorted(self.events.iterdir(), key=lambda p: p.stat().st_mtime)[first_file:]:
+            for line in path.read_text(errors="replace").splitlines():
+                try:
+                    events.append(json.loads(line))
+                except ValueError:
+                    continue
+        return events
+
+    def _progress(self) -> list[dict[str, Any]]:
+        """Progress events of the query that reads the scenario's topic."""
+        found = [e["progress"] for e in self._events() if e.get("Event") == PROGRESS_EVENT and "progress" in e]
+        return [p for p in found if any(self.topic in str(s.get("description", "")) for s in p.get("sources") or [])]
+
+    def read_back(self) -> tuple[dict[int, list[dict[str, Any]]], dict[int, int]]:
+        """The rows the application wrote to its Kafka topic, one JSON object per value, in the order the
+        brokers stored them (each its own entry, so update mode keeps the newest row of a key), and when
+        each reached the topic (its record timestamp: where event-to-result latency ends)."""
+        topic = self.output.kafka_topic
+        try:
+            partitions = len(admin.describe(self.bootstrap, topic).partitions)
+        except Exception as exc:  # noqa: BLE001 - any client error means the topic cannot be read back
+            raise HarnessError(f"cannot read back the application's output topic {topic}: {exc}",
+                               hint="list the output topic under `topics` in the scenario, so the harness creates it fresh") from None
+        messages = sorted(read_topic(self.bootstrap, topic, partitions), key=lambda m: (m.timestamp_ms, m.partition, m.offset))
+        rows = [m for m in messages if m.value is not None]
+        return {n: [_row(m.value)] for n, m in enumerate(rows)}, {n: m.timestamp_ms for n, m in enumerate(rows)}
+
+
+def _row(value: bytes) -> dict[str, Any]:
+    """One JSON row; a `window` struct (as Spark's to_json writes it) becomes window_start_ms / window_end_ms."""
+    row = json.loads(value)
+    window = row.pop("window", None)
+    if isinstance(window, dict):
+        row["window_start_ms"], row["window_end_ms"] = _epoch_ms(window["start"]), _epoch_ms(window["end"])
+    return row
+
+
+def _epoch_ms(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)

@@ -1,0 +1,46 @@
+"""A team's own PySpark application, submitted unchanged with spark-submit to the session's twin and
+verified from what it wrote to its own Kafka topic; its wrong variant fails with the rows named."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.backends import Deployment
+from harness.runner import run_scenario
+from harness.scenarios.spec import load_scenario
+from tests.conftest import REPO, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_submitted_application_passes_verified_from_its_kafka_topic(harness_deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    report = run_scenario(load_scenario(REPO / "scenarios" / "stock-ticker-app.yaml"), deployment=harness_deployment)
+    assert report.verdict == "pass", report.render()
+    assert report.verification["expected_rows"] == report.verification["actual_rows"] >= 3000
+    assert report.job["micro_batches"] >= 2  # batches from Spark's event log and the checkpoint, not from the application
+    assert report.job["catch_up"]["outcome"] == "finished"
+    assert {c.name for c in report.checks} >= {"sink rows equal the oracle's", "Spark's watermark per batch equals the oracle's"}
+
+
+def test_the_wrong_application_fails_and_names_the_missing_rows(harness_deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    report = run_scenario(load_scenario(REPO / "tests" / "data" / "stock-ticker-app-wrong.yaml"), deployment=harness_deployment)
+    assert report.verdict == "fail"
+    rows = next(c for c in report.checks if c.name == "sink rows equal the oracle's")
+    assert not rows.ok and "MSFT" in rows.detail and "missing" in rows.detail
+
+
+def test_harness_submit_runs_an_application_by_hand_with_the_twins_values(harness_deployment: Deployment, kafka_topic) -> None:  # noqa: ANN001
+    from confluent_kafka import Producer
+
+    topic = kafka_topic(partitions=2)
+    producer = Producer({"bootstrap.servers": harness_deployment.bootstrap_servers, "acks": "all"})
+    for n in range(7):
+        producer.produce(topic, f"record {n}".encode())
+    assert producer.flush(60) == 0
+    done = run_cli("submit", "--name", harness_deployment.run.name, "--topic", topic, "tests/user_jobs/count_app.py", "--", "{bootstrap}", "{topic}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"records in {topic}: 7; HARNESS_BOOTSTRAP={harness_deployment.bootstrap_servers}" in done.stdout
+    wrong = run_cli("submit", "--name", harness_deployment.run.name, "tests/user_jobs/count_app.py", "--", "{bootstrap}", "{topik}")
+    assert wrong.returncode == 2 and "unknown placeholder" in wrong.stderr and "{topic}" in wrong.stderr
