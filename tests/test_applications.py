@@ -44,3 +44,13 @@ def test_harness_submit_runs_an_application_by_hand_with_the_twins_values(harnes
     assert f"records in {topic}: 7; HARNESS_BOOTSTRAP={harness_deployment.bootstrap_servers}" in done.stdout
     wrong = run_cli("submit", "--name", harness_deployment.run.name, "tests/user_jobs/count_app.py", "--", "{bootstrap}", "{topik}")
     assert wrong.returncode == 2 and "unknown placeholder" in wrong.stderr and "{topic}" in wrong.stderr
+
+
+def test_a_killed_and_resubmitted_application_loses_nothing_and_counts_its_rewrites(harness_deployment: Deployment,
+                                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    report = run_scenario(load_scenario(REPO / "scenarios" / "stock-ticker-app-driver-restart.yaml"), deployment=harness_deployment)
+    assert report.verdict == "pass", report.render()
+    assert [f["action"] for f in report.faults] == ["kill", "start"] and not any(f.get("error") for f in report.faults)
+    assert len(report.job["driver_incarnations"]) == 2  # two submissions, each with its own event log
+    assert report.verification["sink_rewritten_rows"] is not None and "rows written again by a re-run batch" in report.render()

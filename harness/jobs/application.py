@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, HarnessError, NotReadyError
-from harness.jobs.catchup import CatchUpGoal, CatchUpState, QueryView, latest_checkpointed
+from harness.jobs.catchup import CatchUpGoal, CatchUpState, QueryView, is_executed, latest_checkpointed
 from harness.jobs.runner import JobHistory, completed_batches, job_checkpoint, wait_until_caught_up
 from harness.jobs.spec import ApplicationSpec, JobSpec
 from harness.kafka import admin
@@ -131,8 +131,15 @@ class SubmittedApplication:
             processes.terminate([self.record], grace=30)
         history = JobHistory(catch_up=self.catch_up, malformed_known=False)
         history.batches = completed_batches(self._progress(), job_checkpoint(self.workdir), self.topic)
-        history.outputs, history.emitted_ms = self.read_back()
+        history.outputs, history.emitted_ms, history.rewritten = self.read_back()
+        history.incarnations = self.incarnations()
         return history
+
+    def incarnations(self) -> list[list[int]]:
+        """Batch ids each submission ran (one event log each): a batch id in two lists was re-run after a resubmission."""
+        files = sorted(self.events.iterdir(), key=lambda p: p.stat().st_mtime) if self.events.is_dir() else []
+        return [sorted({int(e["progress"]["batchId"]) for e in self._events(n, n + 1) if e.get("Event") == PROGRESS_EVENT and is_executed(e["progress"])})
+                for n in range(len(files))]
 
     # ----- the fault target: kill the driver, resubmit with the same arguments and checkpoint ------------
 
@@ -158,12 +165,12 @@ class SubmittedApplication:
 
     # ----- what it did -----------------------------------------------------------------------------
 
-    def _events(self, first_file: int = 0) -> list[dict[str, Any]]:
-        """Spark's event log of every incarnation (from the `first_file`-th), line by line; a line being written is skipped."""
+    def _events(self, first_file: int = 0, end_file: int | None = None) -> list[dict[str, Any]]:
+        """Spark's event logs of the submissions from the `first_file`-th (to `end_file`), line by line; a line being written is skipped."""
         events: list[dict[str, Any]] = []
         if not self.events.is_dir():
             return events
-        for path in sorted(self.events.iterdir(), key=lambda p: p.stat().st_mtime)[first_file:]:
+        for path in sorted(self.events.iterdir(), key=lambda p: p.stat().st_mtime)[first_file:end_file]:
             for line in path.read_text(errors="replace").splitlines():
                 try:
                     events.append(json.loads(line))
@@ -176,10 +183,10 @@ class SubmittedApplication:
         found = [e["progress"] for e in self._events() if e.get("Event") == PROGRESS_EVENT and "progress" in e]
         return [p for p in found if any(self.topic in str(s.get("description", "")) for s in p.get("sources") or [])]
 
-    def read_back(self) -> tuple[dict[int, list[dict[str, Any]]], dict[int, int]]:
-        """The rows the application wrote to its Kafka topic, one JSON object per value, in the order the
-        brokers stored them (each its own entry, so update mode keeps the newest row of a key), and when
-        each reached the topic (its record timestamp: where event-to-result latency ends)."""
+    def read_back(self) -> tuple[dict[int, list[dict[str, Any]]], dict[int, int], int]:
+        """The rows the application wrote to its Kafka topic, in the order the brokers stored them (each
+        its own entry, so update mode keeps the newest row of a key); when each reached the topic (its
+        record timestamp: where event-to-result latency ends); and how many rows were written again."""
         topic = self.output.kafka_topic
         try:
             partitions = len(admin.describe(self.bootstrap, topic).partitions)
@@ -187,8 +194,26 @@ class SubmittedApplication:
             raise HarnessError(f"cannot read back the application's output topic {topic}: {exc}",
                                hint="list the output topic under `topics` in the scenario, so the harness creates it fresh") from None
         messages = sorted(read_topic(self.bootstrap, topic, partitions), key=lambda m: (m.timestamp_ms, m.partition, m.offset))
-        rows = [m for m in messages if m.value is not None]
-        return {n: [_row(m.value)] for n, m in enumerate(rows)}, {n: m.timestamp_ms for n, m in enumerate(rows)}
+        return sink_rows([(m.value, m.timestamp_ms) for m in messages if m.value is not None], append=self.spec.output_mode == "append")
+
+
+def sink_rows(values: list[tuple[bytes, int]], *, append: bool) -> tuple[dict[int, list[dict[str, Any]]], dict[int, int], int]:
+    """Rows from an at-least-once sink. A batch Spark runs again after its driver was killed between the
+    sink's write and the batch's commit writes its rows again; in append mode each row is final once
+    written, so an exact copy of an earlier row is such a rewrite: it is counted, and compared once. A
+    row for the same key with other values is kept, for the comparison to find. (In update mode a
+    rewrite repeats the newest row of its key, which changes nothing.)"""
+    outputs: dict[int, list[dict[str, Any]]] = {}
+    emitted: dict[int, int] = {}
+    seen: set[bytes] = set()
+    rewritten = 0
+    for value, timestamp_ms in values:
+        if append and value in seen:
+            rewritten += 1
+            continue
+        seen.add(value)
+        outputs[len(outputs)], emitted[len(emitted)] = [_row(value)], timestamp_ms
+    return outputs, emitted, rewritten
 
 
 def _row(value: bytes) -> dict[str, Any]:

@@ -43,6 +43,7 @@ class JobHistory:
     incarnations: list[list[int]] | None = None  # a driver process: the batch ids each incarnation ran
     malformed_known: bool = True  # False: the job (a submitted application) counts no malformed records for the harness
     emitted_ms: dict[int, int] | None = None  # when each `outputs` entry reached the sink, where the sink records it
+    rewritten: int | None = None  # rows an at-least-once sink wrote again (a re-run batch), counted and compared once
 
 
 class RestartableDriver(Protocol):

@@ -188,6 +188,7 @@ class RunHistory:
     malformed_reported: int | None  # None: the job does not report a malformed count (a submitted application)
     finish: Finish | None = None
     emitted_ms: Mapping[int, int] | None = None  # outputs keyed by sink order, with when each reached the sink
+    rewritten: int | None = None  # rows an at-least-once sink wrote again, compared once
 
     @property
     def failed_sends(self) -> list[str]:

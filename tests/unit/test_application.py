@@ -59,3 +59,15 @@ def test_a_json_row_with_a_window_struct_becomes_the_oracles_columns() -> None:
     row = _row(value)
     assert row["window_start_ms"] == 1_700_000_000_000 and row["window_end_ms"] == 1_700_000_004_000
     assert "window" not in row and row["prices"] == [1.0, 2.5]
+
+
+def test_an_exact_rewrite_is_counted_and_compared_once_but_a_changed_row_is_kept() -> None:
+    from harness.jobs.application import sink_rows
+
+    a = b'{"symbol":"A","window_start_ms":0,"window_end_ms":4000,"high":2.0,"low":1.0,"count":2,"prices":[1.0,2.0]}'
+    changed = a.replace(b'"high":2.0', b'"high":3.0')
+    outputs, emitted, rewritten = sink_rows([(a, 10), (a, 20), (changed, 30)], append=True)
+    assert rewritten == 1
+    assert [rows[0]["high"] for rows in outputs.values()] == [2.0, 3.0] and list(emitted.values()) == [10, 30]
+    outputs, _, rewritten = sink_rows([(a, 10), (a, 20)], append=False)  # update mode: a repeat of the newest row changes nothing
+    assert rewritten == 0 and len(outputs) == 2
