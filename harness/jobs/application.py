@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -96,6 +97,8 @@ class SubmittedApplication:
         self.killed = False
         self.catch_up: CatchUpState | None = None
         self._incarnation_logs: list[int] = []
+        self._parsed: dict[Path, tuple[int, list[dict[str, Any]]]] = {}  # per event log: bytes read, events so far
+        self._started = 0.0
 
     def argv(self) -> list[str]:
         return self.submission.argv()
@@ -106,6 +109,7 @@ class SubmittedApplication:
         env = self.submission.env()
         self._incarnation_logs.append(len(list(self.events.iterdir())))
         self.killed = False
+        self._started = self._started or time.perf_counter()
         self.record, _ = processes.launch("application", self.argv(), log=self.log, env=env, cwd=Path.cwd())
 
     def wait_started(self, timeout: float = 180.0) -> None:
@@ -129,7 +133,8 @@ class SubmittedApplication:
         """SIGTERM, as a scheduler stops it: Spark's shutdown hook stops the query and closes the event log."""
         if self.record is not None:
             processes.terminate([self.record], grace=30)
-        history = JobHistory(catch_up=self.catch_up, malformed_known=False)
+        history = JobHistory(catch_up=self.catch_up, malformed_known=False,
+                             wall_seconds=time.perf_counter() - self._started if self._started else 0.0)
         history.batches = completed_batches(self._progress(), job_checkpoint(self.workdir), self.topic)
         history.outputs, history.emitted_ms, history.rewritten = self.read_back()
         history.incarnations = self.incarnations()
@@ -166,17 +171,28 @@ class SubmittedApplication:
     # ----- what it did -----------------------------------------------------------------------------
 
     def _events(self, first_file: int = 0, end_file: int | None = None) -> list[dict[str, Any]]:
-        """Spark's event logs of the submissions from the `first_file`-th (to `end_file`), line by line; a line being written is skipped."""
+        """Spark's event logs of the submissions from the `first_file`-th (to `end_file`), event by event.
+        Each file is read on from where the last call stopped (the waits poll it), and a line still being
+        written is left for the next call."""
         events: list[dict[str, Any]] = []
         if not self.events.is_dir():
             return events
         for path in sorted(self.events.iterdir(), key=lambda p: p.stat().st_mtime)[first_file:end_file]:
-            for line in path.read_text(errors="replace").splitlines():
-                try:
-                    events.append(json.loads(line))
-                except ValueError:
-                    continue
+            events.extend(self._read_on(path))
         return events
+
+    def _read_on(self, path: Path) -> list[dict[str, Any]]:
+        offset, parsed = self._parsed.get(path, (0, []))
+        with path.open("rb") as log:
+            log.seek(offset)
+            complete, _, _ = log.read().rpartition(b"\n")
+        for line in complete.splitlines() if complete else []:
+            try:
+                parsed.append(json.loads(line))
+            except ValueError:
+                continue
+        self._parsed[path] = (offset + len(complete) + 1 if complete else offset, parsed)
+        return parsed
 
     def _progress(self) -> list[dict[str, Any]]:
         """Progress events of the query that reads the scenario's topic."""
