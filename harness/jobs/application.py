@@ -90,7 +90,7 @@ class SubmittedApplication:
         self.application, self.output = spec.application, spec.output
         self.submission = Submission(spec.application, bootstrap=bootstrap, topic=topic, workdir=workdir, memory_mb=memory_mb, conf=conf,
                                      master=master if master and not master.startswith("local") else f"local[{cores}]",
-                                     output_topic=spec.output.kafka_topic)
+                                     output_topic=spec.output.kafka_topic or "")
         self.events = self.submission.events
         self.log = workdir / "application.log"
         self.record: processes.ProcessRecord | None = None

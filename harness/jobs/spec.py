@@ -20,7 +20,7 @@ _MODULE_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 class ApplicationSpec(BaseModel):
     """A team's own application, run as they pass it to `spark-submit`. Placeholders in `args` and
-    `conf` get the twin's values: {bootstrap}, {topic}, {checkpoint}, {spark_master}, {storage}."""
+    `conf` get the twin's values: {bootstrap}, {topic}, {output_topic}, {checkpoint}, {spark_master}, {storage}."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -39,19 +39,68 @@ class ApplicationSpec(BaseModel):
         return self
 
 
-class OutputSpec(BaseModel):
-    """Where the job writes its results, for the harness to read them back (the job's own sink)."""
+class NotebookSpec(BaseModel):
+    """A Jupyter notebook run cell by cell, unchanged, with the kernel it declares (Scala: HDInsight's
+    `sparkkernel`, through Spark's Scala shell; PySpark: `pysparkkernel` or a Python kernel). Each
+    parameter is assigned in a cell injected after the cell tagged `parameters`, as papermill does."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kafka_topic: str = Field(description="the Kafka topic the job writes its rows to, one JSON object per value")
+    file: str = Field(description="the notebook, a .ipynb file")
+    parameters: dict[str, str | int | float | bool] = Field(default={}, description="values for the notebook's parameters cell, with placeholders")
+    conf: dict[str, str] = Field(default={}, description="Spark conf for the notebook's session, with placeholders (as %%configure gives it)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        return {"file": value} if isinstance(value, str) else value  # `notebook: path.ipynb`
+
+    @model_validator(mode="after")
+    def _kind(self) -> NotebookSpec:
+        if not self.file.endswith(".ipynb"):
+            raise ValueError(f"{self.file!r} is not a Jupyter notebook (.ipynb)")
+        return self
+
+
+FileFormat = Literal["parquet", "json", "csv"]
+
+
+class OutputSpec(BaseModel):
+    """Where the job writes its results, for the harness to read them back (the job's own sink): one of
+    a Kafka topic (one JSON object per value), files (Spark's file sink: its `_spark_metadata` log says
+    which batch wrote which file), a memory table (`format("memory").queryName(...)`), or the console."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kafka_topic: str | None = Field(default=None, description="the Kafka topic the job writes its rows to, one JSON object per value")
+    path: str | None = Field(default=None, description="the file sink's path, with placeholders (e.g. '{storage}/stock-windows')")
+    format: FileFormat = Field(default="parquet", description="the file sink's format")
+    memory_table: str | None = Field(default=None, description="the query name of a memory sink")
+    console: bool = Field(default=False, description="the console sink: rows as its printed batches show them")
+
+    @model_validator(mode="after")
+    def _one_sink(self) -> OutputSpec:
+        named = [k for k in ("kafka_topic", "path", "memory_table") if getattr(self, k)] + (["console"] if self.console else [])
+        if len(named) != 1:
+            raise ValueError(f"name exactly one sink to read back, not {len(named)} ({', '.join(named) or 'none'}): "
+                             "kafka_topic, path (with format), memory_table or console: true")
+        return self
+
+    @property
+    def kind(self) -> Literal["kafka", "files", "memory", "console"]:
+        return "kafka" if self.kafka_topic else "files" if self.path else "memory" if self.memory_table else "console"
+
+    def describe(self) -> str:
+        return {"kafka": f"Kafka topic {self.kafka_topic}", "files": f"{self.format} files at {self.path}",
+                "memory": f"memory table {self.memory_table}", "console": "the console"}[self.kind]
 
 
 class JobSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     application: ApplicationSpec | None = Field(default=None, description="run a team's own application with spark-submit instead of `name`")
-    output: OutputSpec | None = Field(default=None, description="the application's own sink, read back for verification")
+    notebook: NotebookSpec | None = Field(default=None, description="run a team's own Jupyter notebook instead of `name`")
+    output: OutputSpec | None = Field(default=None, description="the application's or notebook's own sink, read back for verification")
     name: str = Field(default="stock-windows", description="built-in job name, or a module path 'pkg.module:function'")
     window: int = Field(default=4_000, description="event-time window length (the notebook: 4 seconds)")
     slide: int | None = Field(default=None, description="slide for sliding windows; none = tumbling")
@@ -89,14 +138,19 @@ class JobSpec(BaseModel):
             raise ValueError("append mode needs a watermark for a windowed aggregation (Spark refuses it); set `watermark` or use update/complete")
         if self.sink == "parquet" and self.output_mode != "append":
             raise ValueError("the parquet sink takes append mode only (as Spark's file sink); use memory for update/complete")
-        if self.application is not None and self.output is None:
-            raise ValueError("an application writes to its own sink: name it in `output` (e.g. `output: {kafka_topic: stockWindows}`) "
+        own = [k for k in ("application", "notebook") if getattr(self, k) is not None]
+        if len(own) > 1:
+            raise ValueError("a job is an application or a notebook, not both")
+        if own and self.output is None:
+            raise ValueError(f"an {own[0]} writes to its own sink: name it in `output` (e.g. `output: {{kafka_topic: stockWindows}}`) "
                              "so the harness can read the results back")
-        if self.output is not None and self.application is None:
-            raise ValueError("`output` names an application's own sink; a `name` job's sink is the harness's (`sink`)")
-        if self.application is not None and self.output_mode == "complete":
+        if self.output is not None and not own:
+            raise ValueError("`output` names an application's or notebook's own sink; a `name` job's sink is the harness's (`sink`)")
+        if self.output is not None and self.output.kind == "kafka" and self.output_mode == "complete":
             raise ValueError("complete mode rewrites the whole table into a Kafka topic every batch, which cannot be read back as one table; "
-                             "use append or update")
+                             "use append or update, or a memory or console sink")
+        if self.output is not None and self.output.kind == "files" and self.output_mode != "append":
+            raise ValueError("Spark's file sink takes append mode only; use append, or a memory or console sink")
         return self
 
 
