@@ -13,16 +13,14 @@ import json
 import signal
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from harness.errors import ConfigError, HarnessError, NotReadyError
 from harness.jobs.catchup import CatchUpGoal, CatchUpState, QueryView, is_executed, latest_checkpointed
 from harness.jobs.runner import JobHistory, completed_batches, job_checkpoint, wait_until_caught_up
 from harness.jobs.spec import ApplicationSpec, JobSpec
-from harness.kafka import admin
-from harness.kafka.readback import read_topic
+from harness.jobs.sinks import SinkReader, SinkRows, reader_for
 from harness.runtime import processes
 from harness.runtime.readiness import wait_for
 from harness.spark import harness_conf, spark_env, spark_submit
@@ -30,6 +28,19 @@ from harness.spark import harness_conf, spark_env, spark_submit
 PROGRESS_EVENT = "org.apache.spark.sql.streaming.StreamingQueryListener$QueryProgressEvent"
 STARTED_EVENT = "org.apache.spark.sql.streaming.StreamingQueryListener$QueryStartedEvent"
 ENV_PREFIX = "HARNESS_"
+
+
+class Launch(Protocol):
+    """How a job of the team's is started against the twin: a command line, its environment, where
+    Spark writes its event log, and the twin's values for placeholders."""
+
+    events: Path
+
+    def argv(self) -> list[str]: ...
+
+    def env(self) -> dict[str, str]: ...
+
+    def fill(self, text: str, where: str) -> str: ...
 
 
 class Submission:
@@ -45,7 +56,7 @@ class Submission:
                              "storage": str(workdir / "storage"), "output_topic": output_topic}
         """What `{name}` in the application's arguments and conf stands for, and HARNESS_NAME in its environment."""
 
-    def _fill(self, text: str, where: str) -> str:
+    def fill(self, text: str, where: str) -> str:
         try:
             return text.format_map(self.placeholders)
         except (KeyError, ValueError, IndexError) as exc:
@@ -62,7 +73,7 @@ class Submission:
         conf = {**harness_conf(self.bootstrap, self.memory_mb), **self.extra_conf,
                 "spark.eventLog.enabled": "true", "spark.eventLog.dir": self.events.resolve().as_uri(),
                 "spark.eventLog.compress": "false", "spark.eventLog.rolling.enabled": "false"}
-        conf.update({key: self._fill(value, f"conf.{key}") for key, value in app.conf.items()})
+        conf.update({key: self.fill(value, f"conf.{key}") for key, value in app.conf.items()})
         argv = [str(spark_submit()), "--master", self.master, "--name", f"harness-{source.stem}"]
         for key, value in conf.items():
             argv += ["--conf", f"{key}={value}"]
@@ -70,7 +81,7 @@ class Submission:
             argv += ["--py-files", ",".join(app.py_files)]
         if app.main_class:
             argv += ["--class", app.main_class]
-        return [*argv, str(source.resolve()), *(self._fill(arg, f"args[{i}]") for i, arg in enumerate(app.args))]
+        return [*argv, str(source.resolve()), *(self.fill(arg, f"args[{i}]") for i, arg in enumerate(app.args))]
 
     def env(self) -> dict[str, str]:
         """The JDK and loopback settings, and each placeholder as HARNESS_<NAME>, as a deployment's environment gives them."""
@@ -83,16 +94,24 @@ class SubmittedApplication:
     """The job handle of a submitted application: start, wait, kill and resubmit, stop, read back."""
 
     def __init__(self, bootstrap: str, topic: str, spec: JobSpec, workdir: Path, *, master: str, cores: int, memory_mb: int,
-                 conf: Mapping[str, str] | None = None) -> None:
-        if spec.application is None or spec.output is None:
+                 conf: Mapping[str, str] | None = None, submission: Launch | None = None, sink: SinkReader | None = None) -> None:
+        """`submission` and `sink` default to spark-submit of `job.application` and the reader of
+        `job.output`; a notebook brings its own launch (and, for a memory table, its own reader)."""
+        if spec.output is None or (submission is None and spec.application is None):
             raise ConfigError("a submitted application needs `job.application` and `job.output`")
         self.bootstrap, self.topic, self.spec, self.workdir = bootstrap, topic, spec, workdir
-        self.application, self.output = spec.application, spec.output
-        self.submission = Submission(spec.application, bootstrap=bootstrap, topic=topic, workdir=workdir, memory_mb=memory_mb, conf=conf,
-                                     master=master if master and not master.startswith("local") else f"local[{cores}]",
-                                     output_topic=spec.output.kafka_topic or "")
+        self.output = spec.output
+        self.name = spec.application.file if spec.application else spec.notebook.file if spec.notebook else "the job"
+        master = master if master and not master.startswith("local") else f"local[{cores}]"
+        if submission is None:
+            assert spec.application is not None
+            submission = Submission(spec.application, bootstrap=bootstrap, topic=topic, workdir=workdir, memory_mb=memory_mb, conf=conf,
+                                    master=master, output_topic=spec.output.kafka_topic or "")
+        self.submission = submission
         self.events = self.submission.events
         self.log = workdir / "application.log"
+        self.sink = sink or reader_for(spec.output, bootstrap=bootstrap, fill=lambda text: submission.fill(text, "output.path"),
+                                       append=spec.output_mode == "append", log=self.log)
         self.record: processes.ProcessRecord | None = None
         self.killed = False
         self.catch_up: CatchUpState | None = None
@@ -136,7 +155,8 @@ class SubmittedApplication:
         history = JobHistory(catch_up=self.catch_up, malformed_known=False,
                              wall_seconds=time.perf_counter() - self._started if self._started else 0.0)
         history.batches = completed_batches(self._progress(), job_checkpoint(self.workdir), self.topic)
-        history.outputs, history.emitted_ms, history.rewritten = self.read_back()
+        rows = self.read_back()
+        history.outputs, history.emitted_ms, history.rewritten, history.sink_notes = rows.outputs, rows.emitted_ms, rows.rewritten, rows.notes
         history.incarnations = self.incarnations()
         return history
 
@@ -166,7 +186,7 @@ class SubmittedApplication:
     def _check_alive(self) -> None:
         """An application that exits by itself fails the run at once, with its own error lines."""
         if self.record is not None and not self.killed and not self._alive():
-            raise HarnessError(f"the application {self.application.file} exited", detail=processes.log_tail(self.log))
+            raise HarnessError(f"the application {self.name} exited", detail=processes.log_tail(self.log))
 
     # ----- what it did -----------------------------------------------------------------------------
 
@@ -199,47 +219,6 @@ class SubmittedApplication:
         found = [e["progress"] for e in self._events() if e.get("Event") == PROGRESS_EVENT and "progress" in e]
         return [p for p in found if any(self.topic in str(s.get("description", "")) for s in p.get("sources") or [])]
 
-    def read_back(self) -> tuple[dict[int, list[dict[str, Any]]], dict[int, int], int]:
-        """The rows the application wrote to its Kafka topic, in the order the brokers stored them (each
-        its own entry, so update mode keeps the newest row of a key); when each reached the topic (its
-        record timestamp: where event-to-result latency ends); and how many rows were written again."""
-        topic = self.output.kafka_topic
-        try:
-            partitions = len(admin.describe(self.bootstrap, topic).partitions)
-        except Exception as exc:  # noqa: BLE001 - any client error means the topic cannot be read back
-            raise HarnessError(f"cannot read back the application's output topic {topic}: {exc}",
-                               hint="list the output topic under `topics` in the scenario, so the harness creates it fresh") from None
-        messages = sorted(read_topic(self.bootstrap, topic, partitions), key=lambda m: (m.timestamp_ms, m.partition, m.offset))
-        return sink_rows([(m.value, m.timestamp_ms) for m in messages if m.value is not None], append=self.spec.output_mode == "append")
-
-
-def sink_rows(values: list[tuple[bytes, int]], *, append: bool) -> tuple[dict[int, list[dict[str, Any]]], dict[int, int], int]:
-    """Rows from an at-least-once sink. A batch Spark runs again after its driver was killed between the
-    sink's write and the batch's commit writes its rows again; in append mode each row is final once
-    written, so an exact copy of an earlier row is such a rewrite: it is counted, and compared once. A
-    row for the same key with other values is kept, for the comparison to find. (In update mode a
-    rewrite repeats the newest row of its key, which changes nothing.)"""
-    outputs: dict[int, list[dict[str, Any]]] = {}
-    emitted: dict[int, int] = {}
-    seen: set[bytes] = set()
-    rewritten = 0
-    for value, timestamp_ms in values:
-        if append and value in seen:
-            rewritten += 1
-            continue
-        seen.add(value)
-        outputs[len(outputs)], emitted[len(emitted)] = [_row(value)], timestamp_ms
-    return outputs, emitted, rewritten
-
-
-def _row(value: bytes) -> dict[str, Any]:
-    """One JSON row; a `window` struct (as Spark's to_json writes it) becomes window_start_ms / window_end_ms."""
-    row = json.loads(value)
-    window = row.pop("window", None)
-    if isinstance(window, dict):
-        row["window_start_ms"], row["window_end_ms"] = _epoch_ms(window["start"]), _epoch_ms(window["end"])
-    return row
-
-
-def _epoch_ms(text: str) -> int:
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+    def read_back(self) -> SinkRows:
+        """What the job wrote to its own sink (`job.output`), read as the sink's own readers would."""
+        return self.sink()

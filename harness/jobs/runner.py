@@ -44,6 +44,7 @@ class JobHistory:
     malformed_known: bool = True  # False: the job (a submitted application) counts no malformed records for the harness
     emitted_ms: dict[int, int] | None = None  # when each `outputs` entry reached the sink, where the sink records it
     rewritten: int | None = None  # rows an at-least-once sink wrote again (a re-run batch), counted and compared once
+    sink_notes: list[str] = field(default_factory=list)  # what the job's own sink guarantees, and what could not be read back
 
 
 class RestartableDriver(Protocol):

@@ -189,6 +189,7 @@ class RunHistory:
     finish: Finish | None = None
     emitted_ms: Mapping[int, int] | None = None  # outputs keyed by sink order, with when each reached the sink
     rewritten: int | None = None  # rows an at-least-once sink wrote again, compared once
+    sink_notes: Sequence[str] = ()  # what the job's own sink guarantees, and what could not be read back
 
     @property
     def failed_sends(self) -> list[str]:

@@ -64,9 +64,7 @@ class RunReport:
             f"verify    {v.get('expected_rows')} expected rows, {v.get('actual_rows')} in the sink; "
             f"{v.get('late_dropped_records', 0)} records dropped as late, {v.get('malformed_expected', 0)} malformed",
         ]
-        if v.get("sink_rewritten_rows") is not None:
-            lines.append(f"sink      the job's Kafka topic: {v['sink_rewritten_rows']} rows written again by a re-run batch "
-                         "(the Kafka sink is at-least-once), each compared once")
+        lines += [f"sink      {note}" for note in v.get("sink_notes") or []]
         d = self.delivery
         if d:
             lines.append(f"delivery  {d.get('acked')} acknowledged, {d.get('stored')} stored: {d.get('lost')} lost, {d.get('duplicated')} duplicated")
@@ -132,6 +130,7 @@ def run_report(scenario: str, profile: str, bootstrap_servers: str, history: Run
             "malformed_reported": history.malformed_reported,
             "unconsumed": len(oracle.unconsumed) if oracle else None,
             "sink_rewritten_rows": history.rewritten,
+            "sink_notes": list(history.sink_notes),
         },
         checks=verdict.checks,
         delivery=verdict.delivery.to_json(),

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from harness.errors import ConfigError
-from harness.jobs.application import SubmittedApplication, _row
+from harness.jobs.application import SubmittedApplication
 from harness.jobs.spec import JobSpec
 from tests.conftest import REPO
 
@@ -52,22 +52,3 @@ def test_the_spec_refuses_an_application_without_its_sink_and_a_jar_without_its_
         JobSpec.model_validate({"application": {"file": "app.jar"}, "output": {"kafka_topic": "out"}})
     with pytest.raises(ValidationError, match="complete mode"):
         JobSpec.model_validate({"application": {"file": APP}, "output": {"kafka_topic": "out"}, "output_mode": "complete"})
-
-
-def test_a_json_row_with_a_window_struct_becomes_the_oracles_columns() -> None:
-    value = b'{"symbol":"MSFT","window":{"start":"2023-11-14T22:13:20.000Z","end":"2023-11-14T22:13:24.000Z"},"high":2.5,"low":1.0,"count":2,"prices":[1.0,2.5]}'
-    row = _row(value)
-    assert row["window_start_ms"] == 1_700_000_000_000 and row["window_end_ms"] == 1_700_000_004_000
-    assert "window" not in row and row["prices"] == [1.0, 2.5]
-
-
-def test_an_exact_rewrite_is_counted_and_compared_once_but_a_changed_row_is_kept() -> None:
-    from harness.jobs.application import sink_rows
-
-    a = b'{"symbol":"A","window_start_ms":0,"window_end_ms":4000,"high":2.0,"low":1.0,"count":2,"prices":[1.0,2.0]}'
-    changed = a.replace(b'"high":2.0', b'"high":3.0')
-    outputs, emitted, rewritten = sink_rows([(a, 10), (a, 20), (changed, 30)], append=True)
-    assert rewritten == 1
-    assert [rows[0]["high"] for rows in outputs.values()] == [2.0, 3.0] and list(emitted.values()) == [10, 30]
-    outputs, _, rewritten = sink_rows([(a, 10), (a, 20)], append=False)  # update mode: a repeat of the newest row changes nothing
-    assert rewritten == 0 and len(outputs) == 2

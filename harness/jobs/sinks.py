@@ -1,0 +1,168 @@
+"""Read back what a team's job wrote to its own sink, as rows the oracle can compare.
+
+One reader per kind of sink the job may name (`job.output`): a Kafka topic, Spark's file sink
+(Parquet, JSON, CSV), and, for notebooks and applications that use them, a memory table or the
+console. Each gives the rows in sink order, when each reached the sink where the sink records it, and
+notes for the report: what the sink guarantees and what could not be read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from harness.errors import HarnessError
+from harness.jobs.spec import OutputSpec
+from harness.kafka import admin
+from harness.kafka.readback import read_topic
+
+
+@dataclass
+class SinkRows:
+    """The rows a sink holds. `outputs` is keyed by sink order, or by batch id where the sink says
+    which batch wrote a row; `emitted_ms` says when each entry reached the sink, where it is known."""
+
+    outputs: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    emitted_ms: dict[int, int] | None = None
+    rewritten: int | None = None  # rows an at-least-once sink wrote again (a re-run batch), counted and compared once
+    notes: list[str] = field(default_factory=list)
+
+
+SinkReader = Callable[[], SinkRows]
+
+
+def reader_for(output: OutputSpec, *, bootstrap: str, fill: Callable[[str], str], append: bool, log: Path) -> SinkReader:
+    """The reader of the sink `output` names; `fill` puts the twin's values into a path's placeholders,
+    `log` is the job's own output (where a console sink prints)."""
+    if output.kind == "kafka":
+        assert output.kafka_topic is not None
+        topic = output.kafka_topic
+        return lambda: kafka_rows(bootstrap, topic, append=append)
+    if output.kind == "files":
+        assert output.path is not None
+        path, fmt = Path(fill(output.path)), output.format
+        return lambda: file_rows(path, fmt)
+    raise HarnessError(f"the harness cannot read back {output.describe()} of a submitted application yet",
+                       hint="write the results to a Kafka topic or to files (`output: {kafka_topic: ...}` or `output: {path: ..., format: parquet}`)")
+
+
+# ----- Kafka -----------------------------------------------------------------------------------------
+
+
+def kafka_rows(bootstrap: str, topic: str, *, append: bool) -> SinkRows:
+    """The rows the job wrote to its Kafka topic, in the order the brokers stored them (each its own
+    entry, so update mode keeps the newest row of a key); when each reached the topic (its record
+    timestamp: where event-to-result latency ends); and how many rows were written again."""
+    try:
+        partitions = len(admin.describe(bootstrap, topic).partitions)
+    except Exception as exc:  # noqa: BLE001 - any client error means the topic cannot be read back
+        raise HarnessError(f"cannot read back the job's output topic {topic}: {exc}",
+                           hint="list the output topic under `topics` in the scenario, so the harness creates it fresh") from None
+    messages = sorted(read_topic(bootstrap, topic, partitions), key=lambda m: (m.timestamp_ms, m.partition, m.offset))
+    rows = sink_rows([(m.value, m.timestamp_ms) for m in messages if m.value is not None], append=append)
+    rows.notes.append(f"the job's Kafka topic {topic}: {rows.rewritten} rows written again by a re-run batch "
+                      "(the Kafka sink is at-least-once), each compared once")
+    return rows
+
+
+def sink_rows(values: list[tuple[bytes, int]], *, append: bool) -> SinkRows:
+    """Rows from an at-least-once sink. A batch Spark runs again after its driver was killed between the
+    sink's write and the batch's commit writes its rows again; in append mode each row is final once
+    written, so an exact copy of an earlier row is such a rewrite: it is counted, and compared once. A
+    row for the same key with other values is kept, for the comparison to find. (In update mode a
+    rewrite repeats the newest row of its key, which changes nothing.)"""
+    result = SinkRows(emitted_ms={}, rewritten=0)
+    assert result.emitted_ms is not None and result.rewritten is not None
+    seen: set[bytes] = set()
+    for value, timestamp_ms in values:
+        if append and value in seen:
+            result.rewritten += 1
+            continue
+        seen.add(value)
+        entry = len(result.outputs)
+        result.outputs[entry], result.emitted_ms[entry] = [normal_row(json.loads(value))], timestamp_ms
+    return result
+
+
+# ----- files -----------------------------------------------------------------------------------------
+
+METADATA_DIR = "_spark_metadata"
+
+
+def file_rows(path: Path, fmt: str) -> SinkRows:
+    """The rows of Spark's file sink, by the batch that wrote them. The sink's own log
+    (`_spark_metadata/N`, one JSON line per file batch N added) is what makes it exactly-once: a batch
+    re-run after its driver was killed writes new files, and only the files the log lists hold results.
+    So only those are read, as Spark's own readers do, and the others are counted in a note. A
+    compacted log (`N.compact`) lists earlier batches' files together: those keep the batch of the
+    first log entry that named them."""
+    log_dir = path / METADATA_DIR
+    if not log_dir.is_dir():
+        raise HarnessError(f"the job's file sink at {path} has no {METADATA_DIR} log: it never committed a batch",
+                           hint="check the job's output path and its application log")
+    listed = _logged_files(log_dir)
+    result = SinkRows(emitted_ms={})
+    assert result.emitted_ms is not None
+    for file, (batch_id, modified_ms) in sorted(listed.items(), key=lambda item: item[1]):
+        rows = [normal_row(r) for r in _read_file(file, fmt)]
+        result.outputs.setdefault(batch_id, []).extend(rows)
+        result.emitted_ms[batch_id] = max(result.emitted_ms.get(batch_id, 0), modified_ms)
+    written = {p.resolve() for p in path.rglob("part-*") if p.is_file() and not p.name.endswith(".crc")}
+    orphans = len(written - set(listed))
+    result.notes.append(f"the job's {fmt} files at {path}: {len(listed)} files in {len(result.outputs)} batches by the sink's log"
+                        + (f"; {orphans} more files no batch committed (a batch re-run after a kill) are not results and were not read"
+                           if orphans else ""))
+    return result
+
+
+def _logged_files(log_dir: Path) -> dict[Path, tuple[int, int]]:
+    """Each file the sink's log adds, with the batch that added it and its modification time."""
+    entries = sorted((p for p in log_dir.iterdir() if p.name.split(".")[0].isdigit()), key=lambda p: int(p.name.split(".")[0]))
+    found: dict[Path, tuple[int, int]] = {}
+    for entry in entries:
+        batch_id = int(entry.name.split(".")[0])
+        for line in entry.read_text().splitlines()[1:]:  # the first line is the log's version
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            file = Path(unquote(urlparse(record["path"]).path)).resolve()
+            if record.get("action", "add") == "add":
+                found.setdefault(file, (batch_id, int(record.get("modificationTime", 0))))
+            else:
+                found.pop(file, None)
+    return found
+
+
+def _read_file(file: Path, fmt: str) -> Iterable[dict[str, Any]]:
+    if fmt == "json":
+        return [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+    import pyarrow.csv
+    import pyarrow.parquet
+
+    table = pyarrow.parquet.read_table(file) if fmt == "parquet" else pyarrow.csv.read_csv(file)
+    return table.to_pylist()
+
+
+# ----- rows ------------------------------------------------------------------------------------------
+
+
+def normal_row(row: dict[str, Any]) -> dict[str, Any]:
+    """One row as the oracle compares it: a `window` struct (as Spark writes it to JSON, Parquet or a
+    table) becomes window_start_ms / window_end_ms; timestamps become epoch milliseconds."""
+    row = dict(row)
+    window = row.pop("window", None)
+    if isinstance(window, dict):
+        row["window_start_ms"], row["window_end_ms"] = epoch_ms(window["start"]), epoch_ms(window["end"])
+    return row
+
+
+def epoch_ms(value: str | datetime) -> int:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)  # the harness runs Spark in UTC
+    return int(moment.timestamp() * 1000)

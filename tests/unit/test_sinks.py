@@ -1,0 +1,78 @@
+"""Reading back a job's own sink: rows as the oracle compares them, at-least-once rewrites counted, and
+only the files Spark's file-sink log committed (the sink's exactly-once), without running Spark."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow
+import pyarrow.parquet
+import pytest
+
+from harness.errors import HarnessError
+from harness.jobs.sinks import file_rows, normal_row, sink_rows
+
+START = datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc)
+
+
+def test_a_json_row_with_a_window_struct_becomes_the_oracles_columns() -> None:
+    value = b'{"symbol":"MSFT","window":{"start":"2023-11-14T22:13:20.000Z","end":"2023-11-14T22:13:24.000Z"},"high":2.5,"low":1.0,"count":2,"prices":[1.0,2.5]}'
+    row = normal_row(json.loads(value))
+    assert row["window_start_ms"] == 1_700_000_000_000 and row["window_end_ms"] == 1_700_000_004_000
+    assert "window" not in row and row["prices"] == [1.0, 2.5]
+
+
+def test_an_exact_rewrite_is_counted_and_compared_once_but_a_changed_row_is_kept() -> None:
+    a = b'{"symbol":"A","window_start_ms":0,"window_end_ms":4000,"high":2.0,"low":1.0,"count":2,"prices":[1.0,2.0]}'
+    changed = a.replace(b'"high":2.0', b'"high":3.0')
+    rows = sink_rows([(a, 10), (a, 20), (changed, 30)], append=True)
+    assert rows.rewritten == 1
+    assert [r[0]["high"] for r in rows.outputs.values()] == [2.0, 3.0] and rows.emitted_ms is not None and list(rows.emitted_ms.values()) == [10, 30]
+    rows = sink_rows([(a, 10), (a, 20)], append=False)  # update mode: a repeat of the newest row changes nothing
+    assert rows.rewritten == 0 and len(rows.outputs) == 2
+
+
+def _parquet(path: Path, symbol: str, start: datetime) -> None:
+    window = pyarrow.array([{"start": start, "end": start.replace(second=start.second + 4)}],
+                           type=pyarrow.struct([("start", pyarrow.timestamp("us", tz="UTC")), ("end", pyarrow.timestamp("us", tz="UTC"))]))
+    pyarrow.parquet.write_table(pyarrow.table({"symbol": [symbol], "window": window, "high": [2.0]}), path)
+
+
+def _log(sink: Path, batch: str, *files: Path, modified: int = 1000) -> None:
+    lines = ["v1", *(json.dumps({"path": f.resolve().as_uri(), "size": 1, "isDir": False, "modificationTime": modified, "action": "add"}) for f in files)]
+    (sink / "_spark_metadata" / batch).write_text("\n".join(lines))
+
+
+def test_only_files_the_sinks_log_committed_are_read_each_under_its_batch(tmp_path: Path) -> None:
+    sink = tmp_path / "out"
+    (sink / "_spark_metadata").mkdir(parents=True)
+    first, second, orphan = sink / "part-00000-a.snappy.parquet", sink / "part-00000-b.snappy.parquet", sink / "part-00000-c.snappy.parquet"
+    _parquet(first, "MSFT", START)
+    _parquet(second, "BA", START)
+    _parquet(orphan, "BA", START)  # a re-run batch's first attempt: written, never committed
+    _log(sink, "0", first, modified=1000)
+    _log(sink, "1", second, modified=2000)
+    rows = file_rows(sink, "parquet")
+    assert {b: [r["symbol"] for r in rs] for b, rs in rows.outputs.items()} == {0: ["MSFT"], 1: ["BA"]}
+    assert rows.outputs[0][0]["window_start_ms"] == 1_700_000_000_000 and rows.outputs[0][0]["window_end_ms"] == 1_700_000_004_000
+    assert rows.emitted_ms == {0: 1000, 1: 2000}
+    assert "1 more files no batch committed" in rows.notes[0]
+
+
+def test_a_compacted_log_keeps_each_files_first_batch_and_json_files_read_too(tmp_path: Path) -> None:
+    sink = tmp_path / "out"
+    (sink / "_spark_metadata").mkdir(parents=True)
+    first, second = sink / "part-00000-a.json", sink / "part-00000-b.json"
+    first.write_text('{"symbol":"MSFT","window":{"start":"2023-11-14T22:13:20.000Z","end":"2023-11-14T22:13:24.000Z"}}\n')
+    second.write_text('{"symbol":"BA","window":{"start":"2023-11-14T22:13:20.000Z","end":"2023-11-14T22:13:24.000Z"}}\n')
+    _log(sink, "8", first)
+    _log(sink, "9.compact", first, second)
+    rows = file_rows(sink, "json")
+    assert {b: [r["symbol"] for r in rs] for b, rs in rows.outputs.items()} == {8: ["MSFT"], 9: ["BA"]}
+
+
+def test_a_file_sink_that_never_committed_says_so(tmp_path: Path) -> None:
+    with pytest.raises(HarnessError, match="no _spark_metadata log"):
+        file_rows(tmp_path, "parquet")
