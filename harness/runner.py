@@ -83,7 +83,7 @@ def run_scenario(
         recorded = RunHistory(job=scenario.job, expect=scenario.expect, replays=results, acked=acked, stored=stored, batches=history.batches,
                               outputs=history.outputs, finish=history.catch_up,
                               malformed_reported=len(history.malformed_offsets) if history.malformed_known else None, emitted_ms=history.emitted_ms,
-                              rewritten=history.rewritten, sink_notes=history.sink_notes)
+                              rewritten=history.rewritten, sink_notes=history.sink_notes, sampled=history.sampled)
         return run_report(scenario.name, twin.profile, twin.bootstrap_servers, recorded, judge(recorded), manifest=str(manifest),
                           faults=[e.to_json() for e in events], job_facts=_job_facts(history, caught_up_s, _spark_facts(twin, session)))
 

@@ -54,3 +54,14 @@ def test_a_killed_and_resubmitted_application_loses_nothing_and_counts_its_rewri
     assert [f["action"] for f in report.faults] == ["kill", "start"] and not any(f.get("error") for f in report.faults)
     assert len(report.job["driver_incarnations"]) == 2  # two submissions, each with its own event log
     assert report.verification["sink_rewritten_rows"] is not None and "rows written again by a re-run batch" in report.render()
+
+
+def test_a_killed_and_resubmitted_application_writing_parquet_is_exactly_once_by_the_sinks_log(harness_deployment: Deployment,
+                                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    report = run_scenario(load_scenario(REPO / "scenarios" / "stock-ticker-app-parquet-driver-restart.yaml"), deployment=harness_deployment)
+    assert report.verdict == "pass", report.render()
+    assert [f["action"] for f in report.faults] == ["kill", "start"] and len(report.job["driver_incarnations"]) == 2
+    assert report.verification["expected_rows"] == report.verification["actual_rows"] >= 3000
+    assert report.verification["sink_rewritten_rows"] is None  # the file sink has no rewrites to count: its log commits each batch once
+    assert any("parquet files at" in note and "by the sink's log" in note for note in report.verification["sink_notes"])

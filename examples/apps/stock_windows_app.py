@@ -2,10 +2,12 @@
 
 It knows nothing of the harness: it reads the stock ticker from Kafka, computes the high, low, count and
 prices per symbol and 4-second window (with a 30-second watermark), and writes each window as one JSON
-value to a Kafka output topic.
+value to a Kafka output topic, or as one row to Parquet, JSON or CSV files on the cluster's storage.
 
     spark-submit stock_windows_app.py --bootstrap wn0-kafka:9092 --topic stockVals \
         --output-topic stockWindows --checkpoint /checkpoints/stock-windows
+    spark-submit stock_windows_app.py --bootstrap wn0-kafka:9092 --topic stockVals \
+        --output-path abfss://data@account.dfs.core.windows.net/stock-windows --format parquet --checkpoint ...
 
 `--wrong` makes it a deliberately wrong variant (it drops every MSFT tick), to show a failing run.
 """
@@ -24,7 +26,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--topic", required=True)
-    parser.add_argument("--output-topic", required=True)
+    sink = parser.add_mutually_exclusive_group(required=True)
+    sink.add_argument("--output-topic")
+    sink.add_argument("--output-path")
+    parser.add_argument("--format", default="parquet", choices=("parquet", "json"))
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--mode", default="append", choices=("append", "update"))
     parser.add_argument("--wrong", action="store_true")
@@ -42,9 +47,12 @@ def main() -> None:
                .groupBy(F.window("event_time", "4 seconds").alias("window"), F.col("symbol"))
                .agg(F.max("price").alias("high"), F.min("price").alias("low"), F.count(F.lit(1)).alias("count"),
                     F.collect_list("price").alias("prices")))
-    query = (windows.select(F.col("symbol").alias("key"), F.to_json(F.struct("symbol", "window", "high", "low", "count", "prices")).alias("value"))
-             .writeStream.format("kafka").option("kafka.bootstrap.servers", args.bootstrap).option("topic", args.output_topic)
-             .option("checkpointLocation", args.checkpoint).outputMode(args.mode).trigger(processingTime="500 milliseconds").start())
+    if args.output_topic:
+        writer = (windows.select(F.col("symbol").alias("key"), F.to_json(F.struct("symbol", "window", "high", "low", "count", "prices")).alias("value"))
+                  .writeStream.format("kafka").option("kafka.bootstrap.servers", args.bootstrap).option("topic", args.output_topic))
+    else:
+        writer = windows.writeStream.format(args.format).option("path", args.output_path)
+    query = (writer.option("checkpointLocation", args.checkpoint).outputMode(args.mode).trigger(processingTime="500 milliseconds").start())
     query.awaitTermination()
 
 

@@ -157,6 +157,7 @@ class SubmittedApplication:
         history.batches = completed_batches(self._progress(), job_checkpoint(self.workdir), self.topic)
         rows = self.read_back()
         history.outputs, history.emitted_ms, history.rewritten, history.sink_notes = rows.outputs, rows.emitted_ms, rows.rewritten, rows.notes
+        history.sampled = rows.sampled
         history.incarnations = self.incarnations()
         return history
 

@@ -45,6 +45,7 @@ class JobHistory:
     emitted_ms: dict[int, int] | None = None  # when each `outputs` entry reached the sink, where the sink records it
     rewritten: int | None = None  # rows an at-least-once sink wrote again (a re-run batch), counted and compared once
     sink_notes: list[str] = field(default_factory=list)  # what the job's own sink guarantees, and what could not be read back
+    sampled: bool = False  # the sink showed only some rows (the console): rows it did not show are not missing
 
 
 class RestartableDriver(Protocol):

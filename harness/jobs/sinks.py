@@ -31,6 +31,7 @@ class SinkRows:
     emitted_ms: dict[int, int] | None = None
     rewritten: int | None = None  # rows an at-least-once sink wrote again (a re-run batch), counted and compared once
     notes: list[str] = field(default_factory=list)
+    sampled: bool = False  # the sink shows only some rows (the console's numRows): a row it did not show is not missing
 
 
 SinkReader = Callable[[], SinkRows]

@@ -76,3 +76,26 @@ def test_a_compacted_log_keeps_each_files_first_batch_and_json_files_read_too(tm
 def test_a_file_sink_that_never_committed_says_so(tmp_path: Path) -> None:
     with pytest.raises(HarnessError, match="no _spark_metadata log"):
         file_rows(tmp_path, "parquet")
+
+
+def test_a_sampled_sink_is_compared_on_the_rows_it_showed_and_a_wrong_shown_row_still_fails() -> None:
+    from harness.records import AckedRecord, RecordedBatch
+    from harness.verify.check import verify_windows
+    from harness.verify.oracle import JobSemantics
+
+    t0 = 1_700_000_000_000
+    values = [json.dumps({"symbol": s, "time": t0 + 1000, "price": p, "size": 1}) for s, p in (("MSFT", 1.0), ("BA", 2.0), ("F", 3.0))]
+    stored = [AckedRecord("stockVals", 0, i, None, None, v) for i, v in enumerate(values)]
+    batches = [RecordedBatch(batch_id=0, start_offsets={0: 0}, end_offsets={0: 3}, input_rows=3, started_ms=0, duration_ms=1,
+                             watermark_ms=None, dropped_by_watermark=0)]
+    semantics = JobSemantics(4_000, None, None, "complete")
+
+    def shown(symbol: str, price: float) -> dict[str, object]:
+        return {"symbol": symbol, "window_start_ms": t0, "window_end_ms": t0 + 4000, "high": price, "low": price, "count": 1, "prices": [price]}
+
+    two_of_three = {0: [shown("MSFT", 1.0), shown("BA", 2.0)]}
+    rows = next(c for c in verify_windows(stored, batches, two_of_three, semantics, None, sampled=True).checks if c.name == "sink rows equal the oracle's")
+    assert rows.ok and "showed 2 of the 3 rows" in rows.detail
+    assert not next(c for c in verify_windows(stored, batches, two_of_three, semantics, None).checks if c.name == "sink rows equal the oracle's").ok
+    wrong = {0: [shown("MSFT", 1.0), shown("BA", 9.0)]}
+    assert not next(c for c in verify_windows(stored, batches, wrong, semantics, None, sampled=True).checks if c.name == "sink rows equal the oracle's").ok
