@@ -30,6 +30,8 @@ class _Strict(BaseModel):
 class GateScenario(_Strict):
     path: str
     expect_verdict: Literal["pass", "fail"] = "pass"
+    job: dict[str, Any] | None = Field(default=None, description="the team's own job for this scenario (application or notebook and its output), "
+                                       "replacing the scenario's; the same fields as a scenario's `job`")
 
 
 class GateTarget(_Strict):
@@ -76,7 +78,7 @@ def load_gate(path: Path) -> GateConfig:
 def run_gate(config: GateConfig, *, base_dir: Path, save_baseline: bool = False, progress: Progress = quiet) -> GateReport:
     report = GateReport(name=config.name)
     topology = load_profile(_resolve(base_dir, config.profile) if config.profile.endswith((".yaml", ".yml")) else config.profile)
-    scenarios = [(s, load_scenario(_resolve(base_dir, s.path))) for s in config.scenarios]
+    scenarios = [(s, _with_job(load_scenario(_resolve(base_dir, s.path)), s)) for s in config.scenarios]
     progress(f"static checks of profile {config.profile} and the job")
     topics = [TopicPlan(t.name, t.partitions, t.replication_factor or topology.kafka.topic_defaults.replication_factor,
                         _min_isr(t.configs)) for _, sc in scenarios for t in sc.topics]
@@ -170,6 +172,10 @@ def _min_isr(configs: dict[str, str]) -> int | None:
 
 def _unique(topics: list[TopicPlan]) -> list[TopicPlan]:
     return list({t.name: t for t in topics}.values())
+
+
+def _with_job(scenario: Scenario, entry: GateScenario) -> Scenario:
+    return scenario.with_job(entry.job) if entry.job else scenario
 
 
 def _resolve(base: Path, path: str) -> Path:

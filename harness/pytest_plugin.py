@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -98,18 +98,19 @@ def spark(harness_deployment: Deployment) -> Iterator[SparkSession]:
 def run_scenario(harness_deployment: Deployment, spark: SparkSession) -> Callable[..., Any]:
     """Run a scenario (a path or a `Scenario`) on the session's twin and Spark; returns the RunReport.
 
-    Keyword arguments override fields of the scenario's job, e.g. `run_scenario(path, watermark=1000)`.
+    `job={...}` replaces the scenario's job by your own, of any kind the scenario file takes, e.g.
+    `run_scenario("scenarios/stock-ticker.yaml", job={"application": {"file": "app.py", "args": [...]},
+    "output": {"kafka_topic": "out"}})`; keyword arguments override single fields, e.g. `watermark=1000`.
     """
     from pathlib import Path
 
     from harness.runner import run_scenario as run
     from harness.scenarios.spec import Scenario, load_scenario
 
-    def go(scenario: str | Path | Scenario, **job_overrides: Any) -> Any:
+    def go(scenario: str | Path | Scenario, job: Mapping[str, Any] | None = None, **job_overrides: Any) -> Any:
         loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-        if job_overrides:
-            job = loaded.job.model_validate({**loaded.job.model_dump(), **job_overrides})
-            loaded = loaded.model_copy(update={"job": job})
+        if job or job_overrides:
+            loaded = loaded.with_job({**(job or {}), **job_overrides})
         return run(loaded, deployment=harness_deployment, spark=spark)
 
     return go

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from harness.backends import Deployment
-from harness.runner import run_scenario
+from harness.runner import run_scenario as run_on
 from harness.scenarios.spec import load_scenario
 from tests.conftest import REPO, run_cli
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 def test_the_submitted_application_passes_verified_from_its_kafka_topic(harness_deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
-    report = run_scenario(load_scenario(REPO / "scenarios" / "stock-ticker-app.yaml"), deployment=harness_deployment)
+    report = run_on(load_scenario(REPO / "scenarios" / "stock-ticker-app.yaml"), deployment=harness_deployment)
     assert report.verdict == "pass", report.render()
     assert report.verification["expected_rows"] == report.verification["actual_rows"] >= 3000
     assert report.job["micro_batches"] >= 2  # batches from Spark's event log and the checkpoint, not from the application
@@ -23,9 +23,13 @@ def test_the_submitted_application_passes_verified_from_its_kafka_topic(harness_
     assert {c.name for c in report.checks} >= {"sink rows equal the oracle's", "Spark's watermark per batch equals the oracle's"}
 
 
-def test_the_wrong_application_fails_and_names_the_missing_rows(harness_deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_plugin_runs_a_scenario_with_a_teams_wrong_application_and_names_the_missing_rows(run_scenario, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """The plugin's `run_scenario(..., job={...})`: the built-in job's scenario, with the team's application
+    (its --wrong variant, tests/data/stock-ticker-app-wrong.yaml as a job) in its place."""
     monkeypatch.chdir(REPO)
-    report = run_scenario(load_scenario(REPO / "tests" / "data" / "stock-ticker-app-wrong.yaml"), deployment=harness_deployment)
+    wrong = load_scenario(REPO / "tests" / "data" / "stock-ticker-app-wrong.yaml").job
+    report = run_scenario("scenarios/stock-ticker.yaml", job={"application": wrong.application.model_dump(), "output": {"kafka_topic": "stockWindowsWrong"}})
+    assert report.job["name"] == "examples/apps/stock_windows_app.py (spark-submit)"
     assert report.verdict == "fail"
     rows = next(c for c in report.checks if c.name == "sink rows equal the oracle's")
     assert not rows.ok and "MSFT" in rows.detail and "missing" in rows.detail
@@ -49,7 +53,7 @@ def test_harness_submit_runs_an_application_by_hand_with_the_twins_values(harnes
 def test_a_killed_and_resubmitted_application_loses_nothing_and_counts_its_rewrites(harness_deployment: Deployment,
                                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
-    report = run_scenario(load_scenario(REPO / "scenarios" / "stock-ticker-app-driver-restart.yaml"), deployment=harness_deployment)
+    report = run_on(load_scenario(REPO / "scenarios" / "stock-ticker-app-driver-restart.yaml"), deployment=harness_deployment)
     assert report.verdict == "pass", report.render()
     assert [f["action"] for f in report.faults] == ["kill", "start"] and not any(f.get("error") for f in report.faults)
     assert len(report.job["driver_incarnations"]) == 2  # two submissions, each with its own event log
@@ -59,7 +63,7 @@ def test_a_killed_and_resubmitted_application_loses_nothing_and_counts_its_rewri
 def test_a_killed_and_resubmitted_application_writing_parquet_is_exactly_once_by_the_sinks_log(harness_deployment: Deployment,
                                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
-    report = run_scenario(load_scenario(REPO / "scenarios" / "stock-ticker-app-parquet-driver-restart.yaml"), deployment=harness_deployment)
+    report = run_on(load_scenario(REPO / "scenarios" / "stock-ticker-app-parquet-driver-restart.yaml"), deployment=harness_deployment)
     assert report.verdict == "pass", report.render()
     assert [f["action"] for f in report.faults] == ["kill", "start"] and len(report.job["driver_incarnations"]) == 2
     assert report.verification["expected_rows"] == report.verification["actual_rows"] >= 3000

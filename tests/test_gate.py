@@ -52,19 +52,21 @@ def test_a_passing_gate_then_a_baseline_regression(tmp_path: Path, kafka_bootstr
     assert any(r["metric"] == "job.throughput_rows_per_s" and r["ratio"] < 0.2 for r in rows)
 
 
-def test_a_broken_scenario_fails_the_gate_with_the_check_named(tmp_path: Path, kafka_bootstrap: str) -> None:
-    broken = yaml.safe_load((SCENARIOS / "stock-ticker.yaml").read_text())
-    broken["job"]["name"] = "stock-windows-drops-msft"
-    (tmp_path / "broken.yaml").write_text(yaml.safe_dump(broken))
+def test_a_teams_wrong_application_fails_the_gate_with_the_check_named(tmp_path: Path, kafka_bootstrap: str) -> None:
+    """A gate scenario's `job:` puts the team's own application (its --wrong variant) in place of the scenario's job."""
+    app = {"file": "examples/apps/stock_windows_app.py",
+           "args": ["--bootstrap", "{bootstrap}", "--topic", "{topic}", "--output-topic", "{output_topic}", "--checkpoint", "{checkpoint}", "--wrong"]}
+    entry = {"path": str(SCENARIOS / "stock-ticker.yaml"), "job": {"application": app, "output": {"kafka_topic": "stockWindowsGate"}}}
     profile = yaml.safe_load((REPO / "harness" / "topology" / "profiles" / "dev.yaml").read_text())
-    profile["spark"]["driver_memory_mb"] = 1152  # not the session factory's default: the gate must pass it on
+    profile["spark"]["driver_memory_mb"] = 1152  # not the default: the gate must pass it on to the submitted driver
     (tmp_path / "roomy.yaml").write_text(yaml.safe_dump(profile))
-    code, out, text = gate(tmp_path, {**external(kafka_bootstrap, [str(tmp_path / "broken.yaml")]), "profile": str(tmp_path / "roomy.yaml")})
+    code, out, text = gate(tmp_path, {**external(kafka_bootstrap, [entry]), "profile": str(tmp_path / "roomy.yaml")})
     assert code == 1, text
     failures = failing_cases(out / "junit.xml")
     assert "scenario stock-ticker: sink rows equal the oracle's" in failures
     assert "scenario stock-ticker: verdict is pass" in failures
-    assert json.loads((out / "gate.json").read_text())["runs"]["stock-ticker"]["job"]["spark"]["driver_memory"] == "1152m"
+    run = json.loads((out / "gate.json").read_text())["runs"]["stock-ticker"]
+    assert run["job"]["name"] == "examples/apps/stock_windows_app.py (spark-submit)" and run["job"]["spark"]["driver_memory"] == "1152m"
 
 
 def test_a_profile_that_violates_a_static_check_fails_before_anything_starts(tmp_path: Path) -> None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.scenarios.durations import parse_duration_ms
 from harness.faults.schedule import FaultSpec, check_schedule
@@ -131,6 +132,27 @@ class Scenario(_Strict):
     @property
     def source_topic(self) -> TopicSpec:
         return next(t for t in self.topics if t.name == self.producers[0].topic)
+
+    def with_job(self, overrides: Mapping[str, Any]) -> Scenario:
+        """This scenario with its job's fields replaced by `overrides` (a test's or a gate's own job:
+        `{"application": {...}, "output": {...}}`, or `{"watermark": "10s"}`). Naming an application or
+        a notebook replaces the job's kind, and a Kafka output topic the scenario does not list is added,
+        for the harness to create it fresh and read it back."""
+        from harness.errors import ConfigError
+        from harness.topology.loader import describe_validation_error
+
+        base = self.job.model_dump(exclude_unset=True)
+        if {"application", "notebook"} & set(overrides):
+            base = {k: v for k, v in base.items() if k not in ("application", "notebook", "output", "name")}
+        merged = {**base, **overrides}
+        try:
+            job = JobSpec.model_validate(merged)
+        except ValidationError as exc:
+            raise ConfigError(f"scenario {self.name}: invalid job override", detail=describe_validation_error(exc, merged)) from None
+        topics = self.topics
+        if job.output is not None and job.output.kafka_topic and job.output.kafka_topic not in {t.name for t in topics}:
+            topics = (*topics, TopicSpec(name=job.output.kafka_topic, partitions=4))
+        return self.model_copy(update={"job": job, "topics": topics})
 
 
 def load_scenario(path: str | Path) -> Scenario:

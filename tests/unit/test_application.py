@@ -52,3 +52,17 @@ def test_the_spec_refuses_an_application_without_its_sink_and_a_jar_without_its_
         JobSpec.model_validate({"application": {"file": "app.jar"}, "output": {"kafka_topic": "out"}})
     with pytest.raises(ValidationError, match="complete mode"):
         JobSpec.model_validate({"application": {"file": APP}, "output": {"kafka_topic": "out"}, "output_mode": "complete"})
+
+
+def test_a_scenario_takes_a_teams_job_in_place_of_its_own_and_gets_its_output_topic(tmp_path: Path) -> None:
+    from harness.errors import ConfigError
+    from harness.scenarios.spec import load_scenario
+
+    base = load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "stock-ticker.yaml")
+    mine = base.with_job({"application": {"file": APP, "args": ["{output_topic}"]}, "output": {"kafka_topic": "mine"}})
+    assert mine.job.application is not None and mine.job.application.file == APP and mine.job.window == base.job.window
+    assert [t.name for t in mine.topics] == ["stockVals", "mine"] and mine.source_topic.name == "stockVals"
+    assert base.with_job({"watermark": "10s"}).job.watermark == 10_000 and base.with_job({"watermark": "10s"}).job.name == base.job.name
+    with pytest.raises(ConfigError, match="invalid job override") as error:
+        base.with_job({"application": {"file": APP}})
+    assert "output" in str(error.value.detail)
