@@ -104,6 +104,30 @@ def fit_usl(points: Sequence[tuple[float, float]]) -> UslFit:
     return UslFit(lam=lam, sigma=sigma, kappa=kappa, r_squared=_r_squared(pts, residuals), residuals=residuals, points=tuple(pts))
 
 
+def overhead_bound(fit: UslFit, cores: int) -> str | None:
+    """Why a measured curve shows the harness's per-batch overhead or contention for the cores rather
+    than partition parallelism, or None when it rises the way parallelism does. Such a curve must not
+    be projected onto a cluster: scaling it up would contradict the fit it comes from (a fit that
+    peaks at its first point says more partitions never helped, so "16 copies of the local machine"
+    is not a prediction but an assumption the data refutes)."""
+    first_n = fit.n_range[0]
+    measured = sorted(fit.points)
+    peak_n = fit.peak_n()
+    if peak_n <= first_n * 1.05:
+        return (f"the USL fit peaks at N≈{peak_n:.1f}, at its first point (N={first_n:g}): more partitions never raised the rate, "
+                "so the sweep measured per-batch overhead or contention, not parallelism")
+    within = [(n, x) for n, x in measured if n <= cores]
+    if len(within) >= 2 and max(within, key=lambda p: p[1])[0] == within[0][0]:
+        return (f"the measured rate did not rise from N={within[0][0]:g} up to the job's {cores} cores "
+                f"({', '.join(f'{x:,.0f}' for _, x in within)} records/s): overhead or contention, not parallelism")
+    best_n, best_x = max(measured, key=lambda p: p[1])
+    best_within = max((x for _, x in within), default=0.0)
+    if best_n > cores and best_x > 1.05 * best_within:
+        return (f"the rate peaked at N={best_n:g}, past the job's {cores} cores ({best_x:,.0f} vs {best_within:,.0f} records/s within them): "
+                "tasks waited on something other than CPU (overhead), so the curve does not measure parallelism")
+    return None
+
+
 def _usl(n: float, lam: float, sigma: float, kappa: float) -> float:
     return lam * n / (1 + sigma * (n - 1) + kappa * n * (n - 1))
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.topology.azure import MB, DeploymentProfile
-from harness.bench.model import DISCLAIMER, Projection, Recommendation, UslFit, fit_usl, project, recommend_partitions
+from harness.bench.model import DISCLAIMER, Projection, Recommendation, UslFit, fit_usl, overhead_bound, project, recommend_partitions
 from harness.bench.sweep import SweepPoint, SweepResult
 from harness.errors import HarnessError
 
@@ -56,6 +56,10 @@ def analyse(result: SweepResult, *, target_records_per_s: float, azure_profile: 
         fit = fit_usl(result.fit_points(cores))
     except HarnessError as exc:
         return _with_problem(empty, str(exc))
+    bound = overhead_bound(fit, cores)
+    if bound is not None:
+        return Analysis(fit_cores=cores, fit=fit, azure_profile=azure_profile, target_records_per_s=target_records_per_s,
+                        problem=f"declined to project or recommend: {bound}")
     try:
         profile = DeploymentProfile.from_topology(load_profile(azure_profile))
         record_bytes = max(1, round(result.record_bytes))

@@ -22,7 +22,8 @@ def usl(n: float, lam: float = 3000.0, sigma: float = 0.1, kappa: float = 0.01) 
     return lam * n / (1 + sigma * (n - 1) + kappa * n * (n - 1))
 
 
-def point(partitions: int, cores: int = 2) -> SweepPoint:
+def point(partitions: int, cores: int = 8) -> SweepPoint:
+    """A point of a job that has the cores its partitions need, so the curve measures parallelism."""
     spark = usl(partitions)
     return SweepPoint(
         partitions=partitions, cores=cores, records=20_000, record_bytes=66.0, verdict="pass", failed_checks=[],
@@ -47,7 +48,7 @@ def test_report_has_the_ratio_columns_the_model_wording_and_a_valid_png(tmp_path
     assert report.markdown == tmp_path / "bench" / "parallelism.md"
     assert "harness producer / Kafka producer tool" in text and "Spark job / raw consumer" in text
     # harness producer 20,000 vs the tool's 40,000; Spark at N=4 vs the raw consumer's fetch rate of 80,000
-    row4 = next(line for line in text.splitlines() if line.startswith("| 2 | 4 |"))
+    row4 = next(line for line in text.splitlines() if line.startswith("| 8 | 4 |"))
     assert "| 0.500 |" in row4 and f"| {usl(4) / 80_000:.3f} |" in row4
     assert "MODEL PROJECTION, not a measurement" in text
     assert re.search(r"R² = 1\.0000 from 4 points", text), "the fit quality is shown"
@@ -71,7 +72,7 @@ def test_the_fit_recovers_the_synthetic_curve() -> None:
     assert analysis.fit is not None and analysis.problem is None
     assert analysis.fit.lam == pytest.approx(3000, rel=1e-3)
     assert analysis.fit.sigma == pytest.approx(0.1, rel=1e-2)
-    assert analysis.projection is not None and analysis.projection.local_cores == 2
+    assert analysis.projection is not None and analysis.projection.local_cores == 8
 
 
 def test_too_few_points_still_write_a_report_that_says_there_is_no_model(tmp_path: Path) -> None:
@@ -93,7 +94,7 @@ def test_sweep_result_round_trips_through_json() -> None:
 def test_fit_uses_one_core_count_at_a_time() -> None:
     result = synthetic()
     result.points += [point(n, cores=1) for n in (1, 2, 4)]
-    assert result.cores == [1, 2]
+    assert result.cores == [1, 8]
     assert [n for n, _ in result.fit_points()] == [1, 2, 4, 8]
     assert [n for n, _ in result.fit_points(1)] == [1, 2, 4]
 
@@ -147,3 +148,29 @@ def test_point_figures_come_from_the_run_report() -> None:
 def test_three_points_fit_says_r_squared_proves_nothing(tmp_path: Path) -> None:
     text = write_report(synthetic((1, 2, 4)), tmp_path, target_records_per_s=25_000).markdown.read_text()
     assert "R² = 1.0000 from 3 points" in text and "R² says nothing about the fit" in text
+
+
+def _measured(rates: dict[int, float], cores: int) -> SweepResult:
+    points = []
+    for n, rate in rates.items():
+        base = point(n, cores=cores)
+        points.append(SweepPoint(**{**base.__dict__, "spark_records_per_s": rate}))
+    return SweepResult(scenario="throughput", profile="dev", records=20_000, points=points)
+
+
+def test_an_overhead_bound_curve_gets_no_projection_and_no_recommendation(tmp_path: Path) -> None:
+    """The quick sweep's curve on local[2] (rate falling as partitions rise): the fit peaks at its first
+    point, and scaling it to a cluster would contradict it; the report declines and says why."""
+    report = write_report(_measured({1: 2861, 2: 2549, 4: 1871, 8: 1514}, cores=2), tmp_path, target_records_per_s=25_000)
+    analysis = report.analysis
+    assert analysis.fit is not None and analysis.projection is None and analysis.recommendation is None
+    assert analysis.problem is not None and "declined to project or recommend" in analysis.problem and "first point" in analysis.problem
+    text = report.markdown.read_text()
+    assert "Recommended partition count" not in text and "declined to project or recommend" in text
+
+
+def test_a_curve_that_only_rises_past_the_cores_is_declined_but_one_rising_to_them_is_projected() -> None:
+    past = analyse(_measured({1: 1000, 2: 1010, 4: 1600, 8: 2400}, cores=2), target_records_per_s=25_000)
+    assert past.projection is None and past.problem is not None and "past the job's 2 cores" in past.problem
+    rising = analyse(_measured({n: usl(n) for n in (1, 2, 4, 8)}, cores=8), target_records_per_s=25_000)
+    assert rising.problem is None and rising.projection is not None
