@@ -81,6 +81,7 @@ class RunReport:
             lines.append(f"  [{mark}] {check.name}" + (f": {detail}" if detail and check.ok else ""))
             if not check.ok and check.detail:
                 lines.extend("         " + line for line in check.detail.splitlines())
+        lines += [f"  [NOT CHECKED] {why}" for why in self.verification.get("not_checked") or []]
         lines.append(f"verdict: {self.verdict.upper()}")
         return "\n".join(lines)
 
@@ -106,7 +107,7 @@ def run_report(scenario: str, profile: str, bootstrap_servers: str, history: Run
             "ack_latency_ms": latency_summary([ms for r in replays for ms in r.ack_latencies_ms]),
         },
         job={
-            "name": f"{spec.application.file} (spark-submit)" if spec.application else spec.name, "output_mode": spec.output_mode,
+            "name": f"{spec.application.file} (spark-submit)" if spec.application else f"{spec.notebook.file} (notebook)" if spec.notebook else spec.name, "output_mode": spec.output_mode,
             "window_ms": spec.window, "slide_ms": spec.slide,
             "watermark_ms": spec.watermark, "micro_batches": len(batches), "input_rows": input_rows,
             "tasks_per_batch": tasks_summary([b.tasks(spec.min_partitions) for b in batches]),
@@ -131,6 +132,7 @@ def run_report(scenario: str, profile: str, bootstrap_servers: str, history: Run
             "unconsumed": len(oracle.unconsumed) if oracle else None,
             "sink_rewritten_rows": history.rewritten,
             "sink_notes": list(history.sink_notes),
+            "not_checked": list(verification.not_checked),
         },
         checks=verdict.checks,
         delivery=verdict.delivery.to_json(),

@@ -99,3 +99,30 @@ def test_a_sampled_sink_is_compared_on_the_rows_it_showed_and_a_wrong_shown_row_
     assert not next(c for c in verify_windows(stored, batches, two_of_three, semantics, None).checks if c.name == "sink rows equal the oracle's").ok
     wrong = {0: [shown("MSFT", 1.0), shown("BA", 9.0)]}
     assert not next(c for c in verify_windows(stored, batches, wrong, semantics, None, sampled=True).checks if c.name == "sink rows equal the oracle's").ok
+
+
+def test_rows_the_built_in_oracle_cannot_read_are_checked_for_what_is_checkable_and_the_rest_is_named() -> None:
+    from harness.jobs.spec import JobSpec
+    from harness.records import AckedRecord, RecordedBatch
+    from harness.verify.check import RunHistory, judge
+    from harness.verify.expectations import Expectations
+
+    t0 = 1_700_000_000_000
+    stored = [AckedRecord("stockVals", 0, i, None, None, json.dumps({"symbol": "MSFT", "time": t0 + i, "price": 1.0, "size": 1})) for i in range(3)]
+    consumed = [RecordedBatch(batch_id=0, start_offsets={0: 0}, end_offsets={0: 3}, input_rows=3, started_ms=0, duration_ms=1,
+                              watermark_ms=0, dropped_by_watermark=0)]
+    job = JobSpec.model_validate({"application": {"file": "app.py"}, "output": {"kafka_topic": "alerts"}})
+
+    def history(outputs: dict[int, list[dict[str, object]]], batches: list[RecordedBatch]) -> RunHistory:
+        return RunHistory(job=job, expect=Expectations(), replays=[], acked=stored, stored=stored, batches=batches, outputs=outputs,
+                          malformed_reported=None)
+
+    verdict = judge(history({0: [{"symbol": "MSFT", "alert": "price above 0"}]}, consumed))
+    names = {c.name: c.ok for c in verdict.checks}
+    assert names["every acknowledged record was consumed"] and names["the job wrote output to its sink"]
+    assert "sink rows equal the oracle's" not in names
+    assert "window_start_ms" in verdict.verification.not_checked[0] and "job.oracle" in verdict.verification.not_checked[0]
+    silent = judge(history({0: []}, consumed)).verification  # no rows at all: nothing says they are not the oracle's, so it compares
+    assert not silent.not_checked and any(c.name == "sink rows equal the oracle's" for c in silent.checks)
+    unread = judge(history({0: [{"alert": "x"}]}, []))
+    assert not next(c for c in unread.checks if c.name == "every acknowledged record was consumed").ok
