@@ -17,7 +17,6 @@ import ipaddress
 import json
 import os
 import secrets
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from harness.dist.java import find_java
 from harness.errors import HarnessError
+from harness.runtime.processes import run_tool
 
 VALID_FOR = dt.timedelta(days=7)  # a run's certificates outlive any run, and no run's CA is worth keeping
 PASSWORDS_FILE = "passwords.json"
@@ -124,10 +124,7 @@ class RunAuthority:
         return Identity(name, certificate, key_file, keystore, names)
 
     def _keytool(self, args: list[str]) -> None:
-        keytool = find_java().home / "bin" / "keytool"
-        done = subprocess.run([str(keytool), *args], capture_output=True, text=True, timeout=120, check=False)
-        if done.returncode != 0:
-            raise HarnessError("keytool could not write the run's truststore", detail=done.stderr[-2000:] or done.stdout[-2000:])
+        run_tool([str(find_java().home / "bin" / "keytool"), *args], what="keytool writing the run's truststore")
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
