@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.conftest import quick_mode
+from benchmarks.conftest import quick_mode, record_figure
 from harness.bench.report import write_report
 from harness.bench.sweep import SweepPoint, SweepResult, measure_point, spark_cores, warm_up
 from harness.scenarios.spec import Scenario, load_scenario
@@ -67,6 +67,8 @@ def _figures(point: SweepPoint) -> dict[str, object]:
         "spark_records_per_s_active": point.spark_records_per_s_active,
         "kafka_consumer_tool_fetch_records_per_s": point.perf_consumer.fetch_records_per_s if point.perf_consumer else None,
         "consumer_ratio": round(point.consumer_ratio, 4) if point.consumer_ratio is not None else None,
+        "raw_read_records_per_s": point.raw_read_records_per_s,
+        "raw_read_ratio": round(point.raw_read_ratio, 4) if point.raw_read_ratio is not None else None,
         "median_batch_ms": point.median_batch_ms, "micro_batches": point.micro_batches, "tasks_per_batch": point.tasks_per_batch,
         "peak_lag": max((lag for _, lag in point.lag), default=0), "latency_ms": point.latency_ms, "late_dropped": point.late_dropped,
     }
@@ -151,10 +153,12 @@ def test_parallelism_report(benchmark, reports_dir: Path) -> None:  # noqa: ANN0
     assert analysis.fit is not None, analysis.problem
     assert f"R² = {analysis.fit.r_squared:.4f} from {len(analysis.fit.points)} points" in text
     if analysis.recommendation is None:  # an overhead-bound curve: recorded and reported, not a failure
+        _record_summary(analysis.fit_cores)
         assert analysis.problem is not None and analysis.problem in text
         benchmark.extra_info.update({"model": "declined", "model_problem": analysis.problem, "fit_cores": analysis.fit_cores,
                                      "lambda": analysis.fit.lam, "sigma": analysis.fit.sigma, "kappa": analysis.fit.kappa})
         return
+    _record_summary(analysis.fit_cores)
     rec = analysis.recommendation
     benchmark.extra_info.update({
         "model": "USL fit (a model, not a measurement)", "fit_cores": analysis.fit_cores, "r_squared": round(analysis.fit.r_squared, 4),
@@ -163,3 +167,12 @@ def test_parallelism_report(benchmark, reports_dir: Path) -> None:  # noqa: ANN0
         "model_recommended_partitions": rec.partitions, "model_projected_records_per_s": round(rec.projected_records_per_s, 1),
         "model_limit": rec.limit,
     })
+
+
+def _record_summary(cores: int | None) -> None:
+    """The job against the raw connector read of the same topic, and its latency, for reports/bench/summary.md."""
+    points = [p for p in _result.points if p.cores == cores]
+    ratios = sorted(r for r in (p.raw_read_ratio for p in points) if r is not None)
+    if ratios:
+        record_figure("reference job / raw spark.read of the same topic", ratios[len(ratios) // 2], goal=">= 0.5",
+                      how=f"median over {len(ratios)} partition counts on local[{cores}], rows per second of busy batch time")

@@ -122,8 +122,9 @@ def render_markdown(result: SweepResult, analysis: Analysis, *, png_name: str = 
         "",
         "| cores | partitions | verdict | harness producer rec/s | Kafka producer tool rec/s | **harness producer / Kafka producer tool** "
         "| Spark rec/s (batch time) | Spark rec/s (wall) | raw consumer rec/s (consumer tool, fetch) | **Spark job / raw consumer** "
+        "| raw spark.read rec/s | **Spark job / raw spark.read** "
         "| median batch ms | tasks per batch min/max/mean | batches (with data) | peak lag | latency p50 / p95 / p99 ms | late dropped |",
-        "|" + "---|" * 16,
+        "|" + "---|" * 18,
     ]
     for point in sorted(result.points, key=lambda p: (p.cores, p.partitions)):
         lat = point.latency_ms or {}
@@ -134,6 +135,7 @@ def render_markdown(result: SweepResult, analysis: Analysis, *, png_name: str = 
             f"| {_n(point.perf_producer.records_per_s if point.perf_producer else None)} | {_ratio(point.producer_ratio)} "
             f"| {_n(point.spark_records_per_s)} | {_n(point.spark_records_per_s_wall)} "
             f"| {_n(point.perf_consumer.fetch_records_per_s if point.perf_consumer else None)} | {_ratio(point.consumer_ratio)} "
+            f"| {_n(point.raw_read_records_per_s)} | {_ratio(point.raw_read_ratio)} "
             f"| {_n(point.median_batch_ms)} | {_tasks(point)} | {point.micro_batches} ({point.data_batches}) | {peak_lag:,} "
             f"| {_n(lat.get('p50'))} / {_n(lat.get('p95'))} / {_n(lat.get('p99'))} | {_n(point.late_dropped) if point.late_dropped is not None else '-'} |"
         )
@@ -143,6 +145,8 @@ def render_markdown(result: SweepResult, analysis: Analysis, *, png_name: str = 
         "*Kafka producer tool*: `kafka-producer-perf-test`, its summary records/sec (random bytes, null keys).",
         "- *Spark rec/s (batch time)*: input rows / summed duration of the micro-batches with data (what the job processes while "
         "busy; the figure the model is fitted to). *(wall)*: input rows / the job's whole run, start-up and quiet period included.",
+        "- *raw spark.read*: a batch `spark.read.format(\"kafka\")` count of the same topic in the same session (the second of two "
+        "reads): the connector's own rate, which the job's rate is measured against (goal 0.5 or above).",
         "- *raw consumer*: `kafka-consumer-perf-test`'s fetch.nMsg.sec, records / fetch time, i.e. without its consumer-group join "
         "(Spark assigns partitions and joins no group).",
         "- *tasks per batch*: Spark source tasks, one per Kafka partition with data in the batch (minPartitions can split more). "

@@ -78,6 +78,15 @@ class SweepPoint:
     perf_consumer: ConsumerPerfResult | None = None
     seconds: float = 0.0
     report_path: str | None = None
+    raw_read_records_per_s: float | None = None
+    """A plain batch `spark.read.format("kafka")` count of the same topic in the same session: the connector's own rate."""
+
+    @property
+    def raw_read_ratio(self) -> float | None:
+        """Spark job (rows / busy batch time) / the raw connector read of the same topic, records/s."""
+        if not self.raw_read_records_per_s:
+            return None
+        return self.spark_records_per_s / self.raw_read_records_per_s
 
     @property
     def producer_ratio(self) -> float | None:
@@ -99,11 +108,12 @@ class SweepPoint:
         data["perf_consumer"] = self.perf_consumer.to_json() if self.perf_consumer else None
         data["producer_ratio"] = self.producer_ratio
         data["consumer_ratio"] = self.consumer_ratio
+        data["raw_read_ratio"] = self.raw_read_ratio
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SweepPoint:
-        values = {k: v for k, v in data.items() if k not in ("producer_ratio", "consumer_ratio")}
+        values = {k: v for k, v in data.items() if k not in ("producer_ratio", "consumer_ratio", "raw_read_ratio")}
         values["lag"] = [tuple(x) for x in values.get("lag", [])]
         if values.get("perf_producer"):
             values["perf_producer"] = ProducerPerfResult(**values["perf_producer"])
@@ -224,6 +234,7 @@ def measure_point(
         report = run_scenario(scenario, deployment=deployment, spark=spark, progress=progress)
         point = point_from_report(report, partitions=partitions, cores=cores)
         if baselines and point.records:
+            point.raw_read_records_per_s = raw_read_rate(spark, bootstrap, topic.name)
             point.perf_consumer = consumer_perf(bootstrap, topic.name, records=point.records)
             rf = topic.replication_factor or deployment.topology.kafka.topic_defaults.replication_factor
             admin.create_topic(bootstrap, scratch, partitions=partitions, replication_factor=rf, configs=topic.configs)
@@ -279,6 +290,18 @@ def _record_bytes(report: RunReport) -> float:
     if not records:
         return 0.0
     return sum(len(r.value.encode()) + len((r.key or "").encode()) for r in records) / len(records)
+
+
+def raw_read_rate(spark: SparkSession, bootstrap: str, topic: str) -> float:
+    """Records/s of a batch read of the whole topic through the same connector and session, the second
+    of two reads (the first pays for planning and code generation, as the job's warm-up does)."""
+    frame = (spark.read.format("kafka").option("kafka.bootstrap.servers", bootstrap).option("subscribe", topic)
+             .option("startingOffsets", "earliest").option("endingOffsets", "latest").load().select("value"))
+    frame.count()
+    started = time.perf_counter()
+    count = frame.count()
+    seconds = time.perf_counter() - started
+    return round(count / seconds, 1) if seconds > 0 else 0.0
 
 
 def spark_cores(spark: SparkSession) -> int:
