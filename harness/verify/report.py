@@ -57,7 +57,7 @@ class RunReport:
             f"({r.get('rate_per_s', 0):,.0f} records/s), {len(r.get('failed', []))} failed",
             "          per partition: " + ", ".join(f"{p}:{n}" for p, n in (r.get("per_partition") or {}).items()),
             f"          acknowledgement latency p50 {_ms(ack.get('p50'))} p99 {_ms(ack.get('p99'))} max {_ms(ack.get('max'))}",
-            f"job       {j.get('name')} ({j.get('output_mode')}, window {j.get('window_ms')}ms, watermark {j.get('watermark_ms')}ms): "
+            f"job       {j.get('name')} ({j.get('output_mode')}, window {j.get('window_ms')}ms, watermark {_watermark(j.get('watermark_ms'))}): "
             f"{j.get('micro_batches')} micro-batches, {j.get('input_rows')} input rows, tasks per batch {j.get('tasks_per_batch')}",
             f"          throughput {j.get('throughput_rows_per_s', 0):,.0f} rows/s of batch time; "
             f"event-to-result latency p50 {_ms(lat.get('p50'))} p95 {_ms(lat.get('p95'))} p99 {_ms(lat.get('p99'))}",
@@ -282,3 +282,7 @@ class GateReport:
 
 def _num(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _watermark(delay_ms: int | None) -> str:
+    return "none" if delay_ms is None else f"{delay_ms}ms"
