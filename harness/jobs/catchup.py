@@ -79,7 +79,7 @@ class QueryView:
 
     name: str
     latest: Committed | None = None
-    stateful: bool = False  # has a state operator and reports a watermark (may run no-data batches)
+    stateful: bool | None = False  # has a state operator and reports a watermark (may run no-data batches); None: not known yet
     idle_after_latest: bool = False
 
     @classmethod
@@ -88,7 +88,13 @@ class QueryView:
         latest = max((committed_from_progress(p, topic) for p in executed), key=lambda c: c.batch_id, default=None)
         if checkpointed is not None and (latest is None or checkpointed.batch_id > latest.batch_id):
             latest = checkpointed  # its progress event was lost: the checkpoint has the committed batch
-        stateful = any(p.get("stateOperators") and "watermark" in (p.get("eventTime") or {}) for p in executed)
+        # Only a progress event tells whether the query keeps state. A batch seen in the checkpoint before
+        # any progress event (an application's event log lags its commit log) leaves that unknown, and an
+        # unknown query is waited for as a stateful one: ending on it could stop a windowed job before
+        # the no-data batch that emits its windows.
+        stateful: bool | None = any(p.get("stateOperators") and "watermark" in (p.get("eventTime") or {}) for p in executed)
+        if not executed and latest is not None:
+            stateful = None
         idle = latest is not None and any(not is_executed(p) and int(p["batchId"]) > latest.batch_id for p in progress)
         return cls(name, latest, stateful, idle)
 
@@ -128,7 +134,7 @@ def assess(goal: CatchUpGoal, job: QueryView, others: Sequence[QueryView] = ()) 
     """The job's state against the goal; pure, so a recorded progress sequence can drive it in a unit test."""
     partitions = list(goal.end_offsets)
     final = goal.final_watermark_ms
-    needs_watermark = final is not None and job.stateful and goal.output_mode in ("append", "update")
+    needs_watermark = final is not None and job.stateful is not False and goal.output_mode in ("append", "update")
     target = f"a committed batch of {job.name} that consumed all {goal.total} records"
     if needs_watermark:
         target += f" and ran with the final watermark {iso(final)} (largest event time {iso(goal.max_event_time_ms)} - {goal.watermark_delay_ms} ms)"

@@ -155,3 +155,16 @@ def test_append_and_update_wait_for_the_watermark_batch(mode: str) -> None:
     goal = CatchUpGoal(ENDS, mode, DELAY, GOAL.max_event_time_ms)
     assert assess(goal, QueryView.observe("harness_job", [EMPTY, HALF, COVERING], TOPIC), []).outcome == "running"
     assert assess(goal, QueryView.observe("harness_job", [EMPTY, HALF, COVERING, WATERMARK_BATCH], TOPIC), []).finished
+
+
+def test_a_batch_seen_only_in_the_checkpoint_before_any_progress_event_is_not_the_end(tmp_path: Path) -> None:
+    """A submitted application's event log lags its commit log: its first batch may consume everything
+    and be committed before its progress event is written. Nothing yet says the query is stateless, so
+    the wait must hold on for the watermark batch, as for a stateful one (it emits the windows)."""
+    checkpoint = _checkpoint(tmp_path / "app", {0: (ENDS, 0)}, committed={0})
+    early = QueryView.observe("application", [], TOPIC, latest_checkpointed(checkpoint, TOPIC))
+    assert early.stateful is None and assess(GOAL, early, []).outcome == "running"
+    stateless = QueryView.observe("application", [progress(0, ENDS, 0, stateful=False)], TOPIC, latest_checkpointed(checkpoint, TOPIC))
+    assert stateless.stateful is False and assess(GOAL, stateless, []).finished  # once its progress says so, a stateless query is done
+    final = _checkpoint(tmp_path / "app2", {0: (ENDS, 0), 1: (ENDS, FINAL)}, committed={0, 1})
+    assert assess(GOAL, QueryView.observe("application", [], TOPIC, latest_checkpointed(final, TOPIC)), []).finished
