@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: setup demo test test-quick bench clean docker-engine
+.PHONY: setup demo test test-quick bench clean docker-engine scala-example
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -30,6 +30,10 @@ test: setup docker-engine
 
 docker-engine:
 	@bash scripts/ensure-docker.sh
+
+# The Scala example application's jar, for scenarios/stock-ticker-scala-app.yaml (Maven fetches about 60 MB once).
+scala-example:
+	mvn -q -B -f examples/apps/scala/stock-windows/pom.xml package
 
 test-quick: setup
 	$(PY) -m pytest -m "not slow"

@@ -20,6 +20,7 @@ from harness.faults.inject import FaultScheduler, require_valid
 from harness.jobs.application import SubmittedApplication
 from harness.jobs.catchup import CatchUpGoal
 from harness.jobs.driver import DriverProcess
+from harness.jobs.notebook import NotebookJob
 from harness.jobs.runner import JobHandle, JobHistory, StreamingJob
 from harness.kafka import admin
 from harness.kafka.readback import stored_records
@@ -127,12 +128,17 @@ def _job(scenario: Scenario, twin: Deployment, session: SparkSession | None, wor
     topic = scenario.source_topic.name
     settings = twin.topology.spark
     if scenario.job.application is not None:
+        node = twin.driver_launcher()  # docker: spark-submit on the Spark head node, with the twin as the VNet sees it
+        master, conf = twin.driver_spark_conf() if node is not None else twin.spark_conf()
+        return SubmittedApplication(twin.bootstrap_servers, topic, scenario.job, workdir, master=master or "", conf=conf,
+                                    cores=settings.local_cores, memory_mb=settings.driver_memory_mb, node=node, app_bootstrap=twin.job_bootstrap())
+    if scenario.job.notebook is not None:
         if twin.driver_launcher() is not None:
-            raise HarnessError(f"the {twin.backend} backend cannot submit an application yet: it would run on the Spark head node inside the VNet",
+            raise HarnessError(f"the {twin.backend} backend cannot run a notebook yet: its driver would run on the Spark head node inside the VNet",
                                hint="run the scenario with --backend local for now")
         master, conf = twin.spark_conf()
-        return SubmittedApplication(twin.bootstrap_servers, topic, scenario.job, workdir, master=master, conf=conf,
-                                    cores=settings.local_cores, memory_mb=settings.driver_memory_mb)
+        return NotebookJob(twin.bootstrap_servers, topic, scenario.job, workdir, master=master, conf=conf,
+                           cores=settings.local_cores, memory_mb=settings.driver_memory_mb)
     launcher = twin.driver_launcher()
     if launcher is not None or any(f.target == "driver" for f in scenario.faults):
         master, conf = twin.driver_spark_conf()
@@ -143,13 +149,13 @@ def _job(scenario: Scenario, twin: Deployment, session: SparkSession | None, wor
 
 
 def _job_name(scenario: Scenario) -> str:
-    app = scenario.job.application
-    return f"{app.file} (spark-submit)" if app else scenario.job.name
+    app, notebook = scenario.job.application, scenario.job.notebook
+    return f"{app.file} (spark-submit)" if app else f"{notebook.file} (notebook)" if notebook else scenario.job.name
 
 
 def _needs_session(scenario: Scenario, twin: Deployment) -> bool:
-    """The harness's own Spark session runs the job unless the job is an application or needs a driver process of its own."""
-    return scenario.job.application is None and twin.driver_launcher() is None and not any(f.target == "driver" for f in scenario.faults)
+    """The harness's own Spark session runs the job unless the job is an application, a notebook, or needs a driver process of its own."""
+    return scenario.job.application is None and scenario.job.notebook is None and twin.driver_launcher() is None and not any(f.target == "driver" for f in scenario.faults)
 
 
 def _explained(wait: Callable[[], None], twin: Deployment) -> None:

@@ -116,6 +116,118 @@ def test_stock_ticker_passes_with_the_job_inside_the_vnet(twin: DockerDeployment
     assert ran_on, "no executor ran on a Spark worker node"
 
 
+def _spark_properties(event_log: Path) -> dict[str, str]:
+    """The properties Spark itself recorded for an application (its environment event)."""
+    for line in event_log.read_text().splitlines():
+        event = json.loads(line)
+        if event["Event"] == "SparkListenerEnvironmentUpdate":
+            return event["Spark Properties"]
+    raise AssertionError(f"no environment event in {event_log}")
+
+
+def test_the_submitted_application_runs_on_the_head_node_and_passes(twin: DockerDeployment, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.backends.docker.deployment import literal_pattern
+
+    monkeypatch.chdir(REPO)
+    report = run_scenario(load_scenario(REPO / "scenarios" / "stock-ticker-app.yaml"), deployment=twin)
+    assert report.verdict == "pass", report.render()
+    assert report.verification["expected_rows"] == report.verification["actual_rows"] >= 3000  # every window, from its Kafka topic
+    head = twin.plan.container("hn0-spark")
+    assert report.job["spark"]["master"] == f"spark://{head.node.fqdn}:7077"
+    workdir = Path(report.manifest).parent
+    (event_log,) = (workdir / "eventlog").iterdir()
+    assert event_log.name.startswith("app-")  # an application of the standalone master, closed by the graceful stop
+    spark = _spark_properties(event_log)
+    assert spark["spark.master"] == f"spark://{head.node.fqdn}:7077" and spark["spark.driver.host"] == head.address
+    assert spark["spark.harness.kafka.bootstrap"] == ",".join(f"{twin.topology.node(b).fqdn}:9092" for b in BROKERS)
+    assert twin.run_on("hn0-spark", ["pgrep", "-f", literal_pattern(str(workdir))]).returncode == 1, "the application outlived the run"
+
+
+def _livy(twin: DockerDeployment, method: str, path: str, body: dict[str, object] | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{twin.livy_url}{path}", data=json.dumps(body).encode() if body is not None else None, method=method,
+                                     headers={"Content-Type": "application/json", "X-Requested-By": "ci"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the twin's port on loopback
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def _upload(twin: DockerDeployment, source: Path) -> str:
+    """As a pipeline uploads its artifact to the cluster's storage: the run directory every Spark node mounts."""
+    target = twin.run.path / "uploads" / source.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(source.read_text())
+    return str(target)
+
+
+def test_a_livy_batch_posted_from_the_host_runs_on_the_head_node_to_success(twin: DockerDeployment) -> None:
+    from confluent_kafka import Producer
+
+    from harness.kafka import admin
+    from harness.runtime.readiness import wait_for
+
+    topic = f"livy-count-{os.getpid()}"
+    admin.create_topic(twin.bootstrap_servers, topic, partitions=2, replication_factor=3)
+    producer = Producer({"bootstrap.servers": twin.bootstrap_servers, "acks": "all"})
+    for n in range(7):
+        producer.produce(topic, f"record {n}".encode())
+    assert producer.flush(60) == 0
+    status = run_cli("status", "--name", twin.run.name)
+    assert f"Livy batches: {twin.livy_url}/batches" in status.stdout and twin.livy_url.startswith("http://127.0.0.1:")
+
+    app = _upload(twin, REPO / "tests" / "user_jobs" / "count_app.py")
+    # the pipeline's body, unchanged: brokers by the short names the VNet resolves
+    code, created = _livy(twin, "POST", "/batches", {"file": app,
+                                                      "args": ["wn0-kafka:9092,wn1-kafka:9092", topic], "name": "count", "driverMemory": "768m"})
+    assert code == 201 and created["state"] == "starting", created
+    states: list[str] = []
+
+    def finished() -> bool:
+        state = _livy(twin, "GET", f"/batches/{created['id']}/state")[1]["state"]
+        if not states or states[-1] != state:
+            states.append(state)
+        return state in ("success", "dead", "killed")
+
+    wait_for(finished, what=f"Livy batch {created['id']} to finish", timeout=300, interval=0.5)
+    assert states == ["starting", "running", "success"], states
+    _, batch = _livy(twin, "GET", f"/batches/{created['id']}")
+    assert batch["appId"].startswith("app-") and batch["name"] == "count"  # an application of the head node's standalone master
+    _, log = _livy(twin, "GET", f"/batches/{created['id']}/log?from=0&size=1000")
+    assert f"records in {topic}: 7; HARNESS_BOOTSTRAP={twin.job_bootstrap()}" in log["log"] and log["from"] == 0 and log["total"] == len(log["log"])
+    _, listed = _livy(twin, "GET", "/batches")
+    assert [s["id"] for s in listed["sessions"]] == [created["id"]] and listed["sessions"][0]["state"] == "success"
+
+    code, refused = _livy(twin, "POST", "/batches", {"file": app, "driverMemry": "1g"})
+    assert code == 400 and "unknown field 'driverMemry'" in refused["msg"], refused
+
+
+def test_deleting_a_running_livy_batch_kills_it_on_the_head_node(twin: DockerDeployment) -> None:
+    from harness.backends.docker.deployment import literal_pattern
+    from harness.runtime.readiness import wait_for
+
+    streaming = _upload(twin, REPO / "examples" / "apps" / "stock_windows_app.py")  # runs until it is stopped
+    code, created = _livy(twin, "POST", "/batches", {"file": streaming, "args": ["--bootstrap", "{bootstrap}", "--topic", "stockVals",
+                                                                                 "--output-topic", "livy-windows", "--checkpoint", "{checkpoint}"]})
+    assert code == 201, created
+    path = f"/batches/{created['id']}"
+    wait_for(lambda: _livy(twin, "GET", f"{path}/state")[1]["state"] == "running", what="the streaming batch to run", timeout=300, interval=0.5,
+             guard=lambda: _refuse_final(_livy(twin, "GET", f"{path}/state")[1]["state"], twin, path))
+    assert _livy(twin, "DELETE", path) == (200, {"msg": "deleted"})
+    assert _livy(twin, "GET", f"{path}/state")[1]["state"] == "killed"
+    workdir = twin.run.path / "livy" / f"batch-{created['id']}"  # the batch's own directory on the shared storage
+    assert (workdir / "driver.log").exists()
+    assert twin.run_on("hn0-spark", ["pgrep", "-f", literal_pattern(str(workdir))]).returncode == 1, "the killed batch still runs"
+
+
+def _refuse_final(state: str, twin: DockerDeployment, path: str) -> None:
+    if state in ("success", "dead", "killed"):
+        raise AssertionError(f"the batch ended ({state}) before it was deleted: {_livy(twin, 'GET', f'{path}/log')[1]['log']}")
+
+
 def test_a_partitioned_broker_leaves_the_isr_loses_nothing_and_rejoins(twin: DockerDeployment) -> None:
     report = run_scenario(load_scenario(REPO / "scenarios" / "broker-partition.yaml"), deployment=twin)
     assert report.verdict == "pass", report.render()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -31,8 +32,9 @@ class DriverLauncher(Protocol):
     def argv(self, python_args: list[str]) -> list[str]:
         """The command line that runs `python <python_args>` there."""
 
-    def kill(self) -> None:
-        """Kill -9 the driver there (killing the local `docker exec` client alone would not)."""
+    def kill(self, marker: str | None = None, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Kill -9 (or `sig`) the driver there, or every process there whose command line names `marker`
+        (a submitted application's work directory); killing the local `docker exec` client alone would not."""
 
 
 class NodeControl(Protocol):
@@ -104,12 +106,9 @@ class Deployment(abc.ABC):
         settings = self.topology.spark
         if not self.spark_master:
             return f"local[{settings.local_cores}]", {}
-        from harness.backends.spark_node import worker_resources
+        from harness.backends.spark_node import executor_conf
 
-        sizes = [worker_resources(n, settings) for n in self.topology.spark_workers]
-        cores, memory = min(r.cores for r in sizes), min(r.memory_mb for r in sizes)
-        return self.spark_master, {"spark.executor.cores": str(cores), "spark.executor.memory": f"{max(384, memory - 128)}m",
-                                   "spark.cores.max": str(sum(r.cores for r in sizes))}
+        return self.spark_master, executor_conf(self.topology.spark_workers, settings)
 
     def node_pids(self) -> list[int]:
         """Host pids of the twin's node processes (for memory accounting)."""

@@ -7,6 +7,7 @@ one-core worker here and four of them fit on a laptop.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,15 @@ def worker_resources(node: Node, settings: SparkSettings) -> WorkerResources:
     rule = (f"{size.name}: {size.vcpus} vCPU x {settings.cores_per_vcpu} -> {cores} cores, "
             f"{size.ram_gib:g} GiB x {settings.memory_mb_per_gib} MB -> {memory} MB")
     return WorkerResources(cores, memory, rule)
+
+
+def executor_conf(workers: Sequence[Node], settings: SparkSettings) -> dict[str, str]:
+    """Executor settings for a standalone cluster of these workers: every executor fits the smallest
+    worker, and a job may use every worker's cores."""
+    sizes = [worker_resources(n, settings) for n in workers]
+    cores, memory = min(r.cores for r in sizes), min(r.memory_mb for r in sizes)
+    return {"spark.executor.cores": str(cores), "spark.executor.memory": f"{max(384, memory - 128)}m",
+            "spark.cores.max": str(sum(r.cores for r in sizes))}
 
 
 def spark_class() -> Path:

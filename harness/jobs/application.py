@@ -10,11 +10,14 @@ offsets and commits logs. The results are what the application wrote to its own 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.errors import ConfigError, HarnessError, NotReadyError
 from harness.jobs.catchup import CatchUpGoal, CatchUpState, QueryView, is_executed, latest_checkpointed
@@ -24,6 +27,9 @@ from harness.jobs.sinks import SinkReader, SinkRows, reader_for
 from harness.runtime import processes
 from harness.runtime.readiness import wait_for
 from harness.spark import harness_conf, spark_env, spark_submit
+
+if TYPE_CHECKING:
+    from harness.backends.base import DriverLauncher
 
 PROGRESS_EVENT = "org.apache.spark.sql.streaming.StreamingQueryListener$QueryProgressEvent"
 STARTED_EVENT = "org.apache.spark.sql.streaming.StreamingQueryListener$QueryStartedEvent"
@@ -45,12 +51,21 @@ class Launch(Protocol):
 
 class Submission:
     """One `spark-submit` of an application against a twin: its command line and environment, with
-    the twin's values in place of the placeholders. `harness submit` and `SubmittedApplication` use it."""
+    the twin's values in place of the placeholders. `harness submit`, `SubmittedApplication` and the docker
+    backend's Livy server (`harness.jobs.livy`) use it.
+
+    With a `node` (the docker backend's Spark head node), spark-submit runs there: the application is
+    copied to the run's shared storage, as a pipeline uploads it to the cluster's, and the node's own
+    Python builds this same command line from `config` (`python -m harness.jobs.application`), so
+    spark-submit, the JDK and the connector jars are the node's. The work directory is on storage the
+    node mounts at the same path, so checkpoint, event log and {storage} mean the same file on both sides."""
 
     def __init__(self, application: ApplicationSpec, *, bootstrap: str, topic: str, workdir: Path, master: str, memory_mb: int,
-                 output_topic: str = "", conf: Mapping[str, str] | None = None) -> None:
+                 output_topic: str = "", conf: Mapping[str, str] | None = None, node: DriverLauncher | None = None) -> None:
         self.application, self.bootstrap, self.workdir, self.master = application, bootstrap, workdir, master
-        self.memory_mb, self.extra_conf = memory_mb, dict(conf or {})
+        self.memory_mb, self.extra_conf, self.node = memory_mb, dict(conf or {}), node
+        self.topic, self.output_topic = topic, output_topic
+        self.config = workdir / "submission.json"
         self.events = workdir / "eventlog"
         self.placeholders = {"bootstrap": bootstrap, "topic": topic, "checkpoint": str(job_checkpoint(workdir)), "spark_master": master,
                              "storage": str(workdir / "storage"), "output_topic": output_topic}
@@ -69,12 +84,17 @@ class Submission:
         app = self.application
         source = Path(app.file)
         if not source.exists():
-            raise ConfigError(f"job.application.file: {app.file} does not exist", hint="give the path from the directory you run the harness in")
-        conf = {**harness_conf(self.bootstrap, self.memory_mb), **self.extra_conf,
-                "spark.eventLog.enabled": "true", "spark.eventLog.dir": self.events.resolve().as_uri(),
-                "spark.eventLog.compress": "false", "spark.eventLog.rolling.enabled": "false"}
-        conf.update({key: self.fill(value, f"conf.{key}") for key, value in app.conf.items()})
-        argv = [str(spark_submit()), "--master", self.master, "--name", f"harness-{source.stem}"]
+            raise ConfigError(f"job.application.file: {app.file} does not exist", hint="build the jar first (mvn -q -f PROJECT/pom.xml package; this repo's example: make scala-example)" if source.suffix == ".jar" else "give the path from the directory you run the harness in")
+        if self.node is not None:
+            return self._on_node(self.node)
+        harness = {**harness_conf(self.bootstrap, self.memory_mb), **self.extra_conf,
+                   "spark.eventLog.enabled": "true", "spark.eventLog.dir": self.events.resolve().as_uri(),
+                   "spark.eventLog.compress": "false", "spark.eventLog.rolling.enabled": "false"}
+        own = {key: self.fill(value, f"conf.{key}") for key, value in app.conf.items()}
+        conf = {**harness, **own}
+        if own.get("spark.jars"):  # the application's jars go beside the connector's, not in their place
+            conf["spark.jars"] = f"{harness['spark.jars']},{own['spark.jars']}"
+        argv = [str(spark_submit()), "--master", self.master, "--name", conf.get("spark.app.name") or f"harness-{source.stem}"]
         for key, value in conf.items():
             argv += ["--conf", f"{key}={value}"]
         if app.py_files:
@@ -84,19 +104,57 @@ class Submission:
         return [*argv, str(source.resolve()), *(self.fill(arg, f"args[{i}]") for i, arg in enumerate(app.args))]
 
     def env(self) -> dict[str, str]:
-        """The JDK and loopback settings, and each placeholder as HARNESS_<NAME>, as a deployment's environment gives them."""
+        """The JDK and loopback settings, and each placeholder as HARNESS_<NAME>, as a deployment's environment gives them
+        (on a node, the node's own Python sets them there: nothing here)."""
         self.events.mkdir(parents=True, exist_ok=True)
         (self.workdir / "storage").mkdir(parents=True, exist_ok=True)
+        if self.node is not None:
+            return {}
         return {**spark_env(), **{ENV_PREFIX + k.upper(): v for k, v in self.placeholders.items()}}
+
+    # ----- on a node of the twin -------------------------------------------------------------------
+
+    def _on_node(self, node: DriverLauncher) -> list[str]:
+        shipped = self._ship()
+        self.config.parent.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(json.dumps({
+            "application": shipped.model_dump(mode="json"), "bootstrap": self.bootstrap, "topic": self.topic, "workdir": str(self.workdir),
+            "master": self.master, "memory_mb": self.memory_mb, "output_topic": self.output_topic, "conf": self.extra_conf,
+        }, indent=2))
+        return node.argv(["-m", "harness.jobs.application", str(self.config)])
+
+    def _ship(self) -> ApplicationSpec:
+        """The application and its --py-files, copied to the work directory that the node sees at the same path."""
+        target = self.workdir / "app"
+        target.mkdir(parents=True, exist_ok=True)
+
+        def ship(path: str, where: str) -> str:
+            if not Path(path).is_file():
+                raise ConfigError(f"job.application.{where}: {path} does not exist", hint="give the path from the directory you run the harness in")
+            return str(Path(shutil.copy2(path, target / Path(path).name)).resolve())
+
+        return self.application.model_copy(update={"file": ship(self.application.file, "file"),
+                                                   "py_files": tuple(ship(p, f"py_files[{i}]") for i, p in enumerate(self.application.py_files))})
+
+    @classmethod
+    def from_config(cls, path: Path) -> Submission:
+        """The submission a host wrote for this node (`_on_node`), to be run here."""
+        data = json.loads(path.read_text())
+        return cls(ApplicationSpec.model_validate(data["application"]), bootstrap=data["bootstrap"], topic=data["topic"],
+                   workdir=Path(data["workdir"]), master=data["master"], memory_mb=data["memory_mb"], output_topic=data["output_topic"],
+                   conf=data["conf"])
 
 
 class SubmittedApplication:
     """The job handle of a submitted application: start, wait, kill and resubmit, stop, read back."""
 
     def __init__(self, bootstrap: str, topic: str, spec: JobSpec, workdir: Path, *, master: str, cores: int, memory_mb: int,
-                 conf: Mapping[str, str] | None = None, submission: Launch | None = None, sink: SinkReader | None = None) -> None:
+                 conf: Mapping[str, str] | None = None, submission: Launch | None = None, sink: SinkReader | None = None,
+                 node: DriverLauncher | None = None, app_bootstrap: str | None = None) -> None:
         """`submission` and `sink` default to spark-submit of `job.application` and the reader of
-        `job.output`; a notebook brings its own launch (and, for a memory table, its own reader)."""
+        `job.output`; a notebook brings its own launch (and, for a memory table, its own reader). With a
+        `node` spark-submit runs there, with `app_bootstrap` (the brokers as that node names them) for
+        the application, while the harness reads the sink through `bootstrap`."""
         if spec.output is None or (submission is None and spec.application is None):
             raise ConfigError("a submitted application needs `job.application` and `job.output`")
         self.bootstrap, self.topic, self.spec, self.workdir = bootstrap, topic, spec, workdir
@@ -105,9 +163,10 @@ class SubmittedApplication:
         master = master if master and not master.startswith("local") else f"local[{cores}]"
         if submission is None:
             assert spec.application is not None
-            submission = Submission(spec.application, bootstrap=bootstrap, topic=topic, workdir=workdir, memory_mb=memory_mb, conf=conf,
-                                    master=master, output_topic=spec.output.kafka_topic or "")
+            submission = Submission(spec.application, bootstrap=app_bootstrap or bootstrap, topic=topic, workdir=workdir, memory_mb=memory_mb,
+                                    conf=conf, master=master, output_topic=spec.output.kafka_topic or "", node=node)
         self.submission = submission
+        self.node = node
         self.events = self.submission.events
         self.log = workdir / "application.log"
         self.sink = sink or reader_for(spec.output, bootstrap=bootstrap, fill=lambda text: submission.fill(text, "output.path"),
@@ -151,7 +210,7 @@ class SubmittedApplication:
     def stop(self) -> JobHistory:
         """SIGTERM, as a scheduler stops it: Spark's shutdown hook stops the query and closes the event log."""
         if self.record is not None:
-            processes.terminate([self.record], grace=30)
+            self._terminate(self.record)
         history = JobHistory(catch_up=self.catch_up, malformed_known=False,
                              wall_seconds=time.perf_counter() - self._started if self._started else 0.0)
         history.batches = completed_batches(self._progress(), job_checkpoint(self.workdir), self.topic)
@@ -175,8 +234,20 @@ class SubmittedApplication:
     def kill(self) -> None:
         if self.record is not None:
             self.killed = True
+            if self.node is not None:  # everything of this application on the node names its work directory
+                self.node.kill(str(self.workdir))
             processes.send(self.record, signal.SIGKILL)
             processes.reap(self.record)
+
+    def _terminate(self, record: processes.ProcessRecord) -> None:
+        """On a node the signal is sent there: the local `docker exec` client does not pass it on."""
+        if self.node is not None and processes.is_alive(record):
+            self.node.kill(str(self.workdir), signal.SIGTERM)
+            try:
+                wait_for(lambda: not processes.is_alive(record), what=f"the application {self.name} to stop on its node", timeout=30, interval=0.2)
+            except NotReadyError:
+                self.node.kill(str(self.workdir))
+        processes.terminate([record], grace=30)
 
     def first_batch_after_start(self) -> bool:
         return any(e.get("Event") == PROGRESS_EVENT for e in self._events(self._incarnation_logs[-1] if self._incarnation_logs else 0))
@@ -223,3 +294,15 @@ class SubmittedApplication:
     def read_back(self) -> SinkRows:
         """What the job wrote to its own sink (`job.output`), read as the sink's own readers would."""
         return self.sink()
+
+
+def main(config: str) -> None:
+    """On a node of the twin: build the submission a host wrote (`Submission._on_node`) and become its spark-submit."""
+    submission = Submission.from_config(Path(config))
+    argv, env = submission.argv(), submission.env()
+    os.chdir(submission.workdir)
+    os.execvpe(argv[0], argv, {**os.environ, **env})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

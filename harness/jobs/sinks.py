@@ -48,8 +48,13 @@ def reader_for(output: OutputSpec, *, bootstrap: str, fill: Callable[[str], str]
         assert output.path is not None
         path, fmt = Path(fill(output.path)), output.format
         return lambda: file_rows(path, fmt)
+    if output.kind == "console":
+        from harness.jobs.console_sink import console_rows  # it builds on this module's rows
+
+        return lambda: console_rows(log)
     raise HarnessError(f"the harness cannot read back {output.describe()} of a submitted application yet",
-                       hint="write the results to a Kafka topic or to files (`output: {kafka_topic: ...}` or `output: {path: ..., format: parquet}`)")
+                       hint="write the results to a Kafka topic or to files (`output: {kafka_topic: ...}` or `output: {path: ..., format: parquet}`); "
+                            "a notebook's memory table is read back by the notebook's own handle")
 
 
 # ----- Kafka -----------------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ from harness.backends.docker import images
 from harness.backends.docker.engine import LABEL_NODE, LABEL_RUN
 from harness.backends.docker.network import Route, check_subnets, host_routes
 from harness.backends.docker.plan import (
-    AMBARI_PORT, CONTROLLER_PORT, DATA_DIR, HARNESS_SRC, HOST_LISTENER_PORT, SPARK_MASTER_PORT, SPARK_UI_PORT,
-    ContainerPlan, DockerPlan, PlanInputs, node_addresses, plan_deployment, resource_name,
+    AMBARI_PORT, CONTROLLER_PORT, DATA_DIR, HARNESS_SRC, HOST_LISTENER_PORT, LIVY_PORT, SPARK_MASTER_PORT, SPARK_UI_PORT,
+    ContainerPlan, DockerPlan, PlanInputs, head_driver_conf, node_addresses, plan_deployment, resource_name, vnet_bootstrap,
 )
 from harness.backends.local import LocalDeployment
 from harness.backends.rundir import RunDir
@@ -209,7 +209,7 @@ def test_only_brokers_ambari_and_spark_master_publish_ports() -> None:
     publishing = {c.node.hostname: c.ports for c in plan.containers if c.ports}
     expected = {n.hostname: {HOST_LISTENER_PORT: fake_port(n.hostname, HOST_LISTENER_PORT)} for n in topology.brokers}
     expected["hn0-kafka"] = {AMBARI_PORT: fake_port("hn0-kafka", AMBARI_PORT)}
-    expected["hn0-spark"] = {SPARK_UI_PORT: fake_port("hn0-spark", SPARK_UI_PORT)}
+    expected["hn0-spark"] = {SPARK_UI_PORT: fake_port("hn0-spark", SPARK_UI_PORT), LIVY_PORT: fake_port("hn0-spark", LIVY_PORT)}
     assert publishing == expected
     assert plan.container("hn0-kafka").service == "ambari"
     assert plan.container("hn0-spark").service == "spark-master"
@@ -239,6 +239,22 @@ def test_spark_workers_point_at_the_master_with_their_resources() -> None:
         assert container.environment["SPARK_LOCAL_IP"] == container.address
         assert container.image == "img/spark:test"
     assert "SPARK_MASTER_URL" not in plan.container("hn0-spark").environment
+
+
+def test_the_spark_head_node_runs_livy_against_the_twin_as_the_vnet_sees_it() -> None:
+    import json
+
+    topology = profile("hdinsight")
+    head = plan_of(topology).container("hn0-spark")
+    env = head.environment
+    assert env["LIVY_BIND"] == head.address and env["LIVY_PORT"] == str(LIVY_PORT) == "8998"
+    assert env["LIVY_BOOTSTRAP"] == vnet_bootstrap(topology) == ",".join(f"{b.fqdn}:9092" for b in topology.brokers)
+    master, conf = head_driver_conf(topology)
+    assert env["LIVY_MASTER"] == master == f"spark://{head.node.fqdn}:{SPARK_MASTER_PORT}"
+    assert json.loads(env["LIVY_CONF"]) == conf and conf["spark.driver.host"] == conf["spark.driver.bindAddress"] == head.address
+    assert conf["spark.cores.max"] == str(sum(worker_resources(n, topology.spark).cores for n in topology.spark_workers))
+    assert env["LIVY_STATE_DIR"] == f"{SHARED[0]}/livy"  # on the shared storage the host reads too
+    assert all("LIVY_PORT" not in c.environment for c in plan_of(topology).containers if c.node.hostname != "hn0-spark")
 
 
 @pytest.mark.parametrize("name", ["hdinsight", "peered"])

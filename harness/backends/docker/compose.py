@@ -5,7 +5,7 @@ the same networks (subnet, gateway, bridge name), the same addresses and names (
 the FQDN; FQDN and short name resolve through Docker's DNS), the same server.properties. What a run
 chooses at random is fixed here so the checked-in files are reproducible: the run name (`twin`), the
 KRaft cluster id (from the topology's name), the host ports (brokers from 29092, Ambari 18080, the
-Spark master UI 18081) and the Ambari password (a documented default the user can override).
+Spark master UI 18081, Livy 18998) and the Ambari password (a documented default the user can override).
 
 File format 2.4 is the one both docker-compose 1.29 (Debian's) and compose v2 read that still has
 IPAM gateways, fixed addresses, `init` and `domainname`. Compose cannot add host firewall rules, so
@@ -24,7 +24,7 @@ import yaml
 from harness.backends.docker.engine import LABEL_RUN
 from harness.backends.docker.images import image_names
 from harness.backends.docker.plan import (
-    AMBARI_PORT, HOST_LISTENER_PORT, SPARK_UI_PORT, ContainerPlan, DockerPlan, NetworkPlan, PlanInputs, plan_deployment,
+    AMBARI_PORT, HOST_LISTENER_PORT, LIVY_PORT, SPARK_UI_PORT, ContainerPlan, DockerPlan, NetworkPlan, PlanInputs, plan_deployment,
 )
 from harness.topology.model import Topology
 
@@ -32,6 +32,7 @@ RUN = "twin"
 FIRST_BROKER_HOST_PORT = 29092
 AMBARI_HOST_PORT = 18080
 SPARK_UI_HOST_PORT = 18081
+LIVY_HOST_PORT = 18998
 AMBARI_DEFAULT_PASSWORD = "harness-admin"
 AMBARI_PASSWORD_VARIABLE = "AMBARI_PASSWORD_SHA256"
 HARNESS_SRC = "../harness"  # relative to the compose file, which lives in compose/ at the repository root
@@ -72,7 +73,7 @@ def fixed_cluster_id(seed: str) -> str:
 
 
 def fixed_host_ports(topology: Topology) -> Callable[[str, int], int]:
-    """Brokers' host listeners from 29092 in broker order; Ambari 18080; the Spark master UI 18081."""
+    """Brokers' host listeners from 29092 in broker order; Ambari 18080; the Spark master UI 18081; Livy 18998."""
     brokers = {node.hostname: FIRST_BROKER_HOST_PORT + number for number, node in enumerate(topology.brokers)}
     master = topology.spark_master
 
@@ -81,6 +82,8 @@ def fixed_host_ports(topology: Topology) -> Callable[[str, int], int]:
             return brokers[hostname]
         if container_port == SPARK_UI_PORT and master is not None and hostname == master.hostname:
             return SPARK_UI_HOST_PORT
+        if container_port == LIVY_PORT and master is not None and hostname == master.hostname:
+            return LIVY_HOST_PORT
         if container_port == AMBARI_PORT:
             return AMBARI_HOST_PORT
         raise ValueError(f"no fixed host port for {hostname}:{container_port}")
@@ -168,7 +171,7 @@ def _header(plan: DockerPlan, profile: str) -> str:
     ]
     for container in plan.containers:
         for inner, outer in container.ports.items():
-            lines.append(f"  127.0.0.1:{outer} -> {container.node.hostname}:{inner} ({_port_purpose(container)})")
+            lines.append(f"  127.0.0.1:{outer} -> {container.node.hostname}:{inner} ({_port_purpose(container, inner)})")
     if any(c.service == "ambari" for c in plan.containers):
         lines += [
             f"Ambari REST login: admin / {AMBARI_DEFAULT_PASSWORD} (the default). To choose another password:",
@@ -182,7 +185,9 @@ def _header(plan: DockerPlan, profile: str) -> str:
     return "".join(f"# {line}\n" for line in lines)
 
 
-def _port_purpose(container: ContainerPlan) -> str:
+def _port_purpose(container: ContainerPlan, port: int) -> str:
+    if container.service == "spark-master" and port == LIVY_PORT:
+        return "Livy batch REST API"
     return {"kafka": "Kafka HOST listener", "ambari": "Ambari REST", "spark-master": "Spark master UI"}.get(container.service, container.service)
 
 

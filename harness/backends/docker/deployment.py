@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -22,8 +24,8 @@ from harness.backends.docker import network as hostnet
 from harness.backends.docker.engine import LABEL_RUN, docker_client
 from harness.backends.docker.images import build_images
 from harness.backends.docker.plan import (
-    BROKER_PORT, HOST_LISTENER_PORT, SPARK_MASTER_PORT, SPARK_UI_PORT, AMBARI_PORT, ContainerPlan, DockerPlan, PlanInputs,
-    advertised_host, node_addresses, plan_deployment,
+    BROKER_PORT, HOST_LISTENER_PORT, LIVY_PORT, SPARK_MASTER_PORT, SPARK_UI_PORT, AMBARI_PORT, ContainerPlan, DockerPlan, PlanInputs,
+    head_driver_conf, plan_deployment, vnet_bootstrap,
 )
 from harness.backends.kafka_node import new_cluster_id, quorum_leader
 from harness.backends.rundir import NodeState, RunDir, RunState
@@ -68,7 +70,7 @@ class DockerDeployment(Deployment):
 
         def host_port(hostname: str, container_port: int) -> int:
             if saved_ports is not None:
-                return saved_ports[hostname][f"host:{container_port}"]
+                return saved_ports[hostname].get(f"host:{container_port}", 0)  # 0: a run started before this port was published
             return free_port("127.0.0.1")
 
         images = image_names()
@@ -100,8 +102,7 @@ class DockerDeployment(Deployment):
 
     def job_bootstrap(self) -> str:
         """What a job inside the VNet names: the brokers as they advertise themselves there."""
-        addresses = node_addresses(self.topology)
-        return ",".join(f"{advertised_host(self.topology, n, addresses)}:{BROKER_PORT}" for n in self.topology.brokers)
+        return vnet_bootstrap(self.topology)
 
     @property
     def ambari_url(self) -> str:
@@ -112,10 +113,20 @@ class DockerDeployment(Deployment):
     def ambari_password_file(self) -> Path:
         return self.run.path / "ambari-password"
 
+    @property
+    def livy_url(self) -> str:
+        """Where the host reaches the head node's Livy batch API ("" without a Spark head node)."""
+        head = next((c for c in self.plan.containers if c.service == "spark-master"), None)
+        return f"http://127.0.0.1:{head.ports[LIVY_PORT]}" if head and head.ports.get(LIVY_PORT) else ""
+
     def access_notes(self) -> list[str]:
         notes = [f"in the VNet: {self.job_bootstrap()}"]
         if self.ambari_url:
             notes.append(f"Ambari REST: {self.ambari_url}/api/v1/clusters (user admin, password in {self.ambari_password_file})")
+        if self.livy_url:
+            head = self.topology.spark_master
+            assert head is not None
+            notes.append(f"Livy batches: {self.livy_url}/batches (in the VNet: http://{head.hostname}:{LIVY_PORT}/batches)")
         return notes
 
     # ----- lifecycle ----------------------------------------------------------------------------
@@ -226,6 +237,15 @@ class DockerDeployment(Deployment):
         ambari = next((c for c in self.plan.containers if c.service == "ambari"), None)
         if ambari is not None:
             wait_for(lambda: port_open("127.0.0.1", ambari.ports[AMBARI_PORT]), what="the Ambari endpoint", timeout=60, guard=self._guard)
+        if self.livy_url:
+            progress("waiting for Livy's batch API on the Spark head node")
+            head = next(c for c in self.plan.containers if c.service == "spark-master")
+            try:
+                wait_for(lambda: _answers(f"{self.livy_url}/batches"), what=f"Livy at {self.livy_url}/batches to answer", timeout=60,
+                         guard=self._guard, interval=0.5)
+            except NotReadyError as exc:
+                exc.hint = f"the Livy server's errors are in `docker logs {head.name}` (lines starting with livy:, or a traceback)"
+                raise
 
     # ----- single-node operations ---------------------------------------------------------------
 
@@ -350,12 +370,7 @@ class DockerDeployment(Deployment):
 
     def driver_spark_conf(self) -> tuple[str | None, dict[str, str]]:
         """The driver stands on the Spark head node; executors on the workers call it back by its address."""
-        head = self.topology.spark_master
-        if head is None:
-            return None, {}
-        address = self.plan.container(head.hostname).address
-        master, conf = Deployment.spark_conf(self) if self.spark_master else (None, {})
-        return master, {**conf, "spark.driver.host": address, "spark.driver.bindAddress": address}
+        return head_driver_conf(self.topology)
 
     def explain_job_failure(self) -> str | None:
         """Check from the driver's node that every broker name the job uses resolves; say why not, and the fixes."""
@@ -417,6 +432,18 @@ class DockerDeployment(Deployment):
         return rows
 
 
+def _answers(url: str) -> bool:
+    """True once an HTTP endpoint answers 200 (a published port alone accepts connections before the service listens)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own published port
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def _alive_workers(ui_port: int) -> int:
     import json
     import urllib.request
@@ -469,7 +496,8 @@ def _is_controller(container: Any) -> bool:
 
 
 class _NodeDriver:
-    """Runs the job's driver on a Spark node with `docker exec`; a kill kills it inside the container too."""
+    """Runs the job's driver (or a submitted application) on a Spark node with `docker exec`; a kill kills
+    it inside the container too."""
 
     def __init__(self, deployment: DockerDeployment, node: str) -> None:
         self.deployment, self.node = deployment, node
@@ -477,5 +505,11 @@ class _NodeDriver:
     def argv(self, python_args: list[str]) -> list[str]:
         return self.deployment.exec_argv(self.node, ["python3", *python_args])
 
-    def kill(self) -> None:
-        self.deployment.run_on(self.node, ["pkill", "-KILL", "-f", "harness.jobs.driver"])
+    def kill(self, marker: str | None = None, sig: signal.Signals = signal.SIGKILL) -> None:
+        pattern = "harness.jobs.driver" if marker is None else literal_pattern(marker)
+        self.deployment.run_on(self.node, ["pkill", f"-{sig.name.removeprefix('SIG')}", "-f", pattern])
+
+
+def literal_pattern(text: str) -> str:
+    """`text` as a pkill pattern (a POSIX extended regular expression) that matches only itself."""
+    return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", text)

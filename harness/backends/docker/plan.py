@@ -11,13 +11,14 @@ names, the twin's stand-in for the custom DNS server).
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from pathlib import PurePosixPath
 
 from harness.backends.kafka_node import KafkaNodePlan, Listeners, server_properties
-from harness.backends.spark_node import worker_resources
+from harness.backends.spark_node import executor_conf, worker_resources
 from harness.topology.model import Node, Topology
 
 from harness.backends.docker.engine import LABEL_NODE, LABEL_RUN
@@ -28,6 +29,8 @@ CONTROLLER_PORT = 9093
 SPARK_MASTER_PORT = 7077
 SPARK_UI_PORT = 8080
 AMBARI_PORT = 8080
+LIVY_PORT = 8998  # Livy's REST API on HDInsight's Spark head node
+LIVY_LOCAL_STATE = "/var/lib/livy"  # where Livy batches keep their files when the run has no shared storage
 DATA_DIR = "/var/lib/kafka/data"
 HARNESS_SRC = "/opt/harness/src/harness"
 FIRST_HOST = 4  # Azure reserves .0-.3 of every subnet
@@ -155,6 +158,25 @@ def advertised_host(topology: Topology, node: Node, addresses: dict[str, str]) -
     return addresses[node.hostname] if topology.kafka.advertise == "ip" else node.fqdn
 
 
+def vnet_bootstrap(topology: Topology) -> str:
+    """The bootstrap servers a job inside the VNet names: the brokers as they advertise themselves there."""
+    addresses = node_addresses(topology)
+    return ",".join(f"{advertised_host(topology, n, addresses)}:{BROKER_PORT}" for n in topology.brokers)
+
+
+def head_driver_conf(topology: Topology) -> tuple[str | None, dict[str, str]]:
+    """Master and settings of a driver on the Spark head node: the standalone master when there are workers
+    (None: local[N] in the driver), and the head node's address, by which executors call the driver back."""
+    head = topology.spark_master
+    if head is None:
+        return None, {}
+    address = node_addresses(topology)[head.hostname]
+    driver = {"spark.driver.host": address, "spark.driver.bindAddress": address}
+    if not topology.spark_workers:
+        return None, driver
+    return f"spark://{head.fqdn}:{SPARK_MASTER_PORT}", {**executor_conf(topology.spark_workers, topology.spark), **driver}
+
+
 def _kafka_container(topology: Topology, node: Node, inputs: PlanInputs, addresses: dict[str, str],
                      kafka_ids: dict[str, int], common: dict) -> ContainerPlan:  # type: ignore[type-arg]
     if not node.kafka:
@@ -211,14 +233,30 @@ def _spark_container(topology: Topology, node: Node, inputs: PlanInputs, common:
     master = topology.spark_master
     env = {"SPARK_LOCAL_IP": common["address"]}
     if master is not None and node == master:
-        return ContainerPlan(image=inputs.spark_image, command=("master",), environment=env, binds=binds,
-                             ports={SPARK_UI_PORT: inputs.host_port(node.hostname, SPARK_UI_PORT)}, service="spark-master", **common)
+        ports = {SPARK_UI_PORT: inputs.host_port(node.hostname, SPARK_UI_PORT), LIVY_PORT: inputs.host_port(node.hostname, LIVY_PORT)}
+        return ContainerPlan(image=inputs.spark_image, command=("master",), environment=env | _livy_environment(topology, inputs, common["address"]),
+                             binds=binds, ports=ports, service="spark-master", **common)
     if node.role == "worker" and master is not None:
         resources = worker_resources(node, topology.spark)
         env.update({"SPARK_MASTER_URL": f"spark://{master.fqdn}:{SPARK_MASTER_PORT}", "SPARK_WORKER_CORES": str(resources.cores),
                     "SPARK_WORKER_MEMORY": f"{resources.memory_mb}m"})
         return ContainerPlan(image=inputs.spark_image, command=("worker",), environment=env, binds=binds, service="spark-worker", **common)
     return ContainerPlan(image=inputs.spark_image, command=("idle",), environment=env, binds=binds, **common)
+
+
+def _livy_environment(topology: Topology, inputs: PlanInputs, address: str) -> dict[str, str]:
+    """What the head node's Livy server submits every batch against (read by `harness.jobs.livy`): the
+    twin's values as the VNet sees them, the same ones the harness's own submissions get."""
+    master, conf = head_driver_conf(topology)
+    return {
+        "LIVY_BIND": address,
+        "LIVY_PORT": str(LIVY_PORT),
+        "LIVY_BOOTSTRAP": vnet_bootstrap(topology),
+        "LIVY_MASTER": master or f"local[{topology.spark.local_cores}]",
+        "LIVY_CONF": json.dumps(conf, sort_keys=True),
+        "LIVY_DRIVER_MEMORY_MB": str(topology.spark.driver_memory_mb),
+        "LIVY_STATE_DIR": f"{inputs.shared_dirs[0]}/livy" if inputs.shared_dirs else LIVY_LOCAL_STATE,
+    }
 
 
 def _custom_dns(topology: Topology, node: Node, addresses: dict[str, str]) -> dict[str, str]:

@@ -1,10 +1,15 @@
 #!/bin/sh
-# Entry point of a Spark node container: a standalone master, a worker, or an idle node (the
-# streaming job's driver is started in it later with `docker exec`).
+# Entry point of a Spark node container: a standalone master (with the Livy batch server beside it on
+# the head node), a worker, or an idle node (the streaming job's driver and submitted applications are
+# started on the head node later with `docker exec`).
 set -e
 host="$(hostname -f)"
 case "${1:-idle}" in
   master)
+    if [ -n "${LIVY_PORT:-}" ]; then
+      # Livy's batch REST API, as on HDInsight's head node; it goes when the master (and so the node) stops.
+      python3 -m harness.jobs.livy &
+    fi
     exec "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.master.Master --host "$host" --port 7077 --webui-port 8080
     ;;
   worker)
