@@ -68,21 +68,21 @@ def _round_trip(address: tuple[str, int]) -> float:
 
 
 def test_delay_applies_each_way_and_heals(echo_through_proxy: tuple[tuple[str, int], Path]) -> None:
+    """The delay is a lower bound (it holds on any machine); its removal is judged against the delayed
+    round trips of the same run, never against a fixed time a loaded machine may miss."""
     address, control = echo_through_proxy
-    assert _round_trip(address) < 0.15
-    Impairment(delay_ms=200).write(control)
-    time.sleep(0.3)
-    assert _round_trip(address) >= 0.4  # 200 ms to the server and 200 ms back
-    Impairment().write(control)
-    time.sleep(0.3)
-    assert _round_trip(address) < 0.15
+    Impairment(delay_ms=200).apply(control)  # returns once the proxy has read it
+    delayed = [_round_trip(address) for _ in range(3)]
+    assert min(delayed) >= 0.4  # 200 ms to the server and 200 ms back
+    Impairment().apply(control)
+    healed = sorted(_round_trip(address) for _ in range(3))
+    assert healed[1] < min(delayed) - 0.2, f"healed {healed} vs delayed {delayed}"
 
 
 def test_cut_drops_open_connections_and_refuses_new_ones(echo_through_proxy: tuple[tuple[str, int], Path]) -> None:
     address, control = echo_through_proxy
-    open_conn = socket.create_connection(address, timeout=2)
-    Impairment(cut=True).write(control)
-    time.sleep(0.3)
+    open_conn = socket.create_connection(address, timeout=10)
+    Impairment(cut=True).apply(control)  # returns once the proxy has cut the open connections
     with pytest.raises(OSError):
         open_conn.sendall(b"x")
         if not open_conn.recv(16):
@@ -90,9 +90,8 @@ def test_cut_drops_open_connections_and_refuses_new_ones(echo_through_proxy: tup
     open_conn.close()
     with pytest.raises(OSError):
         _round_trip(address)
-    Impairment().write(control)
-    time.sleep(0.3)
-    assert _round_trip(address) < 0.15
+    Impairment().apply(control)
+    _round_trip(address)  # connects and echoes again: raises while the cut holds
 
 
 @pytest.mark.slow

@@ -122,13 +122,13 @@ class FaultProxy:
             if mtime != self._mtime:
                 self._mtime = mtime
                 self.impairment = Impairment.read(self.control)
-                try:
-                    applied_path(self.control).write_text(self.control.read_text())
-                except OSError:
-                    pass
                 if self.impairment.cut:
                     for writer in list(self._connections):
                         writer.transport.abort()
+                try:  # last: "applied" means open connections are already cut
+                    applied_path(self.control).write_text(self.control.read_text())
+                except OSError:
+                    pass
             await asyncio.sleep(0.1)
 
 
