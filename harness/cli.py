@@ -195,8 +195,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from harness.jobs.spec import ApplicationSpec
 
     deployment = attach(args.name)
-    if deployment.driver_launcher() is not None:
-        raise HarnessError(f"run {args.name!r} uses the {deployment.backend} backend; `harness submit` runs applications on the local backend for now")
+    node = deployment.driver_launcher()  # docker: submitted on the Spark head node, with the twin as the VNet names it
     from pydantic import ValidationError
 
     try:
@@ -204,14 +203,19 @@ def cmd_submit(args: argparse.Namespace) -> int:
                               conf=dict(_key_value(item) for item in args.conf))
     except ValidationError as exc:
         raise HarnessError(f"cannot submit {args.app}: " + "; ".join(e["msg"] for e in exc.errors())) from None
-    master, conf = deployment.spark_conf()
-    submission = Submission(app, bootstrap=deployment.bootstrap_servers, topic=args.topic, output_topic=args.output_topic or "", master=master,
-                            workdir=deployment.run.path / "submissions" / f"{Path(args.app).stem}-{time.strftime('%Y%m%d-%H%M%S')}",
-                            memory_mb=deployment.topology.spark.driver_memory_mb, conf=conf)
+    master, conf = deployment.driver_spark_conf() if node is not None else deployment.spark_conf()
+    workdir = deployment.run.path / "submissions" / f"{Path(args.app).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    submission = Submission(app, bootstrap=deployment.job_bootstrap() if node is not None else deployment.bootstrap_servers, topic=args.topic,
+                            output_topic=args.output_topic or "", master=master or f"local[{deployment.topology.spark.local_cores}]",
+                            workdir=workdir, memory_mb=deployment.topology.spark.driver_memory_mb, conf=conf, node=node)
     argv, env = submission.argv(), submission.env()
     err.print(f"[dim]checkpoint {submission.placeholders['checkpoint']}; event log {submission.events}[/dim]")
-    with sigterm_as_interrupt():
-        return subprocess.call(argv, env={**os.environ, **env})
+    try:
+        with sigterm_as_interrupt():
+            return subprocess.call(argv, env={**os.environ, **env})
+    finally:
+        if node is not None:  # `docker exec` passes no signal on: a Ctrl-C must not leave the driver running on the node
+            node.kill(marker=str(workdir))
 
 
 def cmd_images(args: argparse.Namespace) -> int:

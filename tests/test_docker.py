@@ -204,6 +204,11 @@ def test_a_livy_batch_posted_from_the_host_runs_on_the_head_node_to_success(twin
     code, refused = _livy(twin, "POST", "/batches", {"file": app, "driverMemry": "1g"})
     assert code == 400 and "unknown field 'driverMemry'" in refused["msg"], refused
 
+    # the same path by hand: `harness submit` on a docker twin submits on the head node, with the VNet's names
+    done = run_cli("submit", "--name", twin.run.name, "--topic", topic, "tests/user_jobs/count_app.py", "--", "{bootstrap}", "{topic}", timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"records in {topic}: 7; HARNESS_BOOTSTRAP={twin.job_bootstrap()}" in done.stdout
+
 
 def test_deleting_a_running_livy_batch_kills_it_on_the_head_node(twin: DockerDeployment) -> None:
     from harness.backends.docker.deployment import literal_pattern
