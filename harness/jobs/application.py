@@ -60,6 +60,8 @@ class Submission:
     spark-submit, the JDK and the connector jars are the node's. The work directory is on storage the
     node mounts at the same path, so checkpoint, event log and {storage} mean the same file on both sides."""
 
+    section = "job.application"  # where the scenario file holds what is filled in, for errors
+
     def __init__(self, application: ApplicationSpec, *, bootstrap: str, topic: str, workdir: Path, master: str, memory_mb: int,
                  output_topic: str = "", conf: Mapping[str, str] | None = None, node: DriverLauncher | None = None) -> None:
         self.application, self.bootstrap, self.workdir, self.master = application, bootstrap, workdir, master
@@ -76,7 +78,7 @@ class Submission:
             return text.format_map(self.placeholders)
         except (KeyError, ValueError, IndexError) as exc:
             names = ", ".join("{" + k + "}" for k in self.placeholders)
-            raise ConfigError(f"job.application.{where}: {text!r} has an unknown placeholder {exc}",
+            raise ConfigError(f"{self.section}.{where}: {text!r} has an unknown placeholder {exc}",
                               hint=f"the placeholders are {names}; write a literal brace twice ({{{{ or }}}})") from None
 
     def argv(self) -> list[str]:

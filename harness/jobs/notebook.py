@@ -504,20 +504,14 @@ class NotebookLaunch(Submission):
     script.scala` for Scala, with the conf `Submission` gives (the harness's, the event log's, the twin's),
     then %%configure's and `job.notebook.conf`."""
 
+    section = "job.notebook"
+
     def __init__(self, spec: NotebookSpec, language: Language, *, script: Path, bootstrap: str, topic: str, workdir: Path, master: str,
                  memory_mb: int, conf: Mapping[str, str] | None = None) -> None:
         app = ApplicationSpec(file=str(script), conf=dict(spec.conf)) if language == "python" else \
             ApplicationSpec.model_construct(file=str(script), main_class=None, args=(), conf=dict(spec.conf), py_files=())
         super().__init__(app, bootstrap=bootstrap, topic=topic, workdir=workdir, master=master, memory_mb=memory_mb, conf=conf)
         self.language, self.script = language, script
-
-    def fill(self, text: str, where: str) -> str:
-        try:
-            return text.format_map(self.placeholders)
-        except (KeyError, ValueError, IndexError) as exc:
-            names = ", ".join("{" + k + "}" for k in self.placeholders)
-            raise ConfigError(f"job.notebook.{where}: {text!r} has an unknown placeholder {exc}",
-                              hint=f"the placeholders are {names}; write a literal brace twice ({{{{ or }}}})") from None
 
     def argv(self) -> list[str]:
         argv = super().argv()
