@@ -23,7 +23,8 @@ from harness.errors import ConfigError, HarnessError, NotReadyError
 from harness.jobs.catchup import CatchUpGoal, CatchUpState, QueryView, is_executed, latest_checkpointed
 from harness.jobs.runner import JobHistory, completed_batches, job_checkpoint, wait_until_caught_up
 from harness.jobs.spec import ApplicationSpec, JobSpec
-from harness.jobs.sinks import SinkReader, SinkRows, reader_for
+from harness.jobs.sink_rows import SinkReader, SinkRows
+from harness.jobs.sinks import reader_for
 from harness.runtime import processes
 from harness.runtime.readiness import wait_for
 from harness.spark import harness_conf, spark_env, spark_submit

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.jobs.sinks import SinkRows, normal_row
+from harness.jobs.sink_rows import SinkRows, normal_row
 
 _RULE = re.compile(r"^-{20,}$")
 _BATCH = re.compile(r"^Batch: (\d+)$")

@@ -42,7 +42,7 @@ from harness.jobs.application import SubmittedApplication, Submission
 from harness.jobs.catchup import is_executed
 from harness.jobs.driver import STOP_FILE
 from harness.jobs.runner import JobHistory
-from harness.jobs.sinks import SinkRows, normal_row
+from harness.jobs.sink_rows import SinkRows, normal_row
 from harness.jobs.spec import ApplicationSpec, JobSpec, NotebookSpec
 from harness.runtime import processes
 from harness.runtime.readiness import wait_for

@@ -10,31 +10,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from harness.errors import HarnessError
+from harness.jobs.console_sink import console_rows
+from harness.jobs.sink_rows import SinkReader, SinkRows, normal_row
 from harness.jobs.spec import OutputSpec
 from harness.kafka import admin
 from harness.kafka.readback import read_topic
-
-
-@dataclass
-class SinkRows:
-    """The rows a sink holds. `outputs` is keyed by sink order, or by batch id where the sink says
-    which batch wrote a row; `emitted_ms` says when each entry reached the sink, where it is known."""
-
-    outputs: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    emitted_ms: dict[int, int] | None = None
-    rewritten: int | None = None  # rows an at-least-once sink wrote again (a re-run batch), counted and compared once
-    notes: list[str] = field(default_factory=list)
-    sampled: bool = False  # the sink shows only some rows (the console's numRows): a row it did not show is not missing
-
-
-SinkReader = Callable[[], SinkRows]
 
 
 def reader_for(output: OutputSpec, *, bootstrap: str, fill: Callable[[str], str], append: bool, log: Path) -> SinkReader:
@@ -49,8 +34,6 @@ def reader_for(output: OutputSpec, *, bootstrap: str, fill: Callable[[str], str]
         path, fmt = Path(fill(output.path)), output.format
         return lambda: file_rows(path, fmt)
     if output.kind == "console":
-        from harness.jobs.console_sink import console_rows  # it builds on this module's rows
-
         return lambda: console_rows(log)
     raise HarnessError(f"the harness cannot read back {output.describe()} of a submitted application yet",
                        hint="write the results to a Kafka topic or to files (`output: {kafka_topic: ...}` or `output: {path: ..., format: parquet}`); "
@@ -152,23 +135,3 @@ def _read_file(file: Path, fmt: str) -> Iterable[dict[str, Any]]:
 
     table = pyarrow.parquet.read_table(file) if fmt == "parquet" else pyarrow.csv.read_csv(file)
     return table.to_pylist()
-
-
-# ----- rows ------------------------------------------------------------------------------------------
-
-
-def normal_row(row: dict[str, Any]) -> dict[str, Any]:
-    """One row as the oracle compares it: a `window` struct (as Spark writes it to JSON, Parquet or a
-    table) becomes window_start_ms / window_end_ms; timestamps become epoch milliseconds."""
-    row = dict(row)
-    window = row.pop("window", None)
-    if isinstance(window, dict):
-        row["window_start_ms"], row["window_end_ms"] = epoch_ms(window["start"]), epoch_ms(window["end"])
-    return row
-
-
-def epoch_ms(value: str | datetime) -> int:
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)  # the harness runs Spark in UTC
-    return int(moment.timestamp() * 1000)

@@ -12,7 +12,8 @@ import pyarrow.parquet
 import pytest
 
 from harness.errors import HarnessError
-from harness.jobs.sinks import file_rows, normal_row, sink_rows
+from harness.jobs.sink_rows import normal_row
+from harness.jobs.sinks import file_rows, sink_rows
 
 START = datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc)
 
