@@ -133,12 +133,10 @@ def _job(scenario: Scenario, twin: Deployment, session: SparkSession | None, wor
         return SubmittedApplication(twin.bootstrap_servers, topic, scenario.job, workdir, master=master or "", conf=conf,
                                     cores=settings.local_cores, memory_mb=settings.driver_memory_mb, node=node, app_bootstrap=twin.job_bootstrap())
     if scenario.job.notebook is not None:
-        if twin.driver_launcher() is not None:
-            raise HarnessError(f"the {twin.backend} backend cannot run a notebook yet: its driver would run on the Spark head node inside the VNet",
-                               hint="run the scenario with --backend local for now")
-        master, conf = twin.spark_conf()
-        return NotebookJob(twin.bootstrap_servers, topic, scenario.job, workdir, master=master, conf=conf,
-                           cores=settings.local_cores, memory_mb=settings.driver_memory_mb)
+        node = twin.driver_launcher()  # docker: the notebook's driver on the Spark head node, as HDInsight's Livy session runs it
+        master, conf = twin.driver_spark_conf() if node is not None else twin.spark_conf()
+        return NotebookJob(twin.bootstrap_servers, topic, scenario.job, workdir, master=master or "", conf=conf,
+                           cores=settings.local_cores, memory_mb=settings.driver_memory_mb, node=node, app_bootstrap=twin.job_bootstrap())
     launcher = twin.driver_launcher()
     if launcher is not None or any(f.target == "driver" for f in scenario.faults):
         master, conf = twin.driver_spark_conf()

@@ -143,6 +143,18 @@ def test_the_submitted_application_runs_on_the_head_node_and_passes(twin: Docker
     assert twin.run_on("hn0-spark", ["pgrep", "-f", literal_pattern(str(workdir))]).returncode == 1, "the application outlived the run"
 
 
+def test_the_scala_notebook_runs_in_spark_shell_on_the_head_node_and_passes(twin: DockerDeployment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HDInsight runs a notebook's Spark session inside the cluster: here its driver is spark-shell on hn0-spark,
+    the empty broker address gets the brokers' VNet names, and its memory table is dumped for the harness."""
+    monkeypatch.chdir(REPO)
+    report = run_scenario(load_scenario(REPO / "scenarios" / "stock-ticker-notebook-scala.yaml"), deployment=twin)
+    assert report.verdict == "pass", report.render()
+    assert report.verification["expected_rows"] == report.verification["actual_rows"] >= 3000
+    assert report.job["spark"]["master"] == f"spark://{twin.plan.container('hn0-spark').node.fqdn}:7077"
+    filled = next(n for n in report.verification["sink_notes"] if "kafkaBrokers" in n)
+    assert twin.job_bootstrap().split(",")[0] in filled  # the VNet's names, not the host's listeners
+
+
 def _livy(twin: DockerDeployment, method: str, path: str, body: dict[str, object] | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
     import urllib.error
     import urllib.request

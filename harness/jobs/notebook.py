@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from harness.errors import ConfigError, HarnessError, NotReadyError
 from harness.jobs.application import SubmittedApplication, Submission
@@ -47,6 +48,9 @@ from harness.jobs.spec import ApplicationSpec, JobSpec, NotebookSpec
 from harness.runtime import processes
 from harness.runtime.readiness import wait_for
 from harness.spark import harness_conf
+
+if TYPE_CHECKING:
+    from harness.backends.base import DriverLauncher
 
 Language = Literal["scala", "python"]
 ParameterValue = str | int | float | bool
@@ -505,17 +509,29 @@ class NotebookLaunch(Submission):
     then %%configure's and `job.notebook.conf`."""
 
     section = "job.notebook"
+    node_entry = "harness.jobs.notebook"
 
     def __init__(self, spec: NotebookSpec, language: Language, *, script: Path, bootstrap: str, topic: str, workdir: Path, master: str,
-                 memory_mb: int, conf: Mapping[str, str] | None = None) -> None:
+                 memory_mb: int, conf: Mapping[str, str] | None = None, node: DriverLauncher | None = None) -> None:
         app = ApplicationSpec(file=str(script), conf=dict(spec.conf)) if language == "python" else \
             ApplicationSpec.model_construct(file=str(script), main_class=None, args=(), conf=dict(spec.conf), py_files=())
-        super().__init__(app, bootstrap=bootstrap, topic=topic, workdir=workdir, master=master, memory_mb=memory_mb, conf=conf)
-        self.language, self.script = language, script
+        super().__init__(app, bootstrap=bootstrap, topic=topic, workdir=workdir, master=master, memory_mb=memory_mb, conf=conf, node=node)
+        self.spec, self.language, self.script = spec, language, script
+
+    def node_config(self, shipped: ApplicationSpec) -> dict[str, Any]:
+        """The application's, and which notebook in which language: the node runs spark-shell for Scala."""
+        return {**super().node_config(shipped), "notebook": self.spec.model_dump(mode="json"), "language": self.language}
+
+    @classmethod
+    def from_config(cls, path: Path) -> NotebookLaunch:
+        data = json.loads(path.read_text())
+        return cls(NotebookSpec.model_validate(data["notebook"]), data["language"], script=Path(data["application"]["file"]),
+                   bootstrap=data["bootstrap"], topic=data["topic"], workdir=Path(data["workdir"]), master=data["master"],
+                   memory_mb=data["memory_mb"], conf=data["conf"])
 
     def argv(self) -> list[str]:
         argv = super().argv()
-        if self.language == "python":
+        if self.language == "python" or self.node is not None:  # on a node, the node's own launch makes it spark-shell
             return argv
         shell = Path(argv[0]).with_name("spark-shell")
         options = argv[1:argv.index(str(self.script.resolve()))]
@@ -528,16 +544,18 @@ class NotebookJob(SubmittedApplication):
     tables, and read back from its memory table or its console output."""
 
     def __init__(self, bootstrap: str, topic: str, spec: JobSpec, workdir: Path, *, master: str, cores: int, memory_mb: int,
-                 conf: Mapping[str, str] | None = None) -> None:
+                 conf: Mapping[str, str] | None = None, node: DriverLauncher | None = None, app_bootstrap: str | None = None) -> None:
+        """With a `node` (the docker backend's Spark head node) the driver runs there and the notebook
+        gets `app_bootstrap`, the brokers as the VNet names them; the harness reads back through `bootstrap`."""
         assert spec.notebook is not None and spec.output is not None
         notebook = load_notebook(Path(spec.notebook.file))
         workdir.mkdir(parents=True, exist_ok=True)
         script = workdir / ("notebook.scala" if notebook.language == "scala" else "notebook.py")
         master = master if master and not master.startswith("local") else f"local[{cores}]"
-        launch = NotebookLaunch(spec.notebook, notebook.language, script=script, bootstrap=bootstrap, topic=topic, workdir=workdir,
-                                master=master, memory_mb=memory_mb, conf=conf)
+        launch = NotebookLaunch(spec.notebook, notebook.language, script=script, bootstrap=app_bootstrap or bootstrap, topic=topic,
+                                workdir=workdir, master=master, memory_mb=memory_mb, conf=conf, node=node)
         parameters = {k: launch.fill(v, f"parameters.{k}") if isinstance(v, str) else v for k, v in spec.notebook.parameters.items()}
-        plan = plan_notebook(notebook, parameters, bootstrap)
+        plan = plan_notebook(notebook, parameters, app_bootstrap or bootstrap)
         tables = [spec.output.memory_table] if spec.output.memory_table else []
         script.write_text(render_script(plan, workdir=workdir, memory_tables=tables), encoding="utf-8")
         launch.extra_conf.update(plan.conf)
@@ -549,7 +567,8 @@ class NotebookJob(SubmittedApplication):
         if spec.output.memory_table:
             table, complete = spec.output.memory_table, spec.output_mode == "complete"
             sink = lambda: memory_rows(workdir, table, notebook.name, complete=complete)  # noqa: E731
-        super().__init__(bootstrap, topic, spec, workdir, master=master, cores=cores, memory_mb=memory_mb, submission=launch, sink=sink)
+        super().__init__(bootstrap, topic, spec, workdir, master=master, cores=cores, memory_mb=memory_mb, submission=launch, sink=sink,
+                         node=node, app_bootstrap=app_bootstrap)
         self.notebook, self.plan = notebook, plan
         self.name = f"{notebook.path} ({notebook.kernel})"
 
@@ -605,3 +624,9 @@ class NotebookJob(SubmittedApplication):
                 raise HarnessError(f"the notebook {self.notebook.path} failed in {step}", detail=exc.detail,
                                    hint=f"the lines before '{MARKER} {self.notebook.name}: {step} failed' in {self.log} are its error") from None
             raise
+
+
+if __name__ == "__main__":  # on a node of the twin: the notebook's driver, built there (`Submission._on_node`)
+    from harness.jobs.application import main
+
+    main(sys.argv[1], NotebookLaunch)

@@ -69,3 +69,22 @@ def test_the_kill_pattern_matches_the_work_directory_only() -> None:
     pattern = literal_pattern(workdir)
     assert re.search(pattern, f"java -cp x SparkSubmit --conf spark.eventLog.dir=file:{workdir}/eventlog")
     assert not re.search(pattern, workdir.replace(".", "X"))  # dots are literal
+
+
+def test_a_scala_notebook_on_a_node_becomes_spark_shell_there_with_the_vnets_brokers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host runs the notebook's module on the node; the node rebuilds the same launch and makes it spark-shell."""
+    from harness.jobs.notebook import NotebookLaunch
+    from harness.jobs.spec import NotebookSpec
+
+    monkeypatch.chdir(REPO)
+    script = tmp_path / "notebook.scala"
+    script.write_text("println(1)\n")
+    spec = NotebookSpec(file="examples/notebooks/stock-ticker-scala.ipynb", conf={"spark.sql.shuffle.partitions": "4"})
+    host = NotebookLaunch(spec, "scala", script=script, bootstrap=VNET_BOOTSTRAP, topic="stockVals", workdir=tmp_path, master="spark://hn0-spark.x:7077",
+                          memory_mb=768, node=RecordingNode())
+    argv = host.argv()
+    assert argv[-3:] == ["-m", "harness.jobs.notebook", str(host.config)]  # the node's own Spark builds the command line
+    node = NotebookLaunch.from_config(host.config)
+    there = node.argv()
+    assert Path(there[0]).name == "spark-shell" and there[-2] == "-i" and there[-1] == str((tmp_path / "app" / "notebook.scala").resolve())
+    assert f"spark.harness.kafka.bootstrap={VNET_BOOTSTRAP}" in there and "spark.sql.shuffle.partitions=4" in there
