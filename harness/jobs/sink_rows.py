@@ -34,6 +34,9 @@ def normal_row(row: dict[str, Any]) -> dict[str, Any]:
     window = row.pop("window", None)
     if isinstance(window, dict):
         row["window_start_ms"], row["window_end_ms"] = epoch_ms(window["start"]), epoch_ms(window["end"])
+    for edge in ("window_start", "window_end"):  # a flat window, as CSV (which has no structs) holds it
+        if isinstance(row.get(edge), (str, datetime)) and f"{edge}_ms" not in row:
+            row[f"{edge}_ms"] = epoch_ms(row.pop(edge))
     return row
 
 

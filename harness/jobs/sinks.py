@@ -8,6 +8,7 @@ notes for the report: what the sink guarantees and what could not be read.
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -27,12 +28,12 @@ def reader_for(output: OutputSpec, *, bootstrap: str, fill: Callable[[str], str]
     `log` is the job's own output (where a console sink prints)."""
     if output.kind == "kafka":
         assert output.kafka_topic is not None
-        topic = output.kafka_topic
-        return lambda: kafka_rows(bootstrap, topic, append=append)
+        topic, columns = output.kafka_topic, output.columns if output.value_format == "csv" else ()
+        return lambda: kafka_rows(bootstrap, topic, append=append, columns=columns)
     if output.kind == "files":
         assert output.path is not None
-        path, fmt = Path(fill(output.path)), output.format
-        return lambda: file_rows(path, fmt)
+        path, fmt, columns = Path(fill(output.path)), output.format, output.columns
+        return lambda: file_rows(path, fmt, columns=columns)
     if output.kind == "console":
         return lambda: console_rows(log)
     raise HarnessError(f"the harness cannot read back {output.describe()} of a submitted application yet",
@@ -43,7 +44,7 @@ def reader_for(output: OutputSpec, *, bootstrap: str, fill: Callable[[str], str]
 # ----- Kafka -----------------------------------------------------------------------------------------
 
 
-def kafka_rows(bootstrap: str, topic: str, *, append: bool) -> SinkRows:
+def kafka_rows(bootstrap: str, topic: str, *, append: bool, columns: tuple[str, ...] = ()) -> SinkRows:
     """The rows the job wrote to its Kafka topic, in the order the brokers stored them (each its own
     entry, so update mode keeps the newest row of a key); when each reached the topic (its record
     timestamp: where event-to-result latency ends); and how many rows were written again."""
@@ -53,13 +54,13 @@ def kafka_rows(bootstrap: str, topic: str, *, append: bool) -> SinkRows:
         raise HarnessError(f"cannot read back the job's output topic {topic}: {exc}",
                            hint="list the output topic under `topics` in the scenario, so the harness creates it fresh") from None
     messages = sorted(read_topic(bootstrap, topic, partitions), key=lambda m: (m.timestamp_ms, m.partition, m.offset))
-    rows = sink_rows([(m.value, m.timestamp_ms) for m in messages if m.value is not None], append=append)
+    rows = sink_rows([(m.value, m.timestamp_ms) for m in messages if m.value is not None], append=append, columns=columns)
     rows.notes.append(f"the job's Kafka topic {topic}: {rows.rewritten} rows written again by a re-run batch "
                       "(the Kafka sink is at-least-once), each compared once")
     return rows
 
 
-def sink_rows(values: list[tuple[bytes, int]], *, append: bool) -> SinkRows:
+def sink_rows(values: list[tuple[bytes, int]], *, append: bool, columns: tuple[str, ...] = ()) -> SinkRows:
     """Rows from an at-least-once sink. A batch Spark runs again after its driver was killed between the
     sink's write and the batch's commit writes its rows again; in append mode each row is final once
     written, so an exact copy of an earlier row is such a rewrite: it is counted, and compared once. A
@@ -74,7 +75,8 @@ def sink_rows(values: list[tuple[bytes, int]], *, append: bool) -> SinkRows:
             continue
         seen.add(value)
         entry = len(result.outputs)
-        result.outputs[entry], result.emitted_ms[entry] = [normal_row(json.loads(value))], timestamp_ms
+        parsed = csv_row(value.decode(), columns) if columns else json.loads(value)
+        result.outputs[entry], result.emitted_ms[entry] = [normal_row(parsed)], timestamp_ms
     return result
 
 
@@ -83,7 +85,7 @@ def sink_rows(values: list[tuple[bytes, int]], *, append: bool) -> SinkRows:
 METADATA_DIR = "_spark_metadata"
 
 
-def file_rows(path: Path, fmt: str) -> SinkRows:
+def file_rows(path: Path, fmt: str, *, columns: tuple[str, ...] = ()) -> SinkRows:
     """The rows of Spark's file sink, by the batch that wrote them. The sink's own log
     (`_spark_metadata/N`, one JSON line per file batch N added) is what makes it exactly-once: a batch
     re-run after its driver was killed writes new files, and only the files the log lists hold results.
@@ -98,7 +100,7 @@ def file_rows(path: Path, fmt: str) -> SinkRows:
     result = SinkRows(emitted_ms={})
     assert result.emitted_ms is not None
     for file, (batch_id, modified_ms) in sorted(listed.items(), key=lambda item: item[1]):
-        rows = [normal_row(r) for r in _read_file(file, fmt)]
+        rows = [normal_row(r) for r in _read_file(file, fmt, columns)]
         result.outputs.setdefault(batch_id, []).extend(rows)
         result.emitted_ms[batch_id] = max(result.emitted_ms.get(batch_id, 0), modified_ms)
     written = {p.resolve() for p in path.rglob("part-*") if p.is_file() and not p.name.endswith(".crc")}
@@ -127,11 +129,34 @@ def _logged_files(log_dir: Path) -> dict[Path, tuple[int, int]]:
     return found
 
 
-def _read_file(file: Path, fmt: str) -> Iterable[dict[str, Any]]:
+def _read_file(file: Path, fmt: str, columns: tuple[str, ...] = ()) -> Iterable[dict[str, Any]]:
+    """One committed file's rows. CSV files are read with the declared columns (Spark writes no header
+    unless the job sets `header`), or by their own header line when none are declared."""
     if fmt == "json":
         return [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
-    import pyarrow.csv
+    if fmt == "csv":
+        lines = [line for line in file.read_text().splitlines() if line.strip()]
+        if not columns and lines:
+            columns, lines = tuple(next(csv.reader([lines[0]]))), lines[1:]
+        return [csv_row(line, columns) for line in lines]
     import pyarrow.parquet
 
-    table = pyarrow.parquet.read_table(file) if fmt == "parquet" else pyarrow.csv.read_csv(file)
-    return table.to_pylist()
+    return pyarrow.parquet.read_table(file).to_pylist()
+
+
+def csv_row(line: str, columns: tuple[str, ...]) -> dict[str, Any]:
+    """One CSV line as a row of the declared columns, numbers typed back (CSV carries no types)."""
+    values = next(csv.reader([line]), [])
+    if len(values) != len(columns):
+        raise HarnessError(f"a CSV row has {len(values)} values but {len(columns)} columns are declared: {line[:200]!r}",
+                           hint="declare the job's output columns in order in `output.columns`")
+    return {name: _typed(value) for name, value in zip(columns, values)}
+
+
+def _typed(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text

@@ -75,6 +75,8 @@ class OutputSpec(BaseModel):
     kafka_topic: str | None = Field(default=None, description="the Kafka topic the job writes its rows to, one JSON object per value")
     path: str | None = Field(default=None, description="the file sink's path, with placeholders (e.g. '{storage}/stock-windows')")
     format: FileFormat = Field(default="parquet", description="the file sink's format")
+    value_format: Literal["json", "csv"] = Field(default="json", description="a Kafka topic's values: JSON objects, or CSV lines in `columns` order")
+    columns: tuple[str, ...] = Field(default=(), description="the declared columns of CSV values, or of CSV files written without a header")
     memory_table: str | None = Field(default=None, description="the query name of a memory sink")
     console: bool = Field(default=False, description="the console sink: rows as its printed batches show them")
 
@@ -84,6 +86,10 @@ class OutputSpec(BaseModel):
         if len(named) != 1:
             raise ValueError(f"name exactly one sink to read back, not {len(named)} ({', '.join(named) or 'none'}): "
                              "kafka_topic, path (with format), memory_table or console: true")
+        if self.value_format == "csv" and not (self.kafka_topic and self.columns):
+            raise ValueError("value_format: csv reads a Kafka topic's values by declared columns: give `kafka_topic` and `columns`")
+        if self.columns and not (self.value_format == "csv" or (self.path and self.format == "csv")):
+            raise ValueError("`columns` declares CSV columns: use it with value_format: csv or format: csv")
         return self
 
     @property

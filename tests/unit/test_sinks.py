@@ -127,3 +127,27 @@ def test_rows_the_built_in_oracle_cannot_read_are_checked_for_what_is_checkable_
     assert not silent.not_checked and any(c.name == "sink rows equal the oracle's" for c in silent.checks)
     unread = judge(history({0: [{"alert": "x"}]}, []))
     assert not next(c for c in unread.checks if c.name == "every acknowledged record was consumed").ok
+
+
+def test_csv_values_and_headerless_csv_files_are_read_by_their_declared_columns(tmp_path: Path) -> None:
+    from harness.jobs.spec import OutputSpec
+    from pydantic import ValidationError
+
+    columns = ("symbol", "window_start", "window_end", "high", "low", "count")
+    value = b"MSFT,2023-11-14T22:13:20.000Z,2023-11-14T22:13:24.000Z,2.5,1.0,2"
+    row = sink_rows([(value, 10)], append=True, columns=columns).outputs[0][0]
+    assert row == {"symbol": "MSFT", "window_start_ms": 1_700_000_000_000, "window_end_ms": 1_700_000_004_000, "high": 2.5, "low": 1.0, "count": 2}
+    with pytest.raises(HarnessError, match="5 values but 6 columns"):
+        sink_rows([(b"MSFT,1,2,3,4", 10)], append=True, columns=columns)
+    sink = tmp_path / "out"
+    (sink / "_spark_metadata").mkdir(parents=True)
+    part = sink / "part-00000-a.csv"
+    part.write_text(value.decode() + "\n")
+    _log(sink, "0", part)
+    assert file_rows(sink, "csv", columns=columns).outputs[0][0]["high"] == 2.5
+    part.write_text(",".join(columns) + "\n" + value.decode() + "\n")  # with the job's `header` option: the header names them
+    assert file_rows(sink, "csv").outputs[0][0]["count"] == 2
+    with pytest.raises(ValidationError, match="columns"):
+        OutputSpec(kafka_topic="t", value_format="csv")
+    with pytest.raises(ValidationError, match="CSV columns"):
+        OutputSpec(kafka_topic="t", columns=("a",))
