@@ -117,14 +117,17 @@ class Submission:
 
     # ----- on a node of the twin -------------------------------------------------------------------
 
+    node_entry = "harness.jobs.application"  # the module the node runs to rebuild this submission (`main`)
+
     def _on_node(self, node: DriverLauncher) -> list[str]:
-        shipped = self._ship()
         self.config.parent.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(json.dumps({
-            "application": shipped.model_dump(mode="json"), "bootstrap": self.bootstrap, "topic": self.topic, "workdir": str(self.workdir),
-            "master": self.master, "memory_mb": self.memory_mb, "output_topic": self.output_topic, "conf": self.extra_conf,
-        }, indent=2))
-        return node.argv(["-m", "harness.jobs.application", str(self.config)])
+        self.config.write_text(json.dumps(self.node_config(self._ship()), indent=2))
+        return node.argv(["-m", self.node_entry, str(self.config)])
+
+    def node_config(self, shipped: ApplicationSpec) -> dict[str, Any]:
+        """What the node needs to build the same command line with its own Spark (`from_config`)."""
+        return {"application": shipped.model_dump(mode="json"), "bootstrap": self.bootstrap, "topic": self.topic, "workdir": str(self.workdir),
+                "master": self.master, "memory_mb": self.memory_mb, "output_topic": self.output_topic, "conf": self.extra_conf}
 
     def _ship(self) -> ApplicationSpec:
         """The application and its --py-files, copied to the work directory that the node sees at the same path."""
@@ -299,9 +302,9 @@ class SubmittedApplication:
         return self.sink()
 
 
-def main(config: str) -> None:
+def main(config: str, launch: type[Submission] = Submission) -> None:
     """On a node of the twin: build the submission a host wrote (`Submission._on_node`) and become its spark-submit."""
-    submission = Submission.from_config(Path(config))
+    submission = launch.from_config(Path(config))
     argv, env = submission.argv(), submission.env()
     os.chdir(submission.workdir)
     os.execvpe(argv[0], argv, {**os.environ, **env})
