@@ -73,13 +73,17 @@ class FaultProxy:
         if self.impairment.cut:
             client_writer.transport.abort()
             return
+        self._connections.add(client_writer)  # known before the upstream connect yields, so a cut meanwhile reaches it
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
         except OSError:
+            self._connections.discard(client_writer)
             client_writer.transport.abort()
             return
-        self._connections.update((client_writer, upstream_writer))
+        self._connections.add(upstream_writer)
         try:
+            if self.impairment.cut:  # cut while this connection was being set up: it must not outlive the cut
+                return
             await asyncio.gather(self._pump(client_reader, upstream_writer), self._pump(upstream_reader, client_writer))
         finally:
             for writer in (client_writer, upstream_writer):
