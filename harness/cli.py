@@ -21,6 +21,7 @@ from harness.backends.rundir import RunDir
 from harness.errors import HarnessError
 from harness.runtime.processes import sigterm_as_interrupt
 from harness.topology.loader import builtin_profiles, profile_path
+from harness.versions import RELEASES
 
 # Tables are wide (FQDNs); when output is piped, do not squeeze them into 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 160)
@@ -49,10 +50,11 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    deployment = new_deployment(args.profile, args.name, args.backend, spark=args.spark)
+    deployment = new_deployment(args.profile, args.name, args.backend, spark=args.spark, release=args.release)
     with sigterm_as_interrupt():
         deployment.start(progress=_progress())
-    out.print(f"[green]twin {args.name!r} ({args.profile}) is ready[/green]; bootstrap servers: {deployment.bootstrap_servers}")
+    out.print(f"[green]twin {args.name!r} ({args.profile}, release {deployment.topology.stack.title}) is ready[/green]; "
+              f"bootstrap servers: {deployment.bootstrap_servers}")
     if deployment.spark_master:
         out.print(f"Spark master: {deployment.spark_master}")
     for line in deployment.access_notes():
@@ -73,9 +75,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         state = deployment.state()
         rows = deployment.status()
         if args.json:
-            out.print_json(json.dumps({"run": run.name, "status": state.status, "bootstrap_servers": state.bootstrap_servers, "nodes": [r.__dict__ for r in rows]}))
+            out.print_json(json.dumps({"run": run.name, "status": state.status, "release": deployment.topology.release,
+                                       "bootstrap_servers": state.bootstrap_servers, "nodes": [r.__dict__ for r in rows]}))
             continue
-        table = Table(title=f"run {run.name!r}: profile {state.profile}, {state.status}, backend {state.backend}")
+        table = Table(title=f"run {run.name!r}: profile {state.profile}, {state.status}, backend {state.backend}, "
+                            f"release {deployment.topology.stack.title}")
         for column in ("node", "FQDN", "address:port", "role", "rack", "pid", "state"):
             table.add_column(column)
         for row in rows:
@@ -161,7 +165,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     deployment = attach(args.attach) if args.attach else None
     with sigterm_as_interrupt():
         report = run_scenario(
-            scenario, deployment=deployment, run_name=args.name, progress=_progress(), backend=args.backend,
+            scenario, deployment=deployment, run_name=args.name, progress=_progress(), backend=args.backend, release=args.release,
             manifest_path=Path(args.manifest) if args.manifest else None,
         )
     if args.report:
@@ -341,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--profile", default="dev", help=f"built-in profile ({', '.join(builtin_profiles())}) or a YAML file")
     up.add_argument("--backend", choices=BACKENDS, help="override the profile's backend (default local)")
     up.add_argument("--spark", choices=("local", "standalone"), help="override the profile's spark.mode")
+    up.add_argument("--release", choices=tuple(RELEASES), help="override the profile's release (the pinned stack)")
     up.set_defaults(func=cmd_up)
 
     status = with_run(sub.add_parser("status", help="a table of the twin's nodes"))
@@ -368,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--manifest", help="write the manifest of acknowledged records here (JSON Lines)")
     run.add_argument("--profile", help="override the scenario's profile")
     run.add_argument("--backend", choices=BACKENDS, help="override the profile's backend (default local)")
+    run.add_argument("--release", choices=tuple(RELEASES), help="override the profile's release (the pinned stack)")
     run.add_argument("--attach", metavar="RUN", help="use a twin already running (`harness up --name RUN`) instead of starting one")
     run.add_argument("--name", default=f"run-{os.getpid()}", help="run name of the twin started for this scenario")
     run.set_defaults(func=cmd_run)
@@ -378,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("--latency", help="delay: e.g. 200ms")
     fault.add_argument("--jitter", help="delay: e.g. 50ms")
     fault.add_argument("--percent", type=float, help="loss: percentage of packets dropped")
-    fault.add_argument("target", help="a node (wn1-kafka), 'controller' (the active KRaft controller), 'leader(TOPIC/P)' or 'followers(TOPIC/P)'")
+    fault.add_argument("target", help="a node (wn1-kafka), 'controller' (the active controller: the KRaft quorum leader, or on ZooKeeper the broker holding the role), 'leader(TOPIC/P)' or 'followers(TOPIC/P)'")
     fault.set_defaults(func=cmd_fault)
 
     gate = sub.add_parser("gate", help="the pre-deploy gate: static checks, scenarios, benchmark thresholds; exit 0/1/2")

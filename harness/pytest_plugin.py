@@ -17,6 +17,8 @@ import pytest
 from harness.backends import Deployment, attach, new_deployment
 from harness.runtime.processes import sigterm_as_interrupt
 
+from harness.versions import RELEASES
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
@@ -29,6 +31,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="override the profile's spark.mode: a local[N] session or a standalone master and workers")
     group.addoption("--harness-backend", default=os.environ.get("HARNESS_BACKEND"), choices=(None, "local", "docker"),
                     help="override the profile's backend: local JVMs on loopback addresses, or a container per node (Docker)")
+    group.addoption("--harness-release", default=os.environ.get("HARNESS_RELEASE"), choices=(None, *RELEASES),
+                    help="override the profile's release: current (today's Kafka and Spark) or hdinsight-5.1 (Kafka 3.2 on ZooKeeper, Spark 3.3)")
     group.addoption("--harness-run", default=None,
                     help="use an already running twin (started by `harness up --name NAME`) instead of starting one")
 
@@ -41,7 +45,8 @@ def harness_deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
         yield attach(existing)
         return
     deployment = new_deployment(request.config.getoption("--harness-profile"), f"pytest-{os.getpid()}",
-                                request.config.getoption("--harness-backend"), spark=request.config.getoption("--harness-spark"))
+                                request.config.getoption("--harness-backend"), spark=request.config.getoption("--harness-spark"),
+                                release=request.config.getoption("--harness-release"))
     if deployment.backend == "docker":
         from harness.backends.docker.engine import engine_available
 

@@ -49,8 +49,10 @@ def run_scenario(
     manifest_path: Path | None = None,
     progress: Progress = quiet,
     backend: str | None = None,
+    release: str | None = None,
 ) -> RunReport:
-    with _twin(scenario, deployment, run_name, progress, backend) as twin, _spark(twin, spark, progress, needed=_needs_session(scenario, twin)) as session:
+    with _twin(scenario, deployment, run_name, progress, backend, release) as twin, \
+            _spark(twin, spark, progress, needed=_runs_spark_of(twin) and _needs_session(scenario, twin)) as session:
         workdir = twin.run.path / "scenarios" / f"{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns() % 10_000}"
         topic = scenario.source_topic
         _fresh_topics(twin, scenario, progress)
@@ -86,7 +88,23 @@ def run_scenario(
                               malformed_reported=len(history.malformed_offsets) if history.malformed_known else None, emitted_ms=history.emitted_ms,
                               rewritten=history.rewritten, sink_notes=history.sink_notes, sampled=history.sampled)
         return run_report(scenario.name, twin.profile, twin.bootstrap_servers, recorded, judge(recorded), manifest=str(manifest),
+                          release=twin.topology.stack.title,
                           faults=[e.to_json() for e in events], job_facts=_job_facts(history, caught_up_s, _spark_facts(twin, session)))
+
+
+def _runs_spark_of(twin: Deployment) -> bool:
+    """Jobs run on the release's own Spark; until the harness can start Spark 3.3 they are refused on
+    hdinsight-5.1 before anything Spark starts (its Kafka, ZooKeeper and clients all run)."""
+    from harness.versions import SPARK_VERSION
+
+    stack = twin.topology.stack
+    if stack.spark_version != SPARK_VERSION:
+        raise HarnessError(
+            f"release {stack.name} runs Spark {stack.spark_version}, and this harness runs streaming jobs only on Spark {SPARK_VERSION} so far",
+            hint=f"`harness up --release {stack.name}` starts its Kafka {stack.kafka_version} on ZooKeeper for your own clients; "
+                 "run the job on release current (`--release current`)",
+        )
+    return True
 
 
 def _spark_facts(twin: Deployment, session: SparkSession | None) -> dict[str, str]:
@@ -195,11 +213,12 @@ def spark_for(twin: Deployment, progress: Progress = quiet, *, local_cores: int 
 
 
 @contextlib.contextmanager
-def _twin(scenario: Scenario, given: Deployment | None, run_name: str, progress: Progress, backend: str | None) -> Iterator[Deployment]:
+def _twin(scenario: Scenario, given: Deployment | None, run_name: str, progress: Progress, backend: str | None,
+          release: str | None) -> Iterator[Deployment]:
     if given is not None:
         yield given
         return
-    with running_twin(new_deployment(scenario.profile, run_name, backend or scenario.backend), progress) as twin:
+    with running_twin(new_deployment(scenario.profile, run_name, backend or scenario.backend, release=release), progress) as twin:
         yield twin
 
 

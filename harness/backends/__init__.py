@@ -12,9 +12,15 @@ from harness.topology.loader import load_profile
 BACKENDS = ("local", "docker")
 
 
-def new_deployment(profile: str, run_name: str, backend: str | None = None, *, spark: str | None = None) -> Deployment:
-    """`backend` overrides the profile's `backend` (default local); `spark` its spark.mode."""
+def new_deployment(profile: str, run_name: str, backend: str | None = None, *, spark: str | None = None,
+                   release: str | None = None) -> Deployment:
+    """`backend` overrides the profile's `backend` (default local); `spark` its spark.mode; `release` its release."""
     topology = load_profile(profile)
+    if release is not None and release != topology.release:
+        try:
+            topology = topology.with_release(release)
+        except ValueError as exc:
+            raise HarnessError(f"profile {profile} cannot run on release {release}: {exc}") from None
     backend = backend or topology.backend
     if backend not in BACKENDS:
         raise HarnessError(f"unknown backend {backend!r}", hint=f"choose one of {', '.join(BACKENDS)}")

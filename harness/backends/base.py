@@ -186,11 +186,18 @@ class Deployment(abc.ABC):
         from harness.kafka import admin
 
         brokers = self.broker_count()
-        progress(f"waiting for {brokers} brokers to register with the controller quorum")
+        quorum = "ZooKeeper" if self.topology.stack.uses_zookeeper else "the controller quorum"
+        progress(f"waiting for {brokers} brokers to register with {quorum}")
         self.wait_brokers_registered(timeout=timeout, watch=watch, guard=guard)
         progress("probing replication across all brokers")
         admin.create_topic(self.bootstrap_servers, PROBE_TOPIC, partitions=brokers, replication_factor=brokers, timeout=timeout, exist_ok=True)
         admin.delete_topic(self.bootstrap_servers, PROBE_TOPIC)
+
+    def zookeeper_controller(self) -> str:
+        """On a ZooKeeper release, the broker that holds the controller role (what a `controller` fault hits)."""
+        from harness.kafka import admin
+
+        return self.hostname_for_id(admin.controller_id(self.bootstrap_servers))
 
     def wait_brokers_registered(self, *, timeout: float = READY_TIMEOUT_S, watch: Sequence[ProcessRecord] = (),
                                 guard: Callable[[], None] | None = None) -> None:

@@ -1,6 +1,8 @@
-"""How one topology node becomes a Kafka process: its properties and its JVM command line.
+"""How one topology node becomes a Kafka or ZooKeeper process: its properties and its JVM command line.
 
-Pure functions of the plan, so every backend configures Kafka the same way.
+Pure functions of the plan, so every backend configures Kafka the same way, on either metadata
+mode: KRaft (controllers in the quorum) or ZooKeeper (brokers registered in a ZooKeeper ensemble,
+as HDInsight 5.1 runs them).
 """
 
 from __future__ import annotations
@@ -33,6 +35,27 @@ logger.state.name = state.change.logger
 logger.state.level = WARN
 """
 
+LOG4J1_PROPERTIES = """\
+log4j.rootLogger=INFO, file
+log4j.appender.file=org.apache.log4j.RollingFileAppender
+log4j.appender.file.File=${kafka.logs.dir}/server.log
+log4j.appender.file.MaxFileSize=50MB
+log4j.appender.file.MaxBackupIndex=2
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.state.change.logger=WARN
+"""
+"""Kafka 3.2 and ZooKeeper 3.6 log through reload4j (log4j 1.2's API)."""
+
+ZOOKEEPER_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
+ZOOKEEPER_PORTS = {"zookeeper": 2181, "peer": 2888, "election": 3888}
+"""ZooKeeper's client, follower and leader-election ports, as HDInsight's zk nodes use them."""
+
+
+def logging_config(logging: str) -> tuple[str, str]:
+    """(file name, text) of the logging configuration a Kafka or ZooKeeper JVM of this logging reads."""
+    return ("log4j.properties", LOG4J1_PROPERTIES) if logging == "reload4j" else ("log4j2.properties", LOG4J2_PROPERTIES)
+
 
 @dataclass(frozen=True)
 class KafkaNodePlan:
@@ -46,10 +69,16 @@ class KafkaNodePlan:
     data_dir: Path
     log_dir: Path
     bind_port: int | None = None  # where the broker listens when a fault proxy holds its advertised port
+    zookeeper_ports: dict[str, int] | None = None  # client, peer and election ports of a ZooKeeper server
 
     @property
     def broker_endpoint(self) -> str:
         return f"{self.address}:{self.broker_port}"
+
+    @property
+    def zookeeper_endpoint(self) -> str:
+        assert self.zookeeper_ports is not None
+        return f"{self.address}:{self.zookeeper_ports['zookeeper']}"
 
 
 @dataclass(frozen=True)
@@ -65,25 +94,46 @@ class Listeners:
     protocol_map: tuple[str, ...]
     inter_broker: str | None
     voters: str
+    """KRaft: `id@host:port` of every controller; ZooKeeper: the ensemble's `host:port` connect string."""
 
 
 def local_listeners(plan: KafkaNodePlan, quorum: list[KafkaNodePlan]) -> Listeners:
     node = plan.node
+    zookeeper = any(q.node.is_zookeeper for q in quorum)
     bind = [f"PLAINTEXT://{plan.address}:{plan.bind_port or plan.broker_port}"] if node.is_broker else []
     if node.is_controller:
         bind.append(f"CONTROLLER://{plan.address}:{plan.controller_port}")
     return Listeners(
         bind=tuple(bind),
         advertised=(f"PLAINTEXT://{plan.address}:{plan.broker_port}",) if node.is_broker else (),
-        protocol_map=(("PLAINTEXT:PLAINTEXT",) if node.is_broker else ()) + ("CONTROLLER:PLAINTEXT",),
+        protocol_map=(("PLAINTEXT:PLAINTEXT",) if node.is_broker else ()) + (() if zookeeper else ("CONTROLLER:PLAINTEXT",)),
         inter_broker="PLAINTEXT" if node.is_broker else None,
-        voters=",".join(f"{q.node_id}@{q.address}:{q.controller_port}" for q in quorum),
+        voters=",".join(q.zookeeper_endpoint for q in quorum) if zookeeper
+        else ",".join(f"{q.node_id}@{q.address}:{q.controller_port}" for q in quorum),
     )
 
 
+def zookeeper_properties(plan: KafkaNodePlan, ensemble: list[tuple[int, str, dict[str, int]]]) -> str:
+    """A ZooKeeper server's `zoo.cfg`: `ensemble` is (myid, address, ports) of every server. Ticks are
+    short (500 ms) so a killed server is noticed in seconds, as a twin should; the `srvr` command is
+    allowed because readiness asks each server whether it leads or follows."""
+    assert plan.zookeeper_ports is not None
+    lines = [
+        "tickTime=500", "initLimit=40", "syncLimit=10",
+        f"dataDir={plan.data_dir}",
+        f"clientPortAddress={plan.address}", f"clientPort={plan.zookeeper_ports['zookeeper']}",
+        "4lw.commands.whitelist=srvr,ruok,stat",
+        "admin.enableServer=false",
+        "quorumListenOnAllIPs=false",
+    ]
+    lines += [f"server.{myid}={address}:{ports['peer']}:{ports['election']}" for myid, address, ports in ensemble]
+    return "\n".join(lines) + "\n"
+
+
 def server_properties(plan: KafkaNodePlan, topology: Topology, listeners: Listeners) -> str:
-    node, defaults = plan.node, topology.kafka.topic_defaults
-    brokers = len(topology.brokers)
+    if topology.stack.uses_zookeeper:
+        return _properties_text(_zookeeper_broker_properties(plan, topology, listeners))
+    node = plan.node
     props: dict[str, object] = {
         "process.roles": ",".join(node.kafka),
         "node.id": plan.node_id,
@@ -91,6 +141,43 @@ def server_properties(plan: KafkaNodePlan, topology: Topology, listeners: Listen
         "controller.listener.names": "CONTROLLER",
         "listeners": ",".join(listeners.bind),
         "listener.security.protocol.map": ",".join(listeners.protocol_map),
+        **_common_properties(plan, topology),
+    }
+    if node.is_broker:
+        props["advertised.listeners"] = ",".join(listeners.advertised)
+        props["inter.broker.listener.name"] = listeners.inter_broker
+        if node.rack:
+            props["broker.rack"] = node.rack
+    props.update(topology.kafka.server_properties)
+    return _properties_text(props)
+
+
+def _zookeeper_broker_properties(plan: KafkaNodePlan, topology: Topology, listeners: Listeners) -> dict[str, object]:
+    props: dict[str, object] = {
+        "broker.id": plan.node_id,
+        "zookeeper.connect": listeners.voters,
+        # A twin should notice a dead broker in seconds (ZooKeeper drops its session), not in 18 s.
+        "zookeeper.session.timeout.ms": 6000,
+        "zookeeper.connection.timeout.ms": 60000,
+        "listeners": ",".join(listeners.bind),
+        "advertised.listeners": ",".join(listeners.advertised),
+        "listener.security.protocol.map": ",".join(listeners.protocol_map),
+        "inter.broker.listener.name": listeners.inter_broker,
+        **_common_properties(plan, topology),
+    }
+    if plan.node.rack:
+        props["broker.rack"] = plan.node.rack
+    props.update(topology.kafka.server_properties)
+    return props
+
+
+def _common_properties(plan: KafkaNodePlan, topology: Topology) -> dict[str, object]:
+    """What brokers share on both metadata modes (KRaft-only keys kept in their place, so files diff well)."""
+    defaults, brokers = topology.kafka.topic_defaults, len(topology.brokers)
+
+    def kraft_only(props: dict[str, object]) -> dict[str, object]:
+        return {} if topology.stack.uses_zookeeper else props
+    return {
         "log.dirs": plan.data_dir,
         # Topic defaults mirror the profile, so auto-created topics behave like the deployment's.
         "num.partitions": defaults.partitions,
@@ -99,21 +186,19 @@ def server_properties(plan: KafkaNodePlan, topology: Topology, listeners: Listen
         "offsets.topic.replication.factor": min(3, brokers),
         "transaction.state.log.replication.factor": min(3, brokers),
         "transaction.state.log.min.isr": min(2, brokers),
-        "share.coordinator.state.topic.replication.factor": min(3, brokers),
-        "share.coordinator.state.topic.min.isr": min(2, brokers),
+        **kraft_only({
+            "share.coordinator.state.topic.replication.factor": min(3, brokers),
+            "share.coordinator.state.topic.min.isr": min(2, brokers),
+        }),
         "group.initial.rebalance.delay.ms": 0,
         "auto.create.topics.enable": "false",
         "log.segment.bytes": 64 * 1024 * 1024,
         # A local twin should notice a dead broker in seconds, not the production default minutes.
-        "broker.session.timeout.ms": 6000,
-        "broker.heartbeat.interval.ms": 1000,
+        **kraft_only({"broker.session.timeout.ms": 6000, "broker.heartbeat.interval.ms": 1000}),
     }
-    if node.is_broker:
-        props["advertised.listeners"] = ",".join(listeners.advertised)
-        props["inter.broker.listener.name"] = listeners.inter_broker
-        if node.rack:
-            props["broker.rack"] = node.rack
-    props.update(topology.kafka.server_properties)
+
+
+def _properties_text(props: dict[str, object]) -> str:
     return "".join(f"{key}={str(value).lower() if isinstance(value, bool) else value}\n" for key, value in props.items())
 
 
@@ -131,6 +216,8 @@ def quorum_leader(quorum_state_json: str) -> tuple[int, int] | None:
 
 
 def jvm_command(java: Path, classpath: str, main: str, *args: str, heap_mb: int, log_dir: Path, log4j: Path) -> list[str]:
+    """`log4j` names a log4j2 file (Kafka 4) or a log4j 1 one (`log4j.properties`: Kafka 3.2, ZooKeeper)."""
+    log_flag = f"-Dlog4j.configuration=file:{log4j}" if log4j.name == "log4j.properties" else f"-Dlog4j2.configurationFile={log4j}"
     return [
         str(java),
         f"-Xms{max(128, heap_mb // 2)}m",
@@ -140,7 +227,7 @@ def jvm_command(java: Path, classpath: str, main: str, *args: str, heap_mb: int,
         "-XX:+ExitOnOutOfMemoryError",
         "-Djava.awt.headless=true",
         f"-Dkafka.logs.dir={log_dir}",
-        f"-Dlog4j2.configurationFile={log4j}",
+        log_flag,
         "-cp",
         classpath,
         main,

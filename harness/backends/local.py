@@ -15,7 +15,18 @@ from pathlib import Path
 
 from harness.backends.base import READY_TIMEOUT_S, Deployment, NetworkControl, NodeControl, NodeStatus
 from harness.runtime.readiness import Progress, quiet
-from harness.backends.kafka_node import LOG4J2_PROPERTIES, KafkaNodePlan, jvm_command, local_listeners, new_cluster_id, quorum_leader, server_properties
+from harness.backends.kafka_node import (
+    ZOOKEEPER_MAIN,
+    ZOOKEEPER_PORTS,
+    KafkaNodePlan,
+    jvm_command,
+    local_listeners,
+    logging_config,
+    new_cluster_id,
+    quorum_leader,
+    server_properties,
+    zookeeper_properties,
+)
 from harness.backends.rundir import NodeState, RunDir, RunState, all_runs
 from harness.backends.spark_node import master_command, spark_env, worker_command, worker_resources
 from harness.dist.artifacts import kafka_classpath
@@ -23,7 +34,7 @@ from harness.dist.java import find_java
 from harness.errors import HarnessError, NotReadyError
 from harness.runtime import processes
 from harness.runtime.faultproxy import Impairment
-from harness.runtime.readiness import free_port, port_free, port_open, wait_for
+from harness.runtime.readiness import free_port, port_free, port_open, wait_for, zookeeper_mode
 from harness.topology.model import Topology
 
 
@@ -52,8 +63,9 @@ class LocalDeployment(Deployment):
 
     def start(self, progress: Progress = quiet) -> None:
         java = find_java()
-        progress("resolving Kafka jars (first run only)")
-        classpath = kafka_classpath()
+        stack = self.topology.stack
+        progress(f"release {stack.title}; resolving its Kafka jars (first run only)")
+        classpath = kafka_classpath(stack.name)
         self.run.claim()
         state = RunState(
             name=self.run.name, backend=self.backend, profile=self.profile,
@@ -65,8 +77,7 @@ class LocalDeployment(Deployment):
         state.bootstrap_servers = self.bootstrap_servers
         self.run.save(state)
         with self._starting(state, progress):
-            progress(f"formatting KRaft storage on {len(plans)} nodes")
-            self._format(plans, java.executable, classpath)
+            self._configure(plans, java.executable, classpath, progress)
             for plan, node_state in zip(plans, state.nodes, strict=True):
                 node_state.command = self._kafka_command(plan, java.executable, classpath)
                 node_state.log = str(plan.log_dir / "server.log")
@@ -76,8 +87,15 @@ class LocalDeployment(Deployment):
             state.spark_master = self._master_url(spark_nodes)
             progress(f"starting {len(plans)} Kafka JVMs" + (f" and {len(spark_nodes)} Spark JVMs" if spark_nodes else "")
                      + f" on {plans[0].address.rsplit('.', 1)[0]}.x")
-            for node_state in state.nodes:
+            ensemble = [n for n in state.nodes if n.ports.get("zookeeper")]
+            for node_state in ensemble:  # brokers on ZooKeeper give up if the ensemble is slow to form
                 node_state.process = self._spawn(node_state)
+            self.run.save(state)
+            if ensemble:
+                self._wait_ensemble(ensemble, progress)
+            for node_state in state.nodes:
+                if node_state.process is None:
+                    node_state.process = self._spawn(node_state)
             self.run.save(state)
             self._wait_ready(state, progress)
             if spark_nodes:
@@ -104,10 +122,13 @@ class LocalDeployment(Deployment):
                 ports = _free_ports(address, node.is_broker, node.is_controller, self.topology.kafka.broker_port)
                 if node.is_broker and self.topology.kafka.fault_proxy:
                     ports["listener"] = free_port(address)
+                if node.is_zookeeper:
+                    ports.update({name: _preferred_port(address, port) for name, port in ZOOKEEPER_PORTS.items()})
             plans.append(
                 KafkaNodePlan(
                     node=node, node_id=number, address=address,
                     broker_port=ports.get("broker"), controller_port=ports.get("controller"), bind_port=ports.get("listener"),
+                    zookeeper_ports={name: ports[name] for name in ZOOKEEPER_PORTS} if node.is_zookeeper else None,
                     data_dir=node_dir / "data", log_dir=node_dir / "logs",
                 )
             )
@@ -115,6 +136,7 @@ class LocalDeployment(Deployment):
 
     def _node_state(self, plan: KafkaNodePlan) -> NodeState:
         ports = {k: v for k, v in (("broker", plan.broker_port), ("controller", plan.controller_port), ("listener", plan.bind_port)) if v}
+        ports.update(plan.zookeeper_ports or {})
         node = plan.node
         return NodeState(
             hostname=node.hostname, fqdn=node.fqdn, cluster=node.cluster, role=node.role,
@@ -130,18 +152,34 @@ class LocalDeployment(Deployment):
     def _config_path(self, plan: KafkaNodePlan) -> Path:
         return self.run.node_dir(plan.node.hostname) / "server.properties"
 
-    def _format(self, plans: list[KafkaNodePlan], java: Path, classpath: str) -> None:
-        cluster_id = new_cluster_id()
-        quorum = [p for p in plans if p.node.is_controller]
+    def _log_config(self, plan: KafkaNodePlan) -> Path:
+        return plan.log_dir / logging_config(self.topology.stack.kafka_logging)[0]
+
+    def _configure(self, plans: list[KafkaNodePlan], java: Path, classpath: str, progress: Progress) -> None:
+        """Every node's configuration and logging files; on KRaft also its formatted storage, on
+        ZooKeeper each server's `myid`."""
+        quorum = [p for p in plans if p.node.is_quorum]
+        ensemble = [(p.node_id, p.address, p.zookeeper_ports) for p in quorum if p.zookeeper_ports]
         for plan in plans:
             plan.log_dir.mkdir(parents=True, exist_ok=True)
-            self._config_path(plan).write_text(server_properties(plan, self.topology, local_listeners(plan, quorum)))
-            (plan.log_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
+            self._log_config(plan).write_text(logging_config(self.topology.stack.kafka_logging)[1])
+            if plan.node.is_zookeeper:
+                plan.data_dir.mkdir(parents=True, exist_ok=True)
+                (plan.data_dir / "myid").write_text(f"{plan.node_id}\n")
+                self._config_path(plan).write_text(zookeeper_properties(plan, ensemble))
+            else:
+                self._config_path(plan).write_text(server_properties(plan, self.topology, local_listeners(plan, quorum)))
+        if not self.topology.stack.uses_zookeeper:
+            progress(f"formatting KRaft storage on {len(plans)} nodes")
+            self._format(plans, java, classpath)
+
+    def _format(self, plans: list[KafkaNodePlan], java: Path, classpath: str) -> None:
+        cluster_id = new_cluster_id()
 
         def format_one(plan: KafkaNodePlan) -> None:
             argv = jvm_command(
                 java, classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self._config_path(plan)),
-                heap_mb=256, log_dir=plan.log_dir, log4j=plan.log_dir / "log4j2.properties",
+                heap_mb=256, log_dir=plan.log_dir, log4j=self._log_config(plan),
             )
             try:
                 processes.run_tool(argv, what=f"formatting KRaft storage of {plan.node.hostname}")
@@ -153,10 +191,25 @@ class LocalDeployment(Deployment):
             list(pool.map(format_one, plans))
 
     def _kafka_command(self, plan: KafkaNodePlan, java: Path, classpath: str) -> list[str]:
+        if plan.node.is_zookeeper:  # ZooKeeper's jars are in Kafka 3.2's closure; a small heap is plenty for a twin
+            return jvm_command(java, classpath, ZOOKEEPER_MAIN, str(self._config_path(plan)),
+                               heap_mb=256, log_dir=plan.log_dir, log4j=self._log_config(plan))
         return jvm_command(
             java, classpath, "kafka.Kafka", str(self._config_path(plan)),
-            heap_mb=self.topology.kafka.heap_mb, log_dir=plan.log_dir, log4j=plan.log_dir / "log4j2.properties",
+            heap_mb=self.topology.kafka.heap_mb, log_dir=plan.log_dir, log4j=self._log_config(plan),
         )
+
+    def _wait_ensemble(self, ensemble: list[NodeState], progress: Progress) -> None:
+        """Ready = every ZooKeeper server serves, as leader or follower (a fact each one states)."""
+        progress(f"waiting for the ZooKeeper ensemble of {len(ensemble)} servers to elect a leader")
+        modes: dict[str, str | None] = {}
+
+        def serving() -> bool:
+            modes.update({n.hostname: zookeeper_mode(n.address, n.ports["zookeeper"]) for n in ensemble})
+            return all(modes.values())
+
+        wait_for(serving, what="every ZooKeeper server to serve", timeout=READY_TIMEOUT_S, watch=[n.process for n in ensemble if n.process],
+                 last_seen=lambda: ", ".join(f"{h} {m or 'not serving'}" for h, m in modes.items()), progress=progress)
 
     @staticmethod
     def _spawn(node: NodeState) -> processes.ProcessRecord:
@@ -306,7 +359,7 @@ class LocalDeployment(Deployment):
             return
         node.process = self._spawn(node)
         self.run.save(state)
-        port = node.ports.get("broker") or node.ports.get("spark")
+        port = node.ports.get("broker") or node.ports.get("spark") or node.ports.get("zookeeper")
         if port:
             wait_for(lambda: port_open(node.address, port), what=f"{name} to listen again", timeout=READY_TIMEOUT_S, watch=[node.process])
 
@@ -323,7 +376,10 @@ class LocalDeployment(Deployment):
             wait_for(lambda: processes.state_of(node.process) != "paused", what=f"{name} to resume", timeout=10)
 
     def active_controller(self) -> str:
-        """The quorum leader as the live controllers record it in their `quorum-state` files."""
+        """KRaft: the quorum leader as the live controllers record it in their `quorum-state` files;
+        ZooKeeper: the broker that holds the controller role, as the cluster's metadata names it."""
+        if self.topology.stack.uses_zookeeper:
+            return self.zookeeper_controller()
         best: tuple[int, int] | None = None
         state = self.run.load()
         for node in state.nodes:
@@ -368,7 +424,7 @@ class LocalDeployment(Deployment):
                     where = "-"
                 rows.append(NodeStatus(node.hostname, node.fqdn, where, role, node.rack, None, "described"))
                 continue
-            port = saved.ports.get("broker") or saved.ports.get("controller") or saved.ports.get("spark")
+            port = saved.ports.get("broker") or saved.ports.get("controller") or saved.ports.get("zookeeper") or saved.ports.get("spark")
             if node.kind == "spark":
                 role = "spark master" if node.role == "head" else "spark worker"
             proc = saved.process

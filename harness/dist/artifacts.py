@@ -17,12 +17,7 @@ from xml.sax.saxutils import escape
 
 from harness.errors import ArtifactError
 from harness.paths import cache_root
-from harness.versions import (
-    KAFKA_VERSION,
-    SPARK_VERSION,
-    connector_coordinates,
-    kafka_coordinates,
-)
+from harness.versions import CURRENT, DEFAULT_RELEASE, release
 
 _MARKER = ".complete"
 
@@ -77,13 +72,15 @@ def _resolve(bundle: str, coordinates: list[str]) -> Path:
 
 
 @functools.cache
-def kafka_jar_dir() -> Path:
-    return _resolve(f"kafka-{KAFKA_VERSION}", kafka_coordinates())
+def kafka_jar_dir(release_name: str = DEFAULT_RELEASE) -> Path:
+    """Kafka's broker, tools and (on a ZooKeeper release) ZooKeeper server, as one runtime closure."""
+    chosen = release(release_name)
+    return _resolve(f"kafka-{chosen.kafka_version}", chosen.kafka_coordinates())
 
 
-def kafka_classpath() -> str:
+def kafka_classpath(release_name: str = DEFAULT_RELEASE) -> str:
     """A JVM classpath wildcard (`dir/*`): keeps the command line short for 90+ jars."""
-    return str(kafka_jar_dir() / "*")
+    return str(kafka_jar_dir(release_name) / "*")
 
 
 @functools.cache
@@ -93,7 +90,7 @@ def connector_jars() -> tuple[Path, ...]:
     Spark's jars directory already has e.g. hadoop-client-*, slf4j and commons; adding a second
     copy of those would put two versions of one class on the driver's classpath.
     """
-    directory = _resolve(f"spark-sql-kafka-{SPARK_VERSION}", connector_coordinates())
+    directory = _resolve(f"spark-sql-kafka-{CURRENT.spark_version}", CURRENT.connector_coordinates())
     shipped = {_artifact_name(p.name) for p in _pyspark_jar_dir().glob("*.jar")}
     return tuple(sorted(p for p in directory.glob("*.jar") if _artifact_name(p.name) not in shipped))
 
@@ -111,9 +108,13 @@ def _artifact_name(filename: str) -> str:
     return match.group(1) if match else stem
 
 
-def resolve_all() -> dict[str, Path]:
+def resolve_all(release_names: tuple[str, ...] = (DEFAULT_RELEASE,)) -> dict[str, Path]:
     """Resolve everything a run needs; `harness fetch` and the set-up commands call this."""
     from harness.dist.java import find_java
 
     find_java()
-    return {"kafka": kafka_jar_dir(), "connector": connector_jars()[0].parent}
+    resolved = {"kafka": kafka_jar_dir(), "connector": connector_jars()[0].parent}
+    for name in release_names:
+        if name != DEFAULT_RELEASE:
+            resolved[f"kafka ({name})"] = kafka_jar_dir(name)
+    return resolved

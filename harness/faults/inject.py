@@ -175,13 +175,14 @@ class FaultScheduler:
                 event.nodes = nodes
                 before = self._broker_ids(nodes)
                 led = self._led_by(before) if fault.action in DISRUPTS else set()
+                controllers = self._controllers_among(nodes) if fault.action in DISRUPTS else []
                 event.fired_s = round(time.monotonic() - self._t0, 3)
                 inject(self.deployment, fault, victims=nodes)
                 self._progress(f"fault at {event.fired_s:.1f}s: {fault.action} {', '.join(nodes)}")
                 if fault.label:
                     self.labels[fault.label] = nodes
                 self._measure(event, fault.action, before, led)
-                self._measure_quorum(event, fault.action, nodes)
+                self._measure_quorum(event, controllers)
             except Exception as exc:  # noqa: BLE001 - a failed fault is recorded, and the run goes on
                 event.error = str(exc)
 
@@ -234,11 +235,22 @@ class FaultScheduler:
 
         self._watch(event, key, started, lambda: done(admin.describe(bootstrap, self.topic, timeout=2)))
 
-    def _measure_quorum(self, event: FaultEvent, action: str, nodes: list[str]) -> None:
-        """A disrupted controller: time until the quorum has a live leader that is not one of the victims."""
-        victims = [n for n in nodes if self.deployment.topology.node(n).is_controller]
+    def _controllers_among(self, nodes: list[str]) -> list[str]:
+        """The victims that hold the controller role before the fault: KRaft controller nodes, or on
+        ZooKeeper the one broker that won the controller election (asked now, since it moves)."""
+        topology, control = self.deployment.topology, self.deployment.node_control()
+        if not topology.stack.uses_zookeeper:
+            return [n for n in nodes if topology.node(n).is_controller]
+        try:
+            current = control.active_controller() if control is not None else None
+        except Exception:  # noqa: BLE001 - no controller right now: nothing to time
+            return []
+        return [n for n in nodes if n == current]
+
+    def _measure_quorum(self, event: FaultEvent, victims: list[str]) -> None:
+        """A disrupted controller: time until a live controller that is not one of the victims leads."""
         control = self.deployment.node_control()
-        if action in DISRUPTS and victims and control is not None:
+        if victims and control is not None:
             self._watch(event, "controller_election_s", time.monotonic(), lambda: control.active_controller() not in victims)
 
     def _watch(self, event: FaultEvent, key: str, started: float, recovered: Callable[[], bool]) -> None:

@@ -44,6 +44,16 @@ def brokers(bootstrap: str, timeout: float = 5.0) -> dict[int, str]:
     return {b.id: f"{b.host}:{b.port}" for b in metadata.brokers.values()}
 
 
+def controller_id(bootstrap: str, timeout: float = 5.0) -> int:
+    """The broker id the cluster names as its controller. On ZooKeeper clusters that is the broker that
+    won the `/controller` election; KRaft clusters answer with an arbitrary broker, so ask their quorum."""
+    client = admin(bootstrap)  # keep a reference: a collected client cancels its futures
+    controller = client.describe_cluster(request_timeout=timeout).result(timeout=timeout).controller
+    if controller is None or controller.id < 0:
+        raise HarnessError("the cluster names no controller yet")
+    return int(controller.id)
+
+
 def list_topics(bootstrap: str, *, include_internal: bool = False, timeout: float = 10.0) -> list[str]:
     names = admin(bootstrap).list_topics(timeout=timeout).topics
     return sorted(n for n in names if include_internal or not n.startswith("__"))

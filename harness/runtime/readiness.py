@@ -106,3 +106,20 @@ def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def zookeeper_mode(host: str, port: int, timeout: float = 2.0) -> str | None:
+    """What a ZooKeeper server says it is (`leader`, `follower`, `standalone`), by its `srvr` command;
+    None while it does not serve (it answers "not currently serving requests" until it has a quorum)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(b"srvr")
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+    except OSError:
+        return None
+    for line in answer.decode(errors="replace").splitlines():
+        if line.startswith("Mode:"):
+            return line.split(":", 1)[1].strip()
+    return None

@@ -12,9 +12,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from harness.versions import DEFAULT_RELEASE, RELEASES, Release
+
 Role = Literal["head", "worker", "zookeeper"]
 ClusterKind = Literal["kafka", "spark"]
-KafkaProcessRole = Literal["broker", "controller"]
+KafkaProcessRole = Literal["broker", "controller", "zookeeper"]
 
 ROLE_PREFIX: dict[str, str] = {"head": "hn", "worker": "wn", "zookeeper": "zk"}
 _DNS_LABELS = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
@@ -118,6 +120,15 @@ class Node(_Strict):
     def is_controller(self) -> bool:
         return "controller" in self.kafka
 
+    @property
+    def is_zookeeper(self) -> bool:
+        return "zookeeper" in self.kafka
+
+    @property
+    def is_quorum(self) -> bool:
+        """Holds the cluster's metadata quorum: a KRaft controller or a ZooKeeper server."""
+        return self.is_controller or self.is_zookeeper
+
 
 class ClusterSpec(_Strict):
     name: str
@@ -193,6 +204,11 @@ class SparkSettings(_Strict):
 class Topology(_Strict):
     name: str
     description: str = ""
+    release: str = Field(
+        default=DEFAULT_RELEASE,
+        description=f"the stack the twin runs, every version pinned: {', '.join(RELEASES)} "
+                    "(hdinsight-5.1: Kafka 3.2 on ZooKeeper servers, Spark 3.3 on Scala 2.12)",
+    )
     backend: Literal["local", "docker"] = Field(
         default="local", description="local: a JVM per node on loopback addresses; docker: a container per node on a network per VNet"
     )
@@ -200,6 +216,42 @@ class Topology(_Strict):
     clusters: tuple[ClusterSpec, ...] = Field(min_length=1)
     kafka: KafkaSettings = KafkaSettings()
     spark: SparkSettings = SparkSettings()
+
+    @field_validator("release")
+    @classmethod
+    def _known_release(cls, value: str) -> str:
+        if value not in RELEASES:
+            raise ValueError(f"unknown release {value!r}; choose one of: {', '.join(RELEASES)}")
+        return value
+
+    @property
+    def stack(self) -> Release:
+        return RELEASES[self.release]
+
+    def with_release(self, name: str) -> Topology:
+        """The same deployment on another stack. Dedicated quorum nodes swap what they run (KRaft
+        controllers on zk0..zk2 become ZooKeeper servers there, and back); a node that is a broker and
+        a controller at once has no ZooKeeper equivalent in this twin, so that is refused."""
+        if name not in RELEASES:
+            raise ValueError(f"unknown release {name!r}; choose one of: {', '.join(RELEASES)}")
+        quorum_role = "zookeeper" if RELEASES[name].uses_zookeeper else "controller"
+        clusters = []
+        for cluster in self.clusters:
+            groups = []
+            for group in cluster.nodes:
+                if {"controller", "zookeeper"} & set(group.kafka):
+                    if "broker" in group.kafka and quorum_role == "zookeeper":
+                        raise ValueError(
+                            f"release {name} keeps metadata in ZooKeeper, but the {group.role} nodes of {cluster.name} are brokers "
+                            "and controllers at once; give the quorum nodes of their own (role: zookeeper, kafka: [zookeeper]), "
+                            "as the built-in hdinsight profile does"
+                        )
+                    kept = tuple(r for r in group.kafka if r not in ("controller", "zookeeper"))
+                    group = group.model_copy(update={"kafka": (*kept, quorum_role)})
+                groups.append(group)
+            clusters.append(cluster.model_copy(update={"nodes": tuple(groups)}))
+        return Topology.model_validate({**self.model_dump(mode="json"), "release": name,
+                                        "clusters": [c.model_dump(mode="json") for c in clusters]})
 
     @model_validator(mode="after")
     def _consistent(self) -> Topology:
@@ -226,8 +278,7 @@ class Topology(_Strict):
         brokers = [n for n in self.nodes if n.is_broker]
         if not brokers:
             raise ValueError(f"kafka cluster {kafka[0].name} has no node with `kafka: [broker]`")
-        if not any(n.is_controller for n in self.nodes):
-            raise ValueError(f"kafka cluster {kafka[0].name} has no node with `kafka: [controller]` (KRaft needs a quorum)")
+        self._quorum_fits_release(kafka[0].name)
         rf = self.kafka.topic_defaults.replication_factor
         if rf > len(brokers):
             raise ValueError(
@@ -235,6 +286,23 @@ class Topology(_Strict):
                 "lower it or add broker nodes"
             )
         return self
+
+    def _quorum_fits_release(self, cluster: str) -> None:
+        stack = self.stack
+        if stack.uses_zookeeper:
+            if any(n.is_controller for n in self.nodes):
+                raise ValueError(f"release {stack.name} keeps metadata in ZooKeeper, so no node runs a KRaft controller; "
+                                 "write `kafka: [zookeeper]` on the quorum nodes (or choose release: current)")
+            if not any(n.is_zookeeper for n in self.nodes):
+                raise ValueError(f"kafka cluster {cluster} has no node with `kafka: [zookeeper]` (release {stack.name} needs ZooKeeper)")
+            if any(n.is_zookeeper and n.is_broker for n in self.nodes):
+                raise ValueError("a node cannot be a broker and a ZooKeeper server in this twin; give ZooKeeper nodes of their own")
+        else:
+            if any(n.is_zookeeper for n in self.nodes):
+                raise ValueError(f"release {stack.name} runs Kafka in KRaft mode, without ZooKeeper; write `kafka: [controller]` "
+                                 "on the quorum nodes (or choose release: hdinsight-5.1)")
+            if not any(n.is_controller for n in self.nodes):
+                raise ValueError(f"kafka cluster {cluster} has no node with `kafka: [controller]` (KRaft needs a quorum)")
 
     @property
     def nodes(self) -> tuple[Node, ...]:
@@ -255,9 +323,9 @@ class Topology(_Strict):
 
     @property
     def kafka_nodes(self) -> tuple[Node, ...]:
-        """Nodes that run a Kafka process, controllers first (they must be up for brokers to register)."""
+        """Nodes that run a Kafka or ZooKeeper process, the quorum first (it must be up for brokers to register)."""
         nodes = [n for n in self.nodes if n.kafka]
-        return tuple(sorted(nodes, key=lambda n: (not n.is_controller, n.role, n.index)))
+        return tuple(sorted(nodes, key=lambda n: (not n.is_quorum, n.role, n.index)))
 
     @property
     def brokers(self) -> tuple[Node, ...]:
@@ -266,6 +334,10 @@ class Topology(_Strict):
     @property
     def controllers(self) -> tuple[Node, ...]:
         return tuple(n for n in self.kafka_nodes if n.is_controller)
+
+    @property
+    def zookeepers(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.kafka_nodes if n.is_zookeeper)
 
     def vnet(self, name: str) -> VNet:
         return next(v for v in self.vnets if v.name == name)

@@ -24,6 +24,7 @@ class RunReport:
     manifest: str | None = None
     delivery: dict[str, Any] = field(default_factory=dict)
     faults: list[dict[str, Any]] = field(default_factory=list)
+    release: str = ""
 
     @property
     def verdict(self) -> str:
@@ -34,6 +35,7 @@ class RunReport:
             "verdict": self.verdict,
             "scenario": self.scenario,
             "profile": self.profile,
+            "release": self.release,
             "bootstrap_servers": self.bootstrap_servers,
             "manifest": self.manifest,
             "replay": self.replay,
@@ -52,7 +54,8 @@ class RunReport:
         r, j, v = self.replay, self.job, self.verification
         lat, ack = j.get("latency_ms") or {}, r.get("ack_latency_ms") or {}
         lines = [
-            f"scenario {self.scenario} on profile {self.profile} ({self.bootstrap_servers})",
+            f"scenario {self.scenario} on profile {self.profile} ({self.bootstrap_servers})"
+            + (f", release {self.release}" if self.release else ""),
             f"replay    {r.get('acked')} records acknowledged of {r.get('sent')} sent in {r.get('seconds', 0):.2f}s "
             f"({r.get('rate_per_s', 0):,.0f} records/s), {len(r.get('failed', []))} failed",
             "          per partition: " + ", ".join(f"{p}:{n}" for p, n in (r.get("per_partition") or {}).items()),
@@ -87,7 +90,8 @@ class RunReport:
 
 
 def run_report(scenario: str, profile: str, bootstrap_servers: str, history: RunHistory, verdict: Verdict, *,
-               job_facts: dict[str, Any] | None = None, faults: Sequence[dict[str, Any]] = (), manifest: str | None = None) -> RunReport:
+               job_facts: dict[str, Any] | None = None, faults: Sequence[dict[str, Any]] = (), manifest: str | None = None,
+               release: str = "") -> RunReport:
     """The report of one run, from its history and verdict; `job_facts` are what the job handle adds
     (wall time, how the catch-up wait ended, driver incarnations)."""
     spec, verification, batches = history.job, verdict.verification, history.batches
@@ -100,7 +104,7 @@ def run_report(scenario: str, profile: str, bootstrap_servers: str, history: Run
         per_partition[record.partition] = per_partition.get(record.partition, 0) + 1
     comparison = verification.comparison
     return RunReport(
-        scenario=scenario, profile=profile, bootstrap_servers=bootstrap_servers, manifest=manifest, faults=list(faults),
+        scenario=scenario, profile=profile, bootstrap_servers=bootstrap_servers, manifest=manifest, faults=list(faults), release=release,
         replay={
             "sent": sum(r.sent for r in replays), "acked": len(acked), "failed": history.failed_sends, "seconds": round(seconds, 3),
             "rate_per_s": round(len(acked) / seconds, 1) if seconds else 0.0, "per_partition": counts(per_partition),

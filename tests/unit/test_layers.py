@@ -32,7 +32,7 @@ LAYERS: tuple[tuple[str, bool, tuple[str, ...]], ...] = (
     ("command line", False, ("harness.cli", "harness.__main__")),
 )
 # Pure data: what loading a profile or a scenario file touches. These import only each other.
-PURE = ("harness", "harness.errors", "harness.records", "harness.topology", "harness.scenarios.durations", "harness.jobs.contract",
+PURE = ("harness", "harness.errors", "harness.records", "harness.versions", "harness.topology", "harness.scenarios.durations", "harness.jobs.contract",
         "harness.jobs.spec", "harness.faults.schedule", "harness.verify.expectations", "harness.scenarios.spec")
 # A module only its own package may import: the rest of the harness goes through the package's checkers.
 INTERNAL = {"harness.verify.oracle": "harness.verify"}

@@ -25,7 +25,7 @@ from harness.backends.docker.engine import LABEL_RUN, docker_client
 from harness.backends.docker.images import build_images
 from harness.backends.docker.plan import (
     BROKER_PORT, HOST_LISTENER_PORT, LIVY_PORT, SPARK_MASTER_PORT, SPARK_UI_PORT, AMBARI_PORT, ContainerPlan, DockerPlan, PlanInputs,
-    head_driver_conf, plan_deployment, vnet_bootstrap,
+    head_driver_conf, plan_deployment, require_docker_release, vnet_bootstrap,
 )
 from harness.backends.kafka_node import new_cluster_id, quorum_leader
 from harness.backends.rundir import NodeState, RunDir, RunState
@@ -132,6 +132,7 @@ class DockerDeployment(Deployment):
     # ----- lifecycle ----------------------------------------------------------------------------
 
     def start(self, progress: Progress = quiet) -> None:
+        require_docker_release(self.topology)
         client = docker_client()
         images = build_images(progress)
         hostnet.check_subnets({v.name: v.subnet for v in self.topology.vnets}, source=f"profile {self.profile}")

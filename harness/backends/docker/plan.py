@@ -19,7 +19,9 @@ from pathlib import PurePosixPath
 
 from harness.backends.kafka_node import KafkaNodePlan, Listeners, server_properties
 from harness.backends.spark_node import executor_conf, worker_resources
+from harness.errors import HarnessError
 from harness.topology.model import Node, Topology
+from harness.versions import DEFAULT_RELEASE
 
 from harness.backends.docker.engine import LABEL_NODE, LABEL_RUN
 
@@ -133,7 +135,16 @@ def node_addresses(topology: Topology) -> dict[str, str]:
     return result
 
 
+def require_docker_release(topology: Topology) -> None:
+    """Refused before any image is built: the images of other releases do not exist yet."""
+    stack = topology.stack
+    if stack.name != DEFAULT_RELEASE:
+        raise HarnessError(f"the docker backend (and its compose export) runs only release {DEFAULT_RELEASE} so far, not {stack.title}",
+                           hint=f"run release {stack.name} on the local backend (--backend local), or choose --release {DEFAULT_RELEASE}")
+
+
 def plan_deployment(topology: Topology, inputs: PlanInputs) -> DockerPlan:
+    require_docker_release(topology)
     addresses = node_addresses(topology)
     networks = tuple(
         NetworkPlan(resource_name(inputs.run, v.name), v.name, str(v.subnet), str(IPv4Network(v.subnet).network_address + 1),
