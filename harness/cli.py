@@ -44,7 +44,7 @@ def _progress() -> Callable[[str], None]:
 def cmd_fetch(args: argparse.Namespace) -> int:
     from harness.dist import resolve_all
 
-    for name, path in resolve_all().items():
+    for name, path in resolve_all(tuple(args.release or RELEASES)).items():
         out.print(f"{name}: {path}")
     return 0
 
@@ -211,7 +211,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     workdir = deployment.run.path / "submissions" / f"{Path(args.app).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     submission = Submission(app, bootstrap=deployment.job_bootstrap() if node is not None else deployment.bootstrap_servers, topic=args.topic,
                             output_topic=args.output_topic or "", master=master or f"local[{deployment.topology.spark.local_cores}]",
-                            workdir=workdir, memory_mb=deployment.topology.spark.driver_memory_mb, conf=conf, node=node)
+                            workdir=workdir, memory_mb=deployment.topology.spark.driver_memory_mb, conf=conf, node=node,
+                            release=deployment.topology.stack.name)
     argv, env = submission.argv(), submission.env()
     err.print(f"[dim]checkpoint {submission.placeholders['checkpoint']}; event log {submission.events}[/dim]")
     try:
@@ -339,7 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--name", default=DEFAULT_RUN, help=f"run name (default {DEFAULT_RUN!r}; env HARNESS_RUN)")
         return p
 
-    sub.add_parser("fetch", help="resolve the pinned Kafka and connector jars into the cache").set_defaults(func=cmd_fetch)
+    fetch = sub.add_parser("fetch", help="resolve every release's Kafka, Spark and connector into the cache (once; offline after)")
+    fetch.add_argument("--release", action="append", choices=tuple(RELEASES), help="only this release (repeatable; default every release)")
+    fetch.set_defaults(func=cmd_fetch)
 
     up = with_run(sub.add_parser("up", help="start a twin in the background and return once it is ready"))
     up.add_argument("--profile", default="dev", help=f"built-in profile ({', '.join(builtin_profiles())}) or a YAML file")

@@ -101,7 +101,7 @@ def run_gate(config: GateConfig, *, base_dir: Path, save_baseline: bool = False,
 def _run_scenarios(config: GateConfig, topology, scenarios: list[tuple[GateScenario, Scenario]], progress: Progress) -> list[Any]:  # noqa: ANN001
     from harness.backends import new_deployment
     from harness.backends.external import ExternalDeployment
-    from harness.runner import run_scenario, running_twin, spark_for
+    from harness.runner import run_scenario, running_twin, shared_spark
 
     if config.target.backend == "external":
         if not config.target.bootstrap_servers:
@@ -109,7 +109,7 @@ def _run_scenarios(config: GateConfig, topology, scenarios: list[tuple[GateScena
         twin = ExternalDeployment(topology, config.target.bootstrap_servers, config.target.spark_master, profile=config.profile)
     else:
         twin = new_deployment(config.profile, f"gate-{os.getpid()}")
-    with running_twin(twin, progress), spark_for(twin, progress) as session:
+    with running_twin(twin, progress), shared_spark(twin, progress) as session:
         results = []
         for entry, scenario in scenarios:
             progress(f"scenario {scenario.name} (expected to {entry.expect_verdict})")

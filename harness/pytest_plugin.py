@@ -92,15 +92,20 @@ def kafka_topic(harness_deployment: Deployment, request: pytest.FixtureRequest) 
 def spark(harness_deployment: Deployment) -> Iterator[SparkSession]:
     """A SparkSession in this process with the spark-sql-kafka connector, its JVM stopped at the end: local[N],
     or the twin's standalone master on the local backend. (On the docker backend scenarios run their job
-    inside the VNet; this session is local[N] reading through the host listeners.)"""
-    from harness.runner import spark_for
+    inside the VNet; this session is local[N] reading through the host listeners.) On a release whose Spark
+    is not the harness's own pyspark (hdinsight-5.1), a test that needs this session is skipped with the reason:
+    that release's jobs run in processes of its own Spark."""
+    from harness.runner import own_spark_runs, spark_for
 
+    if not own_spark_runs(harness_deployment):
+        stack = harness_deployment.topology.stack
+        pytest.skip(f"needs a Spark session in this process, and release {stack.name}'s Spark {stack.spark_version} runs only in processes of its own")
     with spark_for(harness_deployment) as session:
         yield session
 
 
 @pytest.fixture
-def run_scenario(harness_deployment: Deployment, spark: SparkSession) -> Callable[..., Any]:
+def run_scenario(harness_deployment: Deployment, request: pytest.FixtureRequest) -> Callable[..., Any]:
     """Run a scenario (a path or a `Scenario`) on the session's twin and Spark; returns the RunReport.
 
     `job={...}` replaces the scenario's job by your own, of any kind the scenario file takes, e.g.
@@ -116,9 +121,17 @@ def run_scenario(harness_deployment: Deployment, spark: SparkSession) -> Callabl
         loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         if job or job_overrides:
             loaded = loaded.with_job({**(job or {}), **job_overrides})
-        return run(loaded, deployment=harness_deployment, spark=spark)
+        return run(loaded, deployment=harness_deployment, spark=_shared_session(harness_deployment, request))
 
     return go
+
+
+def _shared_session(twin: Deployment, request: pytest.FixtureRequest) -> SparkSession | None:
+    """The session-wide `spark` fixture where this process can run the release's Spark; else none (the runner
+    starts a driver process of that Spark)."""
+    from harness.runner import own_spark_runs
+
+    return request.getfixturevalue("spark") if own_spark_runs(twin) else None
 
 
 @pytest.fixture

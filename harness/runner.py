@@ -33,6 +33,7 @@ from harness.verify.check import RunHistory, judge
 from harness.verify.delivery import resolve_offsets
 from harness.verify.manifest import write_manifest
 from harness.verify.report import RunReport, run_report
+from harness.versions import CURRENT
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -52,7 +53,7 @@ def run_scenario(
     release: str | None = None,
 ) -> RunReport:
     with _twin(scenario, deployment, run_name, progress, backend, release) as twin, \
-            _spark(twin, spark, progress, needed=_runs_spark_of(twin) and _needs_session(scenario, twin)) as session:
+            _spark(twin, spark, progress, needed=_needs_session(scenario, twin)) as session:
         workdir = twin.run.path / "scenarios" / f"{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns() % 10_000}"
         topic = scenario.source_topic
         _fresh_topics(twin, scenario, progress)
@@ -86,36 +87,29 @@ def run_scenario(
         recorded = RunHistory(job=scenario.job, expect=scenario.expect, replays=results, acked=acked, stored=stored, batches=history.batches,
                               outputs=history.outputs, finish=history.catch_up,
                               malformed_reported=len(history.malformed_offsets) if history.malformed_known else None, emitted_ms=history.emitted_ms,
-                              rewritten=history.rewritten, sink_notes=history.sink_notes, sampled=history.sampled)
+                              rewritten=history.rewritten, sink_notes=history.sink_notes, sampled=history.sampled,
+                              late_events=twin.topology.stack.late_events)
         return run_report(scenario.name, twin.profile, twin.bootstrap_servers, recorded, judge(recorded), manifest=str(manifest),
                           release=twin.topology.stack.title,
-                          faults=[e.to_json() for e in events], job_facts=_job_facts(history, caught_up_s, _spark_facts(twin, session)))
+                          faults=[e.to_json() for e in events], job_facts=_job_facts(history, caught_up_s, _spark_facts(twin, session, history)))
 
 
-def _runs_spark_of(twin: Deployment) -> bool:
-    """Jobs run on the release's own Spark; until the harness can start Spark 3.3 they are refused on
-    hdinsight-5.1 before anything Spark starts (its Kafka, ZooKeeper and clients all run)."""
-    from harness.versions import SPARK_VERSION
-
-    stack = twin.topology.stack
-    if stack.spark_version != SPARK_VERSION:
-        raise HarnessError(
-            f"release {stack.name} runs Spark {stack.spark_version}, and this harness runs streaming jobs only on Spark {SPARK_VERSION} so far",
-            hint=f"`harness up --release {stack.name}` starts its Kafka {stack.kafka_version} on ZooKeeper for your own clients; "
-                 "run the job on release current (`--release current`)",
-        )
-    return True
+def own_spark_runs(twin: Deployment) -> bool:
+    """The harness's own pyspark is the current release's Spark; a job of another release runs in a
+    process of that release's Spark (a driver process, spark-submit, spark-shell), never in this one."""
+    return twin.topology.stack.spark_version == CURRENT.spark_version
 
 
-def _spark_facts(twin: Deployment, session: SparkSession | None) -> dict[str, str]:
-    """Where the job's Spark driver ran and with how much memory, as the report records it."""
+def _spark_facts(twin: Deployment, session: SparkSession | None, history: JobHistory) -> dict[str, str | None]:
+    """Where the job's Spark driver ran, with how much memory and on which Spark (as the driver said), as the report records it."""
     if session is not None:
-        return {"master": session.sparkContext.master, "driver_memory": session.conf.get("spark.driver.memory")}
+        return {"master": session.sparkContext.master, "driver_memory": session.conf.get("spark.driver.memory"), "version": history.spark_version}
     master, _ = twin.driver_spark_conf()
-    return {"master": master or f"local[{twin.topology.spark.local_cores}]", "driver_memory": f"{twin.topology.spark.driver_memory_mb}m"}
+    return {"master": master or f"local[{twin.topology.spark.local_cores}]", "driver_memory": f"{twin.topology.spark.driver_memory_mb}m",
+            "version": history.spark_version}
 
 
-def _job_facts(history: JobHistory, caught_up_s: float, spark: dict[str, str]) -> dict[str, object]:
+def _job_facts(history: JobHistory, caught_up_s: float, spark: dict[str, str | None]) -> dict[str, object]:
     """What the job handle knows beyond its batches: wall time, how the wait ended, driver incarnations."""
     catch_up = history.catch_up
     facts: dict[str, object] = {
@@ -142,24 +136,27 @@ def catch_up_goal(scenario: Scenario, stored: list[AckedRecord]) -> CatchUpGoal:
 
 def _job(scenario: Scenario, twin: Deployment, session: SparkSession | None, workdir: Path) -> JobHandle:
     """A team's application with spark-submit; the harness's job in its own Spark session; or, when a
-    fault targets the driver (or the backend runs drivers inside the VNet), in a driver process of its own."""
+    fault targets the driver (or the backend runs drivers inside the VNet, or the release's Spark is not
+    the harness's own), in a driver process of its own."""
     topic = scenario.source_topic.name
-    settings = twin.topology.spark
+    settings, release = twin.topology.spark, twin.topology.stack.name
     if scenario.job.application is not None:
         node = twin.driver_launcher()  # docker: spark-submit on the Spark head node, with the twin as the VNet sees it
         master, conf = twin.driver_spark_conf() if node is not None else twin.spark_conf()
         return SubmittedApplication(twin.bootstrap_servers, topic, scenario.job, workdir, master=master or "", conf=conf,
-                                    cores=settings.local_cores, memory_mb=settings.driver_memory_mb, node=node, app_bootstrap=twin.job_bootstrap())
+                                    cores=settings.local_cores, memory_mb=settings.driver_memory_mb, node=node, app_bootstrap=twin.job_bootstrap(),
+                                    release=release)
     if scenario.job.notebook is not None:
         node = twin.driver_launcher()  # docker: the notebook's driver on the Spark head node, as HDInsight's Livy session runs it
         master, conf = twin.driver_spark_conf() if node is not None else twin.spark_conf()
         return NotebookJob(twin.bootstrap_servers, topic, scenario.job, workdir, master=master or "", conf=conf,
-                           cores=settings.local_cores, memory_mb=settings.driver_memory_mb, node=node, app_bootstrap=twin.job_bootstrap())
+                           cores=settings.local_cores, memory_mb=settings.driver_memory_mb, node=node, app_bootstrap=twin.job_bootstrap(),
+                           release=release)
     launcher = twin.driver_launcher()
-    if launcher is not None or any(f.target == "driver" for f in scenario.faults):
+    if launcher is not None or not own_spark_runs(twin) or any(f.target == "driver" for f in scenario.faults):
         master, conf = twin.driver_spark_conf()
         return DriverProcess(twin.job_bootstrap(), topic, scenario.job, workdir, cores=settings.local_cores, memory_mb=settings.driver_memory_mb,
-                             master=master, conf=conf, launcher=launcher)
+                             master=master, conf=conf, launcher=launcher, release=release)
     assert session is not None
     return StreamingJob(session, twin.bootstrap_servers, topic, scenario.job, workdir)
 
@@ -171,7 +168,8 @@ def _job_name(scenario: Scenario) -> str:
 
 def _needs_session(scenario: Scenario, twin: Deployment) -> bool:
     """The harness's own Spark session runs the job unless the job is an application, a notebook, or needs a driver process of its own."""
-    return scenario.job.application is None and scenario.job.notebook is None and twin.driver_launcher() is None and not any(f.target == "driver" for f in scenario.faults)
+    return (scenario.job.application is None and scenario.job.notebook is None and twin.driver_launcher() is None and own_spark_runs(twin)
+            and not any(f.target == "driver" for f in scenario.faults))
 
 
 def _explained(wait: Callable[[], None], twin: Deployment) -> None:
@@ -203,6 +201,11 @@ def spark_for(twin: Deployment, progress: Progress = quiet, *, local_cores: int 
     local[N] session of that size instead (the core sweep)."""
     from harness.spark import spark_session, stop_spark
 
+    if not own_spark_runs(twin):
+        stack = twin.topology.stack
+        raise HarnessError(f"release {stack.name} runs Spark {stack.spark_version}; a shared Spark session here is Spark {CURRENT.spark_version}",
+                           hint=f"run the scenario without a session (run_scenario starts a driver process of Spark {stack.spark_version}), "
+                                "or use release current")
     master, conf = (f"local[{local_cores}]", {}) if local_cores else twin.spark_conf()
     progress(f"starting Spark ({master}) with the spark-sql-kafka connector")
     session = spark_session(twin.bootstrap_servers, master=master, driver_memory_mb=twin.topology.spark.driver_memory_mb, extra_conf=conf)
@@ -210,6 +213,14 @@ def spark_for(twin: Deployment, progress: Progress = quiet, *, local_cores: int 
         yield session
     finally:
         stop_spark(session)
+
+
+@contextlib.contextmanager
+def shared_spark(twin: Deployment, progress: Progress = quiet) -> Iterator[SparkSession | None]:
+    """A session several scenarios share (the gate), where this process can run the release's Spark; else
+    none, and each scenario's job runs in a process of that release's Spark."""
+    with _spark(twin, None, progress, needed=own_spark_runs(twin)) as session:
+        yield session
 
 
 @contextlib.contextmanager

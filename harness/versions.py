@@ -59,6 +59,12 @@ class Release:
         return [f"org.apache.spark:spark-sql-kafka-0-10_{self.spark_scala}:{self.spark_version}"]
 
     @property
+    def late_events(self) -> Literal["previous-batch", "current-batch"]:
+        """Which batch's watermark drops late rows: Spark 3.4 (SPARK-40925) moved it to the previous batch's."""
+        major, minor = (int(part) for part in self.spark_version.split(".")[:2])
+        return "previous-batch" if (major, minor) >= (3, 4) else "current-batch"
+
+    @property
     def title(self) -> str:
         metadata = f"ZooKeeper {self.zookeeper_version}" if self.uses_zookeeper else "KRaft"
         return f"{self.name} (Kafka {self.kafka_version} on {metadata}, Spark {self.spark_version} on Scala {self.spark_scala})"

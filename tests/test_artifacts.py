@@ -57,3 +57,29 @@ def test_connector_jars_match_spark_and_skip_what_pyspark_ships() -> None:
 @pytest.mark.parametrize(("name", "artifact"), [("kafka-clients-3.9.2.jar", "kafka-clients"), ("spark-sql-kafka-0-10_2.13-4.2.0.jar", "spark-sql-kafka-0-10_2.13"), ("commons-pool2-2.13.1.jar", "commons-pool2")])
 def test_artifact_name_strips_the_version(name: str, artifact: str) -> None:
     assert artifacts._artifact_name(name) == artifact
+
+
+def test_the_current_release_runs_the_harnesss_own_pyspark_and_needs_no_python_path() -> None:
+    import pyspark
+
+    from harness.dist.spark import spark_runtime
+
+    runtime = spark_runtime("current")
+    assert runtime.home == Path(pyspark.__file__).parent and runtime.tool("spark-submit").is_file()
+    assert runtime.python_env() == {}
+
+
+def test_another_releases_pyspark_comes_first_on_a_drivers_python_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.dist.spark import SparkRuntime
+    from harness.versions import release
+
+    monkeypatch.setenv("PYTHONPATH", "/team/libs")
+    runtime = SparkRuntime(release("hdinsight-5.1"), Path("/cache/spark/pyspark-3.3.4/pyspark"), Path("/cache/spark/pyspark-3.3.4"))
+    assert runtime.python_env() == {"PYTHONPATH": os.pathsep.join(["/cache/spark/pyspark-3.3.4", "/team/libs"])}
+    assert runtime.tool("spark-shell") == Path("/cache/spark/pyspark-3.3.4/pyspark/bin/spark-shell")
+
+
+def test_the_hdinsight_release_resolves_spark_33_and_its_scala_212_connector() -> None:
+    names = [p.name for p in artifacts.connector_jars("hdinsight-5.1")]
+    assert any(n.startswith("spark-sql-kafka-0-10_2.12-3.3.4") for n in names)
+    assert not any(n.startswith("scala-library") for n in names)  # Spark 3.3.4 ships its own Scala 2.12

@@ -1,6 +1,7 @@
 """The built-in hdinsight profile on release hdinsight-5.1 (local backend): Kafka 3.2 brokers on three
 real ZooKeeper servers, replication, the controller role moving when its broker dies, and the
-cluster riding out the loss of one ZooKeeper server. Spark 3.3 jobs are refused with the reason."""
+cluster riding out the loss of one ZooKeeper server, and the stock ticker on Spark 3.3.4 checked by
+Spark 3.3's own late-row rule."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from pathlib import Path
 import pytest
 
 from harness.backends import Deployment, new_deployment
-from harness.errors import HarnessError
+from harness.errors import ConfigError
 from harness.faults.inject import inject
+from harness.jobs.application import Submission
+from harness.jobs.spec import ApplicationSpec
 from harness.faults.schedule import fault_from
 from harness.kafka import admin
 from harness.runner import run_scenario, running_twin
 from harness.runtime.readiness import wait_for, zookeeper_mode
 from harness.scenarios.spec import load_scenario
+from tests.conftest import REPO
 from tests.test_cluster import consume_all, produce
 
 pytestmark = pytest.mark.slow
@@ -70,6 +74,39 @@ def test_the_cluster_rides_out_a_lost_zookeeper_server(zookeeper_twin: Deploymen
     wait_for(lambda: modes(zookeeper_twin)["zk1-kafka"] in ("follower", "leader"), what="zk1-kafka to rejoin the ensemble", timeout=60)
 
 
-def test_a_spark_job_is_refused_with_the_release_reason(zookeeper_twin: Deployment) -> None:
-    with pytest.raises(HarnessError, match="release hdinsight-5.1 runs Spark 3.3.4"):
-        run_scenario(load_scenario(SCENARIOS / "stock-ticker.yaml"), deployment=zookeeper_twin)
+def test_the_stock_ticker_runs_on_spark_33_and_matches_its_late_row_rule(zookeeper_twin: Deployment) -> None:
+    report = run_scenario(load_scenario(SCENARIOS / "stock-ticker.yaml"), deployment=zookeeper_twin)
+    assert report.verdict == "pass", report.render()
+    assert "Spark 3.3.4 on Scala 2.12" in report.release
+    assert report.job["spark"]["version"] == "3.3.4"  # as the job's own driver reported it: not the harness's pyspark
+    assert "driver Spark 3.3.4" in report.render()
+
+
+@pytest.fixture(scope="module")
+def spark33_jar() -> Path:
+    """The example application built for HDInsight 5.1's Spark: Spark 3.3.4 on Scala 2.12."""
+    from tests.test_scala_application import build_example
+
+    return build_example("spark-3.3")
+
+
+def test_a_scala_212_application_runs_on_spark_33(zookeeper_twin: Deployment, spark33_jar: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    scenario = load_scenario(SCENARIOS / "stock-ticker-scala-app.yaml")
+    application = scenario.job.application
+    assert application is not None
+    scenario = scenario.with_job({"application": {**application.model_dump(mode="json"), "file": str(spark33_jar)},
+                                  "output": {"kafka_topic": "stockWindowsScala"}})
+    report = run_scenario(scenario, deployment=zookeeper_twin)
+    assert report.verdict == "pass", report.render()
+    assert report.job["spark"]["version"] == "3.3.4"  # from the application's own event log
+    assert report.verification["expected_rows"] == report.verification["actual_rows"] >= 3000
+
+
+def test_the_scala_212_jar_is_refused_on_the_current_release_with_the_reason(spark33_jar: Path, tmp_path: Path) -> None:
+    application = ApplicationSpec(file=str(spark33_jar), main_class="example.stockwindows.StockWindows")
+    submission = Submission(application, bootstrap="127.0.0.1:9092", topic="stockVals", workdir=tmp_path, master="local[1]", memory_mb=512,
+                            release="current")
+    with pytest.raises(ConfigError, match=r"built for another Scala than release current's Spark 4\.2\.0 \(Scala 2\.13\)") as refused:
+        submission.argv()
+    assert "scala/Serializable" in str(refused.value) and "--release hdinsight-5.1" in str(refused.value)

@@ -294,20 +294,26 @@ class LocalDeployment(Deployment):
         address = f"{prefix}.{taken + 2}"
         ports = {"spark": _preferred_port(address, 7077), "ui": _preferred_port(address, 8080)}
         master_url = f"spark://{address}:{ports['spark']}"
-        nodes.append(self._spark_state(master, address, ports, master_command(address, ports["spark"], ports["ui"]), java_home))
+        nodes.append(self._spark_state(master, address, ports, master_command(self._spark_home, address, ports["spark"], ports["ui"]), java_home))
         for number, worker in enumerate(self.topology.spark_workers, start=taken + 3):
             address = f"{prefix}.{number}"
             ports = {"spark": free_port(address), "ui": _preferred_port(address, 8081)}
             resources = worker_resources(worker, self.topology.spark)
             work_dir = self.run.node_dir(worker.hostname) / "work"
-            nodes.append(self._spark_state(worker, address, ports, worker_command(master_url, address, ports["spark"], ports["ui"], resources, work_dir), java_home))
+            nodes.append(self._spark_state(worker, address, ports, worker_command(self._spark_home, master_url, address, ports["spark"], ports["ui"], resources, work_dir), java_home))
         return nodes
+
+    @property
+    def _spark_home(self) -> Path:
+        from harness.dist.spark import spark_runtime
+
+        return spark_runtime(self.topology.stack.name).home
 
     def _spark_state(self, node, address: str, ports: dict[str, int], command: list[str], java_home: Path) -> NodeState:  # noqa: ANN001
         log_dir = self.run.node_dir(node.hostname) / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         return NodeState(hostname=node.hostname, fqdn=node.fqdn, cluster=node.cluster, role=node.role, kafka_roles=[], rack=node.rack,
-                         address=address, ports=ports, command=command, env=spark_env(address, java_home, log_dir), log=str(log_dir / "spark.log"))
+                         address=address, ports=ports, command=command, env=spark_env(self._spark_home, address, java_home, log_dir), log=str(log_dir / "spark.log"))
 
     @staticmethod
     def _master_url(nodes: list[NodeState]) -> str:

@@ -43,18 +43,10 @@ def executor_conf(workers: Sequence[Node], settings: SparkSettings) -> dict[str,
             "spark.cores.max": str(sum(r.cores for r in sizes))}
 
 
-def spark_class() -> Path:
-    import pyspark
-
-    return Path(pyspark.__file__).parent / "bin" / "spark-class"
-
-
-def spark_env(address: str, java_home: Path, log_dir: Path) -> dict[str, str]:
-    """SPARK_LOCAL_IP pins the process and its web UI to the node's own loopback address."""
-    import pyspark
-
+def spark_env(spark_home: Path, address: str, java_home: Path, log_dir: Path) -> dict[str, str]:
+    """SPARK_LOCAL_IP pins the process and its web UI to the node's own loopback address; SPARK_HOME is the release's Spark."""
     return {
-        "SPARK_HOME": str(Path(pyspark.__file__).parent),
+        "SPARK_HOME": str(spark_home),
         "SPARK_LOCAL_IP": address,
         "JAVA_HOME": str(java_home),
         "SPARK_LOG_DIR": str(log_dir),
@@ -63,12 +55,13 @@ def spark_env(address: str, java_home: Path, log_dir: Path) -> dict[str, str]:
     }
 
 
-def master_command(address: str, port: int, ui_port: int) -> list[str]:
-    return [str(spark_class()), MASTER_CLASS, "--host", address, "--port", str(port), "--webui-port", str(ui_port)]
+def master_command(spark_home: Path, address: str, port: int, ui_port: int) -> list[str]:
+    return [str(spark_home / "bin" / "spark-class"), MASTER_CLASS, "--host", address, "--port", str(port), "--webui-port", str(ui_port)]
 
 
-def worker_command(master_url: str, address: str, port: int, ui_port: int, resources: WorkerResources, work_dir: Path) -> list[str]:
+def worker_command(spark_home: Path, master_url: str, address: str, port: int, ui_port: int, resources: WorkerResources,
+                   work_dir: Path) -> list[str]:
     return [
-        str(spark_class()), WORKER_CLASS, master_url, "--host", address, "--port", str(port), "--webui-port", str(ui_port),
+        str(spark_home / "bin" / "spark-class"), WORKER_CLASS, master_url, "--host", address, "--port", str(port), "--webui-port", str(ui_port),
         "--cores", str(resources.cores), "--memory", f"{resources.memory_mb}m", "--work-dir", str(work_dir),
     ]

@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape
 
 from harness.errors import ArtifactError
 from harness.paths import cache_root
-from harness.versions import CURRENT, DEFAULT_RELEASE, release
+from harness.versions import DEFAULT_RELEASE, release
 
 _MARKER = ".complete"
 
@@ -84,21 +84,18 @@ def kafka_classpath(release_name: str = DEFAULT_RELEASE) -> str:
 
 
 @functools.cache
-def connector_jars() -> tuple[Path, ...]:
-    """The connector and the part of its closure that pyspark does not ship already.
+def connector_jars(release_name: str = DEFAULT_RELEASE) -> tuple[Path, ...]:
+    """The release's connector and the part of its closure that its Spark does not ship already.
 
     Spark's jars directory already has e.g. hadoop-client-*, slf4j and commons; adding a second
     copy of those would put two versions of one class on the driver's classpath.
     """
-    directory = _resolve(f"spark-sql-kafka-{CURRENT.spark_version}", CURRENT.connector_coordinates())
-    shipped = {_artifact_name(p.name) for p in _pyspark_jar_dir().glob("*.jar")}
+    from harness.dist.spark import spark_runtime
+
+    chosen = release(release_name)
+    directory = _resolve(f"spark-sql-kafka-{chosen.spark_version}", chosen.connector_coordinates())
+    shipped = {_artifact_name(p.name) for p in spark_runtime(release_name).jars.glob("*.jar")}
     return tuple(sorted(p for p in directory.glob("*.jar") if _artifact_name(p.name) not in shipped))
-
-
-def _pyspark_jar_dir() -> Path:
-    import pyspark
-
-    return Path(pyspark.__file__).parent / "jars"
 
 
 def _artifact_name(filename: str) -> str:
@@ -112,9 +109,13 @@ def resolve_all(release_names: tuple[str, ...] = (DEFAULT_RELEASE,)) -> dict[str
     """Resolve everything a run needs; `harness fetch` and the set-up commands call this."""
     from harness.dist.java import find_java
 
+    from harness.dist.spark import spark_runtime
+
     find_java()
-    resolved = {"kafka": kafka_jar_dir(), "connector": connector_jars()[0].parent}
+    resolved: dict[str, Path] = {}
     for name in release_names:
-        if name != DEFAULT_RELEASE:
-            resolved[f"kafka ({name})"] = kafka_jar_dir(name)
+        suffix = "" if name == DEFAULT_RELEASE else f" ({name})"
+        resolved[f"kafka{suffix}"] = kafka_jar_dir(name)
+        resolved[f"spark{suffix}"] = spark_runtime(name).home
+        resolved[f"connector{suffix}"] = connector_jars(name)[0].parent
     return resolved

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.errors import ConfigError, HarnessError, NotReadyError
+from harness.jobs.binary import require_links
 from harness.jobs.catchup import CatchUpGoal, CatchUpState, QueryView, is_executed, latest_checkpointed
 from harness.jobs.runner import JobHistory, completed_batches, job_checkpoint, wait_until_caught_up
 from harness.jobs.spec import ApplicationSpec, JobSpec
@@ -28,12 +29,14 @@ from harness.jobs.sinks import reader_for
 from harness.runtime import processes
 from harness.runtime.readiness import wait_for
 from harness.spark import harness_conf, spark_env, spark_submit
+from harness.versions import DEFAULT_RELEASE
 
 if TYPE_CHECKING:
     from harness.backends.base import DriverLauncher
 
 PROGRESS_EVENT = "org.apache.spark.sql.streaming.StreamingQueryListener$QueryProgressEvent"
 STARTED_EVENT = "org.apache.spark.sql.streaming.StreamingQueryListener$QueryStartedEvent"
+LOG_START_EVENT = "SparkListenerLogStart"  # the first line of every event log: which Spark wrote it
 ENV_PREFIX = "HARNESS_"
 
 
@@ -64,8 +67,10 @@ class Submission:
     section = "job.application"  # where the scenario file holds what is filled in, for errors
 
     def __init__(self, application: ApplicationSpec, *, bootstrap: str, topic: str, workdir: Path, master: str, memory_mb: int,
-                 output_topic: str = "", conf: Mapping[str, str] | None = None, node: DriverLauncher | None = None) -> None:
+                 output_topic: str = "", conf: Mapping[str, str] | None = None, node: DriverLauncher | None = None,
+                 release: str = DEFAULT_RELEASE) -> None:
         self.application, self.bootstrap, self.workdir, self.master = application, bootstrap, workdir, master
+        self.release = release  # whose spark-submit, connector and pyspark
         self.memory_mb, self.extra_conf, self.node = memory_mb, dict(conf or {}), node
         self.topic, self.output_topic = topic, output_topic
         self.config = workdir / "submission.json"
@@ -88,16 +93,18 @@ class Submission:
         source = Path(app.file)
         if not source.exists():
             raise ConfigError(f"job.application.file: {app.file} does not exist", hint="build the jar first (mvn -q -f PROJECT/pom.xml package; this repo's example: make scala-example)" if source.suffix == ".jar" else "give the path from the directory you run the harness in")
+        if source.suffix == ".jar":
+            require_links(source, self.release, f"{self.section}.file")
         if self.node is not None:
             return self._on_node(self.node)
-        harness = {**harness_conf(self.bootstrap, self.memory_mb), **self.extra_conf,
+        harness = {**harness_conf(self.bootstrap, self.memory_mb, self.release), **self.extra_conf,
                    "spark.eventLog.enabled": "true", "spark.eventLog.dir": self.events.resolve().as_uri(),
                    "spark.eventLog.compress": "false", "spark.eventLog.rolling.enabled": "false"}
         own = {key: self.fill(value, f"conf.{key}") for key, value in app.conf.items()}
         conf = {**harness, **own}
         if own.get("spark.jars"):  # the application's jars go beside the connector's, not in their place
             conf["spark.jars"] = f"{harness['spark.jars']},{own['spark.jars']}"
-        argv = [str(spark_submit()), "--master", self.master, "--name", conf.get("spark.app.name") or f"harness-{source.stem}"]
+        argv = [str(spark_submit(self.release)), "--master", self.master, "--name", conf.get("spark.app.name") or f"harness-{source.stem}"]
         for key, value in conf.items():
             argv += ["--conf", f"{key}={value}"]
         if app.py_files:
@@ -113,7 +120,7 @@ class Submission:
         (self.workdir / "storage").mkdir(parents=True, exist_ok=True)
         if self.node is not None:
             return {}
-        return {**spark_env(), **{ENV_PREFIX + k.upper(): v for k, v in self.placeholders.items()}}
+        return {**spark_env(self.release), **{ENV_PREFIX + k.upper(): v for k, v in self.placeholders.items()}}
 
     # ----- on a node of the twin -------------------------------------------------------------------
 
@@ -127,7 +134,8 @@ class Submission:
     def node_config(self, shipped: ApplicationSpec) -> dict[str, Any]:
         """What the node needs to build the same command line with its own Spark (`from_config`)."""
         return {"application": shipped.model_dump(mode="json"), "bootstrap": self.bootstrap, "topic": self.topic, "workdir": str(self.workdir),
-                "master": self.master, "memory_mb": self.memory_mb, "output_topic": self.output_topic, "conf": self.extra_conf}
+                "master": self.master, "memory_mb": self.memory_mb, "output_topic": self.output_topic, "conf": self.extra_conf,
+                "release": self.release}
 
     def _ship(self) -> ApplicationSpec:
         """The application and its --py-files, copied to the work directory that the node sees at the same path."""
@@ -148,7 +156,7 @@ class Submission:
         data = json.loads(path.read_text())
         return cls(ApplicationSpec.model_validate(data["application"]), bootstrap=data["bootstrap"], topic=data["topic"],
                    workdir=Path(data["workdir"]), master=data["master"], memory_mb=data["memory_mb"], output_topic=data["output_topic"],
-                   conf=data["conf"])
+                   conf=data["conf"], release=data.get("release", DEFAULT_RELEASE))
 
 
 class SubmittedApplication:
@@ -156,7 +164,7 @@ class SubmittedApplication:
 
     def __init__(self, bootstrap: str, topic: str, spec: JobSpec, workdir: Path, *, master: str, cores: int, memory_mb: int,
                  conf: Mapping[str, str] | None = None, submission: Launch | None = None, sink: SinkReader | None = None,
-                 node: DriverLauncher | None = None, app_bootstrap: str | None = None) -> None:
+                 node: DriverLauncher | None = None, app_bootstrap: str | None = None, release: str = DEFAULT_RELEASE) -> None:
         """`submission` and `sink` default to spark-submit of `job.application` and the reader of
         `job.output`; a notebook brings its own launch (and, for a memory table, its own reader). With a
         `node` spark-submit runs there, with `app_bootstrap` (the brokers as that node names them) for
@@ -170,7 +178,7 @@ class SubmittedApplication:
         if submission is None:
             assert spec.application is not None
             submission = Submission(spec.application, bootstrap=app_bootstrap or bootstrap, topic=topic, workdir=workdir, memory_mb=memory_mb,
-                                    conf=conf, master=master, output_topic=spec.output.kafka_topic or "", node=node)
+                                    conf=conf, master=master, output_topic=spec.output.kafka_topic or "", node=node, release=release)
         self.submission = submission
         self.node = node
         self.events = self.submission.events
@@ -224,6 +232,7 @@ class SubmittedApplication:
         history.outputs, history.emitted_ms, history.rewritten, history.sink_notes = rows.outputs, rows.emitted_ms, rows.rewritten, rows.notes
         history.sampled = rows.sampled
         history.incarnations = self.incarnations()
+        history.spark_version = next((e.get("Spark Version") for e in self._events() if e.get("Event") == LOG_START_EVENT), None)
         return history
 
     def incarnations(self) -> list[list[int]]:

@@ -20,20 +20,25 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.base import DriverLauncher
+from harness.dist.spark import spark_runtime
 from harness.errors import HarnessError, NotReadyError
 from harness.jobs.catchup import CatchUpGoal, CatchUpState, QueryView, latest_checkpointed
 from harness.jobs.runner import JobHistory, completed_batches, job_checkpoint, wait_until_caught_up
 from harness.runtime import processes
 from harness.runtime.readiness import wait_for
 from harness.jobs.spec import JobSpec
+from harness.versions import DEFAULT_RELEASE
 
 STOP_FILE = "stop"
+SPARK_VERSION_FILE = "spark-version"  # the driver's Spark, as its session says
 
 
 class DriverProcess:
     def __init__(self, bootstrap: str, topic: str, spec: JobSpec, workdir: Path, *, cores: int, memory_mb: int,
-                 master: str | None = None, conf: dict[str, str] | None = None, launcher: DriverLauncher | None = None) -> None:
+                 master: str | None = None, conf: dict[str, str] | None = None, launcher: DriverLauncher | None = None,
+                 release: str = DEFAULT_RELEASE) -> None:
         self.bootstrap, self.topic, self.spec, self.workdir = bootstrap, topic, spec, workdir
+        self.release = release
         self.config = workdir / "driver.json"
         self.launcher = launcher
         workdir.mkdir(parents=True, exist_ok=True)
@@ -41,7 +46,7 @@ class DriverProcess:
             _ship(spec.name, workdir / "pyfiles")
         self.config.write_text(json.dumps({"bootstrap": bootstrap, "topic": topic, "spec": spec.model_dump(mode="json"),
                                            "workdir": str(workdir), "cores": cores, "memory_mb": memory_mb,
-                                           "master": master or f"local[{cores}]", "conf": conf or {}}))
+                                           "master": master or f"local[{cores}]", "conf": conf or {}, "release": release}))
         self.record: processes.ProcessRecord | None = None
         self.killed = False
         self.starts = 0
@@ -58,7 +63,8 @@ class DriverProcess:
         self.starts += 1
         args = ["-m", "harness.jobs.driver", str(self.config)]
         argv = self.launcher.argv(args) if self.launcher else [sys.executable, *args]
-        self.record, _ = processes.launch("driver", argv, log=self.workdir / "driver.log")
+        env = None if self.launcher else spark_runtime(self.release).python_env()  # this release's pyspark first
+        self.record, _ = processes.launch("driver", argv, log=self.workdir / "driver.log", env=env)
         if not self._started:
             self._started = time.perf_counter()
 
@@ -127,6 +133,8 @@ class DriverProcess:
     def history(self) -> JobHistory:
         history = JobHistory(wall_seconds=time.perf_counter() - self._started if self._started else 0.0, catch_up=self.catch_up,
                              incarnations=self.incarnations())
+        version = self.workdir / SPARK_VERSION_FILE
+        history.spark_version = version.read_text().strip() if version.is_file() else None
         for path in sorted((self.workdir / "outputs").glob("*.json")):
             history.outputs[int(path.stem)] = json.loads(path.read_text())
         for path in (self.workdir / "malformed").glob("*.json"):
@@ -184,7 +192,8 @@ def main(config_path: str) -> int:
         conf["spark.executorEnv.PYTHONPATH"] = os.pathsep.join([str(workdir / "pyfiles"), os.environ.get("PYTHONPATH", "")])
     incarnation = len(list((workdir / "progress").glob("harness_job*.json"))) if (workdir / "progress").exists() else 0
     session = spark_session(config["bootstrap"], master=config["master"], driver_memory_mb=config["memory_mb"], app_name="harness-driver",
-                            extra_conf=conf)
+                            extra_conf=conf, release=config.get("release", DEFAULT_RELEASE))
+    (workdir / SPARK_VERSION_FILE).write_text(session.version + "\n")
     job = StreamingJob(session, config["bootstrap"], config["topic"], JobSpec.model_validate(config["spec"]), workdir, persist=True)
     try:
         job.start()

@@ -48,6 +48,7 @@ from harness.jobs.spec import ApplicationSpec, JobSpec, NotebookSpec
 from harness.runtime import processes
 from harness.runtime.readiness import wait_for
 from harness.spark import harness_conf
+from harness.versions import DEFAULT_RELEASE
 
 if TYPE_CHECKING:
     from harness.backends.base import DriverLauncher
@@ -512,10 +513,12 @@ class NotebookLaunch(Submission):
     node_entry = "harness.jobs.notebook"
 
     def __init__(self, spec: NotebookSpec, language: Language, *, script: Path, bootstrap: str, topic: str, workdir: Path, master: str,
-                 memory_mb: int, conf: Mapping[str, str] | None = None, node: DriverLauncher | None = None) -> None:
+                 memory_mb: int, conf: Mapping[str, str] | None = None, node: DriverLauncher | None = None,
+                 release: str = DEFAULT_RELEASE) -> None:
         app = ApplicationSpec(file=str(script), conf=dict(spec.conf)) if language == "python" else \
             ApplicationSpec.model_construct(file=str(script), main_class=None, args=(), conf=dict(spec.conf), py_files=())
-        super().__init__(app, bootstrap=bootstrap, topic=topic, workdir=workdir, master=master, memory_mb=memory_mb, conf=conf, node=node)
+        super().__init__(app, bootstrap=bootstrap, topic=topic, workdir=workdir, master=master, memory_mb=memory_mb, conf=conf, node=node,
+                         release=release)
         self.spec, self.language, self.script = spec, language, script
 
     def node_config(self, shipped: ApplicationSpec) -> dict[str, Any]:
@@ -527,7 +530,7 @@ class NotebookLaunch(Submission):
         data = json.loads(path.read_text())
         return cls(NotebookSpec.model_validate(data["notebook"]), data["language"], script=Path(data["application"]["file"]),
                    bootstrap=data["bootstrap"], topic=data["topic"], workdir=Path(data["workdir"]), master=data["master"],
-                   memory_mb=data["memory_mb"], conf=data["conf"])
+                   memory_mb=data["memory_mb"], conf=data["conf"], release=data.get("release", DEFAULT_RELEASE))
 
     def argv(self) -> list[str]:
         argv = super().argv()
@@ -544,7 +547,8 @@ class NotebookJob(SubmittedApplication):
     tables, and read back from its memory table or its console output."""
 
     def __init__(self, bootstrap: str, topic: str, spec: JobSpec, workdir: Path, *, master: str, cores: int, memory_mb: int,
-                 conf: Mapping[str, str] | None = None, node: DriverLauncher | None = None, app_bootstrap: str | None = None) -> None:
+                 conf: Mapping[str, str] | None = None, node: DriverLauncher | None = None, app_bootstrap: str | None = None,
+                 release: str = DEFAULT_RELEASE) -> None:
         """With a `node` (the docker backend's Spark head node) the driver runs there and the notebook
         gets `app_bootstrap`, the brokers as the VNet names them; the harness reads back through `bootstrap`."""
         assert spec.notebook is not None and spec.output is not None
@@ -553,14 +557,14 @@ class NotebookJob(SubmittedApplication):
         script = workdir / ("notebook.scala" if notebook.language == "scala" else "notebook.py")
         master = master if master and not master.startswith("local") else f"local[{cores}]"
         launch = NotebookLaunch(spec.notebook, notebook.language, script=script, bootstrap=app_bootstrap or bootstrap, topic=topic,
-                                workdir=workdir, master=master, memory_mb=memory_mb, conf=conf, node=node)
+                                workdir=workdir, master=master, memory_mb=memory_mb, conf=conf, node=node, release=release)
         parameters = {k: launch.fill(v, f"parameters.{k}") if isinstance(v, str) else v for k, v in spec.notebook.parameters.items()}
         plan = plan_notebook(notebook, parameters, app_bootstrap or bootstrap)
         tables = [spec.output.memory_table] if spec.output.memory_table else []
         script.write_text(render_script(plan, workdir=workdir, memory_tables=tables), encoding="utf-8")
         launch.extra_conf.update(plan.conf)
         if plan.jars:  # after the connector's jars, which the harness supplies
-            launch.extra_conf["spark.jars"] = ",".join([harness_conf(bootstrap, memory_mb)["spark.jars"], *plan.jars])
+            launch.extra_conf["spark.jars"] = ",".join([harness_conf(bootstrap, memory_mb, release)["spark.jars"], *plan.jars])
         if plan.py_files:
             launch.extra_conf["spark.submit.pyFiles"] = ",".join(plan.py_files)
         sink = None
@@ -568,7 +572,7 @@ class NotebookJob(SubmittedApplication):
             table, complete = spec.output.memory_table, spec.output_mode == "complete"
             sink = lambda: memory_rows(workdir, table, notebook.name, complete=complete)  # noqa: E731
         super().__init__(bootstrap, topic, spec, workdir, master=master, cores=cores, memory_mb=memory_mb, submission=launch, sink=sink,
-                         node=node, app_bootstrap=app_bootstrap)
+                         node=node, app_bootstrap=app_bootstrap, release=release)
         self.notebook, self.plan = notebook, plan
         self.name = f"{notebook.path} ({notebook.kernel})"
 

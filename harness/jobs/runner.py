@@ -46,6 +46,7 @@ class JobHistory:
     rewritten: int | None = None  # rows an at-least-once sink wrote again (a re-run batch), counted and compared once
     sink_notes: list[str] = field(default_factory=list)  # what the job's own sink guarantees, and what could not be read back
     sampled: bool = False  # the sink showed only some rows (the console): rows it did not show are not missing
+    spark_version: str | None = None  # the Spark the job's driver ran on, as that driver reported it
 
 
 class RestartableDriver(Protocol):
@@ -140,7 +141,9 @@ class StreamingJob:
         from pyspark.sql import functions as F
 
         if "window" in frame.columns:
-            frame = frame.withColumn("window_start_ms", F.unix_millis("window.start")).withColumn("window_end_ms", F.unix_millis("window.end")).drop("window")
+            # SQL's unix_millis: its Python wrapper is Spark 3.5+, and Spark 3.3 (hdinsight-5.1) runs this too
+            frame = frame.withColumn("window_start_ms", F.expr("unix_millis(window.start)")).withColumn(
+                "window_end_ms", F.expr("unix_millis(window.end)")).drop("window")
         rows = [row.asDict(recursive=True) for row in frame.collect()]
         with self._lock:
             self.history.outputs[batch_id] = rows  # keyed by batch id: a re-run replaces, never duplicates
@@ -187,6 +190,7 @@ class StreamingJob:
                     query.stop()
             except Exception:  # noqa: BLE001 - stopping must go on for the other query
                 pass
+        self.history.spark_version = self.spark.version
         if self._queries:
             self.history.batches = completed_batches(self._queries[0].recentProgress, self.checkpoint, self.topic)
             self.history.wall_seconds = time.perf_counter() - self._started

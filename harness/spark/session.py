@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from harness.dist.artifacts import connector_jars
 from harness.dist.java import find_java
+from harness.dist.spark import SparkRuntime, spark_runtime
 from harness.errors import HarnessError
-from harness.versions import SPARK_VERSION
+from harness.versions import DEFAULT_RELEASE
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -30,8 +31,9 @@ def spark_session(
     app_name: str = "kafka-spark-harness",
     driver_memory_mb: int = 1024,
     extra_conf: dict[str, str] | None = None,
+    release: str = DEFAULT_RELEASE,
 ) -> SparkSession:
-    _pinned_pyspark()
+    _imported_pyspark_is(spark_runtime(release))
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
@@ -41,8 +43,8 @@ def spark_session(
             f"this process already runs a SparkSession on {active.master}; Spark allows one per process, so {master} cannot start",
             hint="stop the other session first (harness.spark.stop_spark), or run this in a process of its own",
         )
-    spark_env()
-    conf = harness_conf(bootstrap_servers, driver_memory_mb)
+    spark_env(release)
+    conf = harness_conf(bootstrap_servers, driver_memory_mb, release)
     conf.update(extra_conf or {})
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in conf.items():
@@ -55,23 +57,25 @@ def spark_session(
     return session
 
 
-def spark_env() -> dict[str, str]:
+def spark_env(release: str = DEFAULT_RELEASE) -> dict[str, str]:
     """The environment every Spark driver of the harness gets (set here, and returned for a child
-    process): the JDK, loopback as Spark's own address, this Python for Python workers."""
+    process): the JDK, loopback as Spark's own address, this Python for Python workers, and for
+    another release's Spark the PYTHONPATH that makes this Python import that release's pyspark."""
     import sys
 
     java = find_java()
     os.environ.setdefault("JAVA_HOME", str(java.home))
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    return {key: os.environ[key] for key in ("JAVA_HOME", "SPARK_LOCAL_IP", "PYSPARK_PYTHON")}
+    env = {key: os.environ[key] for key in ("JAVA_HOME", "SPARK_LOCAL_IP", "PYSPARK_PYTHON")}
+    return {**env, **spark_runtime(release).python_env()}
 
 
-def harness_conf(bootstrap_servers: str, driver_memory_mb: int) -> dict[str, str]:
+def harness_conf(bootstrap_servers: str, driver_memory_mb: int, release: str = DEFAULT_RELEASE) -> dict[str, str]:
     """The settings every Spark driver of the harness runs with, in a session here or a submitted
-    application: the connector jars, loopback only, no UI, the deployment's bootstrap servers."""
+    application: the release's connector jars, loopback only, no UI, the deployment's bootstrap servers."""
     return {
-        "spark.jars": ",".join(str(p) for p in connector_jars()),
+        "spark.jars": ",".join(str(p) for p in connector_jars(release)),
         "spark.driver.memory": f"{driver_memory_mb}m",
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
@@ -87,17 +91,21 @@ def harness_conf(bootstrap_servers: str, driver_memory_mb: int) -> dict[str, str
     }
 
 
-def spark_submit() -> Path:
-    """The pinned Spark's own `spark-submit` (the pyspark package carries Spark's bin/)."""
-    return Path(_pinned_pyspark().__file__).parent / "bin" / "spark-submit"
+def spark_submit(release: str = DEFAULT_RELEASE) -> Path:
+    """The release's own `spark-submit` (the pyspark package carries Spark's bin/)."""
+    return spark_runtime(release).tool("spark-submit")
 
 
-def _pinned_pyspark() -> ModuleType:
+def _imported_pyspark_is(runtime: SparkRuntime) -> ModuleType:
+    """A session runs on the pyspark this process imports: it must be the release's (a driver of another
+    release gets it first on PYTHONPATH from `spark_env`)."""
     import pyspark
 
-    if pyspark.__version__ != SPARK_VERSION:
-        raise HarnessError(f"pyspark {pyspark.__version__} is installed but the connector is pinned to {SPARK_VERSION}",
-                           hint=f"pip install pyspark=={SPARK_VERSION} (the connector must match Spark exactly)")
+    wanted = runtime.release.spark_version
+    if pyspark.__version__ != wanted:
+        raise HarnessError(f"this process imports pyspark {pyspark.__version__} but release {runtime.release.name} runs Spark {wanted}",
+                           hint="run the job in a driver process of that release (the runner does), whose PYTHONPATH puts "
+                                f"{runtime.python_path or 'the pinned pyspark'} first")
     return pyspark
 
 

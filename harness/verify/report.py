@@ -62,6 +62,7 @@ class RunReport:
             f"          acknowledgement latency p50 {_ms(ack.get('p50'))} p99 {_ms(ack.get('p99'))} max {_ms(ack.get('max'))}",
             f"job       {j.get('name')} ({j.get('output_mode')}, window {j.get('window_ms')}ms, watermark {_watermark(j.get('watermark_ms'))}): "
             f"{j.get('micro_batches')} micro-batches, {j.get('input_rows')} input rows, tasks per batch {j.get('tasks_per_batch')}",
+            f"          driver {_driver(j.get('spark') or {})}",
             f"          throughput {j.get('throughput_rows_per_s', 0):,.0f} rows/s of batch time; "
             f"event-to-result latency p50 {_ms(lat.get('p50'))} p95 {_ms(lat.get('p95'))} p99 {_ms(lat.get('p99'))}",
             f"verify    {v.get('expected_rows')} expected rows, {v.get('actual_rows')} in the sink; "
@@ -286,6 +287,12 @@ class GateReport:
 
 def _num(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _driver(spark: dict[str, Any]) -> str:
+    """Where the driver ran, as the job handle recorded it: on which Spark (its own word), master and memory."""
+    version = f"Spark {spark['version']}" if spark.get("version") else "Spark version not reported"
+    return f"{version} on {spark.get('master') or '?'}, driver memory {spark.get('driver_memory') or '?'}"
 
 
 def _watermark(delay_ms: int | None) -> str:

@@ -558,3 +558,34 @@ def test_bad_manifest_line_names_file_and_line(tmp_path: Path, bad_line: str) ->
     path.write_text(f"{good}\n\n{bad_line}\n", encoding="utf-8")
     with pytest.raises(ValueError, match=rf"acks\.jsonl:3: invalid manifest line"):
         read_manifest(path)
+
+
+def lagging_partition() -> tuple[list[AckedRecord], list[Batch]]:
+    """The stock ticker as Spark 3.3 saw it: batch 1 reads partition 0 ahead, batch 2 brings partition 1's
+    older records together with partition 0's newer ones, whose maximum moves batch 2's own watermark."""
+    ahead = records([value("A", 1, 1.0), value("A", 100, 2.0), value("A", 200, 3.0)], partition=0)
+    behind = records([value("B", 5, 4.0), value("B", 150, 5.0)], partition=1)
+    return ahead + behind, [Batch(0, {0: (0, 2), 1: (0, 0)}), Batch(1, {0: (2, 3), 1: (0, 2)})]
+
+
+def test_spark_34_filters_late_rows_with_the_previous_batchs_watermark() -> None:
+    recs, bs = lagging_partition()
+    result = expected_rows(recs, bs, JobSemantics(10_000, None, 30_000, "append"))
+    assert [b.late_events_watermark_ms for b in result.batches] == [0, 0]
+    assert [b.rows_dropped_by_watermark for b in result.batches] == [0, 0]
+    assert row("B", 0, 10, [4.0]) in result.rows  # partition 1's old tick is kept: batch 1 filters with watermark 0
+
+
+def test_spark_33_filters_late_rows_with_the_batchs_own_watermark() -> None:
+    recs, bs = lagging_partition()
+    result = expected_rows(recs, bs, JobSemantics(10_000, None, 30_000, "append", late_events="current-batch"))
+    assert [b.watermark_ms for b in result.batches] == [0, s(70)]
+    assert [b.late_events_watermark_ms for b in result.batches] == [0, s(70)]
+    assert [b.rows_dropped_by_watermark for b in result.batches] == [0, 1]
+    assert [(d.symbol, d.window_end_ms, d.batch_id) for d in result.late_drops] == [("B", s(10), 1)]
+    assert row("B", 0, 10, [4.0]) not in result.rows and row("A", 0, 10, [1.0]) in result.rows
+
+
+def test_late_events_rule_is_validated() -> None:
+    with pytest.raises(ValueError, match="late_events"):
+        JobSemantics(10_000, None, 30_000, "append", late_events="never")  # type: ignore[arg-type]

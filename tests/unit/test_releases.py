@@ -109,3 +109,8 @@ def test_each_logging_generation_gets_its_own_flag() -> None:
     log4j2 = jvm_command(Path("java"), "cp", "Main", heap_mb=256, log_dir=Path("/l"), log4j=Path("/l/log4j2.properties"))
     assert "-Dlog4j.configuration=file:/l/log4j.properties" in log4j1
     assert "-Dlog4j2.configurationFile=/l/log4j2.properties" in log4j2
+
+
+def test_each_release_names_the_late_row_rule_of_its_spark() -> None:
+    assert release("current").late_events == "previous-batch"  # Spark 3.4+ (SPARK-40925)
+    assert release("hdinsight-5.1").late_events == "current-batch"  # Spark 3.3: one watermark filters and evicts
