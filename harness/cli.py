@@ -21,6 +21,7 @@ from harness.backends.rundir import RunDir
 from harness.errors import HarnessError
 from harness.runtime.processes import sigterm_as_interrupt
 from harness.topology.loader import builtin_profiles, profile_path
+from harness.topology.model import Topology
 from harness.versions import RELEASES
 
 # Tables are wide (FQDNs); when output is piped, do not squeeze them into 80 columns.
@@ -207,6 +208,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
                               conf=dict(_key_value(item) for item in args.conf))
     except ValidationError as exc:
         raise HarnessError(f"cannot submit {args.app}: " + "; ".join(e["msg"] for e in exc.errors())) from None
+    if node is None:  # its Python workers would run on this machine's Python
+        from harness.jobs.python_workers import python_sources, require_workers_fit
+
+        require_workers_fit(deployment.topology.stack, python_sources([Path(args.app)]), f"harness submit {args.app}")
     master, conf = deployment.driver_spark_conf() if node is not None else deployment.spark_conf()
     workdir = deployment.run.path / "submissions" / f"{Path(args.app).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     submission = Submission(app, bootstrap=deployment.job_bootstrap() if node is not None else deployment.bootstrap_servers, topic=args.topic,
@@ -275,7 +280,7 @@ def cmd_from_arm(args: argparse.Namespace) -> int:
     if args.output:
         Path(args.output).write_text(text)
         out.print(f"profile written to {args.output}: {len(imported.topology.brokers)} brokers, "
-                  f"{len(imported.topology.controllers)} controllers, {len(imported.topology.spark_workers)} Spark workers")
+                  f"{_quorum(imported.topology)}, {len(imported.topology.spark_workers)} Spark workers, release {imported.topology.stack.name}")
     else:
         sys.stdout.write(text)
     for line in imported.warnings:
@@ -283,6 +288,13 @@ def cmd_from_arm(args: argparse.Namespace) -> int:
     for line in imported.unresolved:
         err.print(f"[yellow]not resolved:[/yellow] {_escape(line)}")
     return 0
+
+
+def _quorum(topology: Topology) -> str:
+    """The metadata quorum as the release runs it: ZooKeeper servers, or KRaft controllers."""
+    if topology.stack.uses_zookeeper:
+        return f"{len(topology.zookeepers)} ZooKeeper servers"
+    return f"{len(topology.controllers)} controllers"
 
 
 def cmd_gate(args: argparse.Namespace) -> int:

@@ -3,12 +3,16 @@
 Users describe their Azure deployment in an ARM template; reading it means the twin is built from
 the same counts, sizes and names instead of a hand-copied profile. Only what a profile needs is
 read (cluster kinds and names, roles, counts, VM sizes, disks, VNet and subnet prefixes, versions).
+The Kafka cluster's clusterVersion chooses the twin's release, so a 5.1 template is tested against
+HDInsight 5.1's Kafka and Spark rather than today's.
 
 Templates are evaluated as far as the simple expression language they use allows: parameters
 (defaults, overridden by a parameters file), variables, concat, resourceId, toLower/toUpper, member
-access and `[[` escapes. Anything else (`if`, `reference`, `uniqueString`, ...) is recorded as an
-"unresolved" entry with its JSON path, and the importer falls back to a stated default: a template
-it cannot fully evaluate still gives a usable, honestly annotated profile.
+access and `[[` escapes, plus stand-ins for what only Azure knows (resourceGroup(), subscription(),
+uniqueString()): stable, so names built from them resolve and match each other, but not Azure's
+values. Anything else (`if`, `reference`, ...) is recorded as an "unresolved" entry with its JSON
+path, and the importer falls back to a stated default: a template it cannot fully evaluate still
+gives a usable, honestly annotated profile.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from harness.topology.vm_sizes import VM_SIZES
 from harness.errors import ConfigError
 from harness.topology.loader import describe_validation_error
 from harness.topology.model import Topology
+from harness.versions import DEFAULT_RELEASE, RELEASES, Release
 
 HDINSIGHT = "microsoft.hdinsight/clusters"
 VIRTUAL_NETWORK = "microsoft.network/virtualnetworks"
@@ -38,7 +43,24 @@ DEFAULT_ADDRESS_SPACE = "10.0.0.0/16"
 DEFAULT_SUBNET = "10.0.0.0/24"
 DEFAULT_COUNTS = {"headnode": 2, "workernode": 4, "zookeepernode": 3}
 ROLE_NAMES = {"headnode": "head", "workernode": "worker", "zookeepernode": "zookeeper"}
+ZOOKEEPER_VM = "Standard_A2_v2"
+"""Assumed for ZooKeeper nodes a template does not list (the size Microsoft's Kafka samples give them)."""
 _ALNUM = "0123456789abcdefghijklmnopqrstuvwxyz"
+_BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
+
+STAND_IN_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+STAND_IN_RESOURCE_GROUP = "harness-twin"
+STAND_IN_LOCATION = "eastus"
+"""What resourceGroup(), subscription() and resourceId() say where only a deployment would know."""
+
+SUPPORTED_VERSIONS = {(5, 1): "hdinsight-5.1"}
+"""HDInsight clusterVersion (major, minor) -> the release that runs the same Kafka and Spark lines."""
+NEAREST_SUPPORTED = "hdinsight-5.1"
+RETIRED_VERSIONS = {(4, 0): "31 March 2025", (5, 0): "31 March 2025"}
+"""Retirement dates from Microsoft's HDInsight 5.x component-versioning page; older versions retired earlier."""
+_KNOWN_VERSIONS = (
+    ", ".join(f"{a}.{b}" for a, b in SUPPORTED_VERSIONS) + " and the retired " + ", ".join(f"{a}.{b}" for a, b in RETIRED_VERSIONS)
+)
 
 
 # ------------------------------------------------------------------------------------ expressions
@@ -144,6 +166,7 @@ class TemplateResolver:
         self._functions: dict[str, Callable[..., Any]] = {
             "parameters": self.parameter, "variables": self.variable, "concat": _concat,
             "resourceid": _resource_id, "tolower": _case(str.lower), "toupper": _case(str.upper),
+            "uniquestring": _unique_string, "resourcegroup": self.resource_group, "subscription": _subscription,
         }
 
     def resolve(self, value: Any, path: str) -> Any:
@@ -179,6 +202,19 @@ class TemplateResolver:
             self._variables[key] = self.resolve(raw, f"variables.{original}")
             self._in_progress.discard(key)
         return self._variables[key]
+
+    def resource_group(self, *args: Any) -> dict[str, Any]:
+        """A stand-in for the group deployed into. Its location is the parameters file's `location` when
+        that is a plain name (the group usually lives there), else eastus; the twin never reads it."""
+        if args:
+            raise TypeError("takes no arguments here (another resource group's scope is not modelled)")
+        given = self.values.get("location", (None, None))[1]
+        location = given if isinstance(given, str) and not given.startswith("[") else STAND_IN_LOCATION
+        return {
+            "id": f"/subscriptions/{STAND_IN_SUBSCRIPTION}/resourceGroups/{STAND_IN_RESOURCE_GROUP}",
+            "name": STAND_IN_RESOURCE_GROUP, "type": "Microsoft.Resources/resourceGroups", "location": location,
+            "tags": {}, "properties": {"provisioningState": "Succeeded"},
+        }
 
     def _string(self, text: str, path: str) -> Any:
         if text.startswith("[["):
@@ -253,16 +289,43 @@ def _case(change: Callable[[str], str]) -> Callable[[Any], str]:
     return apply
 
 
+def _unique_string(*args: Any) -> str:
+    """A stand-in for Azure's uniqueString(): 13 characters of [a-z2-7], like Azure's, hashed (SHA-256)
+    from the arguments. Azure's own hash is not reproduced, so a name built with it is stable from one
+    import to the next and the same wherever the template uses it, but is not the name Azure deploys."""
+    if not args:
+        raise TypeError("needs at least one argument")
+    if not all(isinstance(a, str) for a in args):
+        raise TypeError("expects strings")
+    digest = hashlib.sha256(json.dumps(list(args)).encode()).digest()
+    number = int.from_bytes(digest[:9], "big") >> 7  # 65 bits: 13 base-32 digits
+    chars = []
+    for _ in range(13):
+        number, digit = divmod(number, len(_BASE32))
+        chars.append(_BASE32[digit])
+    return "".join(chars)
+
+
+def _subscription(*args: Any) -> dict[str, Any]:
+    """A stand-in subscription, the one resourceGroup() and resourceId() place resources in."""
+    if args:
+        raise TypeError("takes no arguments")
+    return {
+        "id": f"/subscriptions/{STAND_IN_SUBSCRIPTION}", "subscriptionId": STAND_IN_SUBSCRIPTION,
+        "tenantId": STAND_IN_SUBSCRIPTION, "displayName": STAND_IN_RESOURCE_GROUP,
+    }
+
+
 def _resource_id(*args: Any) -> str:
-    """A readable resource id; the subscription and resource group are placeholders unless given."""
+    """A readable resource id in the stand-in subscription and resource group unless the call names them."""
     if not all(isinstance(a, str) for a in args):
         raise TypeError("expects strings")
     type_at = next((i for i, a in enumerate(args) if "/" in a), None)
     if type_at is None or type_at > 2:
         raise ValueError("no resource type such as 'Microsoft.Network/virtualNetworks'")
     scope = list(args[:type_at])
-    subscription = scope[0] if len(scope) == 2 else "<subscription>"
-    group = scope[-1] if scope else "<resource-group>"
+    subscription = scope[0] if len(scope) == 2 else STAND_IN_SUBSCRIPTION
+    group = scope[-1] if scope else STAND_IN_RESOURCE_GROUP
     namespace, *types = args[type_at].split("/")
     names = args[type_at + 1 :]
     if len(names) != len(types):
@@ -290,6 +353,12 @@ class _Cluster:
     vnet: str | None
     subnet: str | None
     version: str
+    cluster_version: str | None = None
+    components: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def title(self) -> str:
+        return f"{self.kind.capitalize()} cluster {self.name!r}"
 
 
 @dataclass(frozen=True)
@@ -341,9 +410,12 @@ class _Reader:
         roles = self.get(resource, "properties", "computeProfile", "roles") or []
         read = [self.role(r, f"{path}.properties.computeProfile.roles[{i}]") for i, r in enumerate(roles)]
         vnet, subnet = self.network(roles)
+        cluster_version = self.get(resource, "properties", "clusterVersion")
         return _Cluster(
             name=name, kind=kind.lower(), roles=tuple(r for r in read if r is not None), vnet=vnet, subnet=subnet,
             version=self.version(resource),
+            cluster_version=_version_text(cluster_version),
+            components=self.components(resource),
         )
 
     def role(self, role: Any, path: str) -> _Role | None:
@@ -380,10 +452,14 @@ class _Reader:
 
     def version(self, resource: dict[str, Any]) -> str:
         parts = [f"HDInsight {self.get(resource, 'properties', 'clusterVersion') or '?'}"]
-        components = self.get(resource, "properties", "clusterDefinition", "componentVersion") or {}
-        if isinstance(components, dict):
-            parts += [f"{k} {v}" for k, v in components.items() if not isinstance(v, Unresolved)]
-        return ", ".join(parts)
+        return ", ".join(parts + [f"{k} {v}" for k, v in self.components(resource)])
+
+    def components(self, resource: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+        """componentVersion, e.g. (("Kafka", "3.2"),); unresolved entries are left out (and recorded)."""
+        found = self.get(resource, "properties", "clusterDefinition", "componentVersion") or {}
+        if not isinstance(found, dict):
+            return ()
+        return tuple((str(k), str(v)) for k in found if (v := self.get(found, k)) is not None)
 
     def vnet(self, resource: dict[str, Any]) -> _VNet | None:
         name = self.get(resource, "name")
@@ -402,6 +478,13 @@ class _Reader:
             prefix = next(iter(self.get(properties, "addressPrefixes") or []), None)
         if isinstance(name, str) and isinstance(prefix, str):
             subnets[name.lower()] = prefix
+
+
+def _version_text(value: Any) -> str | None:
+    """clusterVersion as text; JSON may give it as a number (5.1), and Azure also accepts "5.1.3000.0.2308052231"."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    return str(value).strip() or None
 
 
 def _last_segment(resource_id: str, collection: str) -> str:
@@ -428,12 +511,14 @@ class ArmImport:
     warnings: tuple[str, ...]
     source: Path
     versions: tuple[tuple[str, str], ...] = ()
+    release_reason: str = ""
 
     def to_yaml(self) -> str:
         """A profile file `load_profile` reads back to an equal Topology; what was guessed is in comments."""
         lines = [f"# Imported from the ARM template {self.source.name} by harness.topology.arm."]
         lines += ["# Racks (FDxUDy) and the VNet DNS suffix are made up: Azure assigns the real ones at deployment."]
         lines += [f"# cluster {name}: {text}" for name, text in self.versions]
+        lines += [f"# {self.release_reason}"] if self.release_reason else []
         lines += [f"# unresolved: {_one_line(entry)}" for entry in self.unresolved]
         lines += [f"# warning: {_one_line(entry)}" for entry in self.warnings]
         data = self.topology.model_dump(mode="json", exclude_none=True)
@@ -480,6 +565,52 @@ def topology_from_arm(template: Path, parameters: Path | None = None, *, dns_suf
     for name in undeclared:
         builder.reader.warn(f"parameters file {Path(str(parameters)).name} sets {name!r}, which the template does not declare; ignored")
     return builder.build(dns_suffix)
+
+
+def release_for_cluster_version(version: str) -> tuple[str | None, str | None]:
+    """(release, retirement) for an HDInsight clusterVersion such as "5.1" or "5.1.3000.0.2308052231".
+
+    5.1 -> ("hdinsight-5.1", None). A retired version -> the nearest supported release and a phrase
+    saying so ("retired since 31 March 2025"); a version it does not know -> (None, None), so the
+    caller keeps the default release instead of guessing.
+    """
+    match = re.match(r"(\d+)\.(\d+)(?:\.|$)", version.strip())
+    if match is None:
+        return None, None
+    key = (int(match[1]), int(match[2]))
+    if key in SUPPORTED_VERSIONS:
+        return SUPPORTED_VERSIONS[key], None
+    if key in RETIRED_VERSIONS:
+        return NEAREST_SUPPORTED, f"retired since {RETIRED_VERSIONS[key]}"
+    if key < min(RETIRED_VERSIONS):
+        return NEAREST_SUPPORTED, "retired"
+    return None, None
+
+
+def _version_note(version: str | None, stack: Release) -> tuple[str, bool]:
+    """What to say about a clusterVersion on the twin's stack ("" when they match), and whether that
+    stack is the nearest supported release to a retired version."""
+    if version is None:
+        return "clusterVersion is missing or unresolved", False
+    mapped, retired = release_for_cluster_version(version)
+    if mapped is None:
+        return f"clusterVersion {version} is not one the importer maps to a release (it knows {_KNOWN_VERSIONS})", False
+    if retired is not None:
+        return f"HDInsight {version} has been {retired}", mapped == stack.name
+    if mapped != stack.name:
+        return f"HDInsight {version} would be {mapped}, but the Kafka cluster's version picks the twin's one release", False
+    return "", False
+
+
+def _component_notes(cluster: _Cluster, stack: Release) -> list[str]:
+    """componentVersion entries naming another Kafka or Spark line than the stack's: Kafka "2.4" differs
+    from 3.2.3, "3.2" does not (HDInsight names the line, the twin pins its last patch release)."""
+    notes = []
+    for component, wanted in cluster.components:
+        running = {"kafka": stack.kafka_version, "spark": stack.spark_version}.get(component.lower())
+        if running is not None and wanted.strip().split(".")[:2] != running.split(".")[:2]:
+            notes.append(f"its componentVersion {component} {wanted} is not the twin's {component} {running}")
+    return notes
 
 
 def derived_dns_suffix(vnet_name: str) -> str:
@@ -531,6 +662,11 @@ class _Builder:
         self.resolver = TemplateResolver(document, values)
         self.reader = _Reader()
         self.resources = self._resources(document)
+        self.release: str | None = None
+
+    @property
+    def stack(self) -> Release:
+        return RELEASES[self.release or DEFAULT_RELEASE]
 
     def _resources(self, document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         raw = document.get("resources")
@@ -546,6 +682,7 @@ class _Builder:
     def build(self, dns_suffix: str | None) -> ArmImport:
         clusters = [c for p, r in self._of_type(HDINSIGHT) if (c := self.reader.cluster(r, p)) is not None]
         kafka, spark = self._pick_clusters(clusters)
+        self.release = self._release(kafka, spark)
         vnets = self._vnets()
         data = self._topology_data(kafka, spark, vnets, dns_suffix)
         topology = self._validate(data)
@@ -554,7 +691,32 @@ class _Builder:
             topology=topology, deployment=deployment,
             unresolved=tuple(self.reader.unresolved), warnings=tuple(self.reader.warnings), source=self.source,
             versions=tuple((c.name.lower(), c.version) for c in (kafka, *spark)),
+            release_reason=self._release_reason(kafka),
         )
+
+    def _release(self, kafka: _Cluster, spark: list[_Cluster]) -> str | None:
+        """The Kafka cluster's clusterVersion picks the release (it decides ZooKeeper or KRaft, and one
+        release runs the whole twin); None, for a version missing or unknown, keeps the model's default."""
+        chosen = release_for_cluster_version(kafka.cluster_version)[0] if kafka.cluster_version else None
+        for cluster in (kafka, *spark):
+            self._version_warning(cluster, chosen, RELEASES[chosen or DEFAULT_RELEASE])
+        return chosen
+
+    def _version_warning(self, cluster: _Cluster, chosen: str | None, stack: Release) -> None:
+        """Say when the twin's stack is not what the cluster's clusterVersion and componentVersion name."""
+        said, nearest = _version_note(cluster.cluster_version, stack)
+        parts = ([said] if said else []) + _component_notes(cluster, stack)
+        if parts:
+            whose = "the nearest supported release" if nearest else "the default release" if chosen is None else "the Kafka cluster's release"
+            self.reader.warn(f"{cluster.title}: {'; '.join(parts)}; the twin runs {whose}, {stack.title}")
+
+    def _release_reason(self, kafka: _Cluster) -> str:
+        """One header line, so a reader of the profile sees where `release:` came from."""
+        if self.release is None:
+            return f"release {DEFAULT_RELEASE}: the default, as the Kafka cluster's clusterVersion maps to no release"
+        retired = release_for_cluster_version(kafka.cluster_version or "")[1]
+        how = "the nearest supported release to the Kafka cluster's retired" if retired else "chosen by the Kafka cluster's"
+        return f"release {self.release}: {how} clusterVersion {kafka.cluster_version}"
 
     def _pick_clusters(self, clusters: list[_Cluster]) -> tuple[_Cluster, list[_Cluster]]:
         self._require_kafka_name(clusters)
@@ -618,6 +780,7 @@ class _Builder:
         return {
             "name": self.source.stem,
             "description": f"imported from {self.source.name}: " + "; ".join(f"{c.name.lower()} ({c.version})" for c in (kafka, *spark)),
+            **({"release": self.release} if self.release else {}),
             "vnets": vnet_data,
             "clusters": [self._cluster_data(kafka, home)] + [self._cluster_data(c, c.vnet or home) for c in spark],
             "kafka": {"topic_defaults": {"partitions": 8, "replication_factor": replication, "min_insync_replicas": min(2, replication)}},
@@ -644,11 +807,23 @@ class _Builder:
             self.reader.warn(f"cluster name {cluster.name!r} lower-cased to {name!r} (host names are lower-case)")
         groups = [self._group_data(cluster, role) for role in sorted(cluster.roles, key=lambda r: list(ROLE_NAMES).index(r.name))]
         if cluster.kind == "kafka" and not any(r.name == "zookeepernode" for r in cluster.roles):
-            self.reader.warn(f"Kafka cluster {name!r} has no zookeepernode role; the brokers also act as KRaft controllers")
-            for group in groups:
-                if group["role"] == "worker":
-                    group["kafka"] = ["broker", "controller"]
+            groups = self._quorum_without_zookeeper_role(name, groups)
         return {"name": name, "kind": cluster.kind, "vnet": vnet, "nodes": groups}
+
+    def _quorum_without_zookeeper_role(self, name: str, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """KRaft lets the brokers hold the quorum themselves; ZooKeeper needs nodes of its own, and
+        HDInsight gives every cluster three, so on a ZooKeeper release the twin assumes them."""
+        if self.stack.uses_zookeeper:
+            self.reader.warn(
+                f"Kafka cluster {name!r} has no zookeepernode role; HDInsight gives every cluster three ZooKeeper nodes "
+                f"and release {self.stack.name} keeps metadata in ZooKeeper, so the twin assumes 3 x {ZOOKEEPER_VM}"
+            )
+            return [*groups, {"role": "zookeeper", "count": 3, "vm_size": ZOOKEEPER_VM, "disks": 0, "kafka": ["zookeeper"]}]
+        self.reader.warn(f"Kafka cluster {name!r} has no zookeepernode role; the brokers also act as KRaft controllers")
+        for group in groups:
+            if group["role"] == "worker":
+                group["kafka"] = ["broker", "controller"]
+        return groups
 
     def _group_data(self, cluster: _Cluster, role: _Role) -> dict[str, Any]:
         group: dict[str, Any] = {"role": ROLE_NAMES[role.name], "count": role.count, "vm_size": role.vm_size, "disks": role.disks}
@@ -658,7 +833,7 @@ class _Builder:
             if role.count > 15:
                 self.reader.warn(f"{role.count} brokers but 3 fault domains x 5 update domains = 15 racks; racks repeat")
         elif cluster.kind == "kafka" and role.name == "zookeepernode":
-            group["kafka"] = ["controller"]
+            group["kafka"] = ["zookeeper" if self.stack.uses_zookeeper else "controller"]
         return group
 
     def _kafka_broker_count(self, kafka: _Cluster) -> int:

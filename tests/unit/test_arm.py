@@ -11,12 +11,17 @@ from typing import Any
 import pytest
 
 from harness.errors import ConfigError
-from harness.topology.arm import Unresolved, derived_dns_suffix, resolve_value, topology_from_arm
+from harness.topology.arm import (
+    TemplateResolver, Unresolved, derived_dns_suffix, release_for_cluster_version, resolve_value, topology_from_arm,
+)
 from harness.topology.loader import load_profile
 
 ARM = Path(__file__).resolve().parent.parent / "data" / "arm"
 LEARN, LEARN_PARAMS = ARM / "kafka-spark-learn.json", ARM / "kafka-spark-learn.parameters.json"
 D4, D4_PARAMS = ARM / "kafka-spark-d4.json", ARM / "kafka-spark-d4.parameters.json"
+VNET, VNET_PARAMS, VNET_40 = ARM / "kafka-spark-vnet.json", ARM / "kafka-spark-vnet.parameters.json", ARM / "kafka-spark-vnet-4.0.parameters.json"
+GROUP_ID = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/harness-twin"
+HDINSIGHT_51 = "hdinsight-5.1 (Kafka 3.2.3 on ZooKeeper 3.6.3, Spark 3.3.4 on Scala 2.12)"
 SUFFIX = re.compile(r"^[a-z0-9]{26}\.cx\.internal\.cloudapp\.net$")
 
 
@@ -38,8 +43,10 @@ def kafka_role(doc: dict[str, Any], role: str) -> dict[str, Any]:
 
 
 def test_learn_sample_imports_to_the_builtin_hdinsight_profile() -> None:
-    builtin = load_profile("hdinsight")
+    """The sample is HDInsight 4.0, so it comes in on hdinsight-5.1: the built-in profile on that release."""
+    builtin = load_profile("hdinsight").with_release("hdinsight-5.1")
     imported = topology_from_arm(LEARN, LEARN_PARAMS, dns_suffix=builtin.vnets[0].dns_suffix)
+    assert imported.topology.release == "hdinsight-5.1"
     assert imported.topology.clusters == builtin.clusters
     assert imported.topology.vnets == builtin.vnets
     assert imported.topology.kafka.topic_defaults == builtin.kafka.topic_defaults
@@ -49,8 +56,9 @@ def test_learn_sample_nodes_roles_and_names() -> None:
     imported = topology_from_arm(LEARN, LEARN_PARAMS)
     topo = imported.topology
     assert [n.hostname for n in topo.brokers] == ["wn0-kafka", "wn1-kafka", "wn2-kafka"]
-    assert [n.hostname for n in topo.controllers] == ["zk0-kafka", "zk1-kafka", "zk2-kafka"]
-    assert {n.vm_size for n in topo.controllers} == {"Standard_A2_v2"}  # template writes Standard_A2_V2
+    assert [n.hostname for n in topo.zookeepers] == ["zk0-kafka", "zk1-kafka", "zk2-kafka"]
+    assert topo.controllers == ()
+    assert {n.vm_size for n in topo.zookeepers} == {"Standard_A2_v2"}  # template writes Standard_A2_V2
     assert [(n.vm_size, n.disks) for n in topo.brokers] == [("Standard_D13_v2", 2)] * 3
     assert len({n.rack for n in topo.brokers}) == 3
     spark_workers = [n for n in topo.nodes if n.kind == "spark" and n.role == "worker"]
@@ -58,7 +66,9 @@ def test_learn_sample_nodes_roles_and_names() -> None:
     heads = [n for n in topo.nodes if n.role == "head"]
     assert {(n.cluster, n.vm_size) for n in heads} == {("kafka-mslearn-stock", "Standard_D12_v2"), ("spark-mslearn-stock", "Standard_D12_v2")}
     assert (str(topo.vnets[0].address_space), str(topo.vnets[0].subnet)) == ("10.0.0.0/16", "10.0.0.0/24")
-    assert imported.unresolved == () and imported.warnings == ()  # storage keys, location: present but never read
+    assert imported.unresolved == ()  # storage keys, location: present but never read
+    assert [w.split(":")[0] for w in imported.warnings] == ["Kafka cluster 'kafka-mslearn-stock'", "Spark cluster 'spark-mslearn-stock'"]
+    assert all("HDInsight 4.0 has been retired since 31 March 2025" in w for w in imported.warnings)
     assert dict(imported.versions) == {"kafka-mslearn-stock": "HDInsight 4.0, Kafka 2.1", "spark-mslearn-stock": "HDInsight 4.0, Spark 2.4"}
 
 
@@ -133,13 +143,136 @@ def test_topic_defaults_follow_the_broker_count(tmp_path: Path, workers: int, rf
     assert any(f"{workers} worker node" in w for w in imported.warnings) == (workers < 3)
 
 
-def test_template_without_zookeeper_nodes_makes_brokers_controllers(tmp_path: Path) -> None:
+def test_template_without_zookeeper_nodes_on_a_zookeeper_release_gets_three(tmp_path: Path) -> None:
+    """HDInsight gives every cluster three ZooKeeper nodes; hdinsight-5.1 cannot run its quorum on the brokers."""
     doc = d4_document()
     roles = doc["resources"][1]["properties"]["computeProfile"]["roles"]
     roles.remove(kafka_role(doc, "zookeepernode"))
     imported = topology_from_arm(write(tmp_path / "t.json", doc))
+    topo = imported.topology
+    assert topo.release == "hdinsight-5.1"
+    assert [(n.hostname, n.vm_size) for n in topo.zookeepers] == [(f"zk{i}-kafka", "Standard_A2_v2") for i in range(3)]
+    assert [n.kafka for n in topo.brokers] == [("broker",)] * 4
+    assert any("no zookeepernode" in w and "assumes 3 x Standard_A2_v2" in w for w in imported.warnings)
+
+
+def test_template_without_zookeeper_nodes_or_version_makes_brokers_controllers(tmp_path: Path) -> None:
+    doc = d4_document()
+    roles = doc["resources"][1]["properties"]["computeProfile"]["roles"]
+    roles.remove(kafka_role(doc, "zookeepernode"))
+    del doc["resources"][1]["properties"]["clusterVersion"]
+    imported = topology_from_arm(write(tmp_path / "t.json", doc))
+    assert imported.topology.release == "current"
     assert [n.hostname for n in imported.topology.controllers] == [f"wn{i}-kafka" for i in range(4)]
-    assert any("no zookeepernode" in w for w in imported.warnings)
+    assert any("no zookeepernode" in w and "KRaft controllers" in w for w in imported.warnings)
+
+
+# -------------------------------------------------- the VNet sample: uniqueString names, the release
+
+
+def test_vnet_named_with_unique_string_resolves_to_its_declared_prefixes() -> None:
+    imported = topology_from_arm(VNET, VNET_PARAMS)
+    vnet = imported.topology.vnets[0]
+    assert vnet.name == "vnet-" + resolve_value("[uniqueString(resourceGroup().id)]")
+    assert (str(vnet.address_space), str(vnet.subnet)) == ("10.0.0.0/16", "10.0.0.0/20")
+    assert {c.vnet for c in imported.topology.clusters} == {vnet.name}
+    assert SUFFIX.match(vnet.dns_suffix) and vnet.dns_suffix == derived_dns_suffix(vnet.name)
+    assert imported.unresolved == () and imported.warnings == ()  # no "not created by this template": it is
+
+
+def test_vnet_sample_on_5_1_runs_hdinsight_5_1_with_zookeeper_servers(tmp_path: Path) -> None:
+    imported = topology_from_arm(VNET, VNET_PARAMS)
+    topo = imported.topology
+    assert topo.release == "hdinsight-5.1" and topo.stack.uses_zookeeper
+    assert [n.hostname for n in topo.zookeepers] == ["zk0-kafka", "zk1-kafka", "zk2-kafka"]
+    assert topo.controllers == ()
+    assert [(n.hostname, n.vm_size, n.disks) for n in topo.brokers] == [(f"wn{i}-kafka", "Standard_DS3_v2", 4) for i in range(4)]
+    assert [c.name for c in topo.clusters] == ["kafka-orders", "spark-orders"] and len(topo.spark_workers) == 3
+    text = imported.to_yaml()
+    assert "\nrelease: hdinsight-5.1\n" in text
+    assert "# release hdinsight-5.1: chosen by the Kafka cluster's clusterVersion 5.1" in text
+    assert "kafka: [zookeeper]" in text and "kafka: [controller]" not in text
+    assert load_profile(write(tmp_path / "p.yaml", text)).release == "hdinsight-5.1"
+
+
+def test_retired_version_runs_the_nearest_supported_release_and_says_so() -> None:
+    imported = topology_from_arm(VNET, VNET_40)
+    assert imported.topology.release == "hdinsight-5.1"
+    assert [n.hostname for n in imported.topology.zookeepers] == ["zk0-kafka", "zk1-kafka", "zk2-kafka"]
+    kafka, spark = imported.warnings
+    assert kafka == (
+        "Kafka cluster 'kafka-orders': HDInsight 4.0 has been retired since 31 March 2025; its componentVersion Kafka 2.4 "
+        f"is not the twin's Kafka 3.2.3; the twin runs the nearest supported release, {HDINSIGHT_51}"
+    )
+    assert spark.startswith("Spark cluster 'spark-orders': HDInsight 4.0 has been retired since 31 March 2025")
+    assert "Spark 2.4 is not the twin's Spark 3.3.4" in spark
+    assert "nearest supported release to the Kafka cluster's retired clusterVersion 4.0" in imported.to_yaml()
+
+
+def test_supported_version_with_another_component_line_is_mentioned(tmp_path: Path) -> None:
+    params = write(tmp_path / "p.json", {"parameters": {"clusterName": {"value": "orders"}, "kafkaVersion": {"value": "2.4"}}})
+    imported = topology_from_arm(VNET, params)
+    assert imported.topology.release == "hdinsight-5.1"
+    assert imported.warnings == (
+        "Kafka cluster 'kafka-orders': its componentVersion Kafka 2.4 is not the twin's Kafka 3.2.3; "
+        f"the twin runs the Kafka cluster's release, {HDINSIGHT_51}",
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "note"),
+    [(None, "clusterVersion is missing or unresolved"), ("[if(true(), '5.1', '5.0')]", "clusterVersion is missing or unresolved"),
+     ("6.0", "clusterVersion 6.0 is not one the importer maps to a release (it knows 5.1 and the retired 4.0, 5.0)")],
+    ids=["missing", "unresolved", "unknown"],
+)
+def test_no_mappable_version_keeps_the_default_release_and_notes_it(tmp_path: Path, version: str | None, note: str) -> None:
+    doc = d4_document()
+    properties = doc["resources"][1]["properties"]
+    if version is None:
+        del properties["clusterVersion"]
+    else:
+        properties["clusterVersion"] = version
+    imported = topology_from_arm(write(tmp_path / "t.json", doc))
+    topo = imported.topology
+    assert topo.release == "current"
+    assert [n.hostname for n in topo.controllers] == ["zk0-kafka", "zk1-kafka", "zk2-kafka"] and topo.zookeepers == ()
+    assert any(w.startswith(f"Kafka cluster 'kafka-stock': {note}") and "the twin runs the default release, current (" in w for w in imported.warnings)
+    assert any("the default, as the Kafka cluster's clusterVersion maps to no release" in line for line in imported.to_yaml().splitlines())
+    assert ("clusterVersion" in " ".join(imported.unresolved)) == (version is not None and version.startswith("["))
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("5.1", ("hdinsight-5.1", None)),
+        ("5.1.3000.0.2308052231", ("hdinsight-5.1", None)),
+        (" 5.1 ", ("hdinsight-5.1", None)),
+        ("5.0", ("hdinsight-5.1", "retired since 31 March 2025")),
+        ("4.0", ("hdinsight-5.1", "retired since 31 March 2025")),
+        ("3.6", ("hdinsight-5.1", "retired")),
+        ("5.10", (None, None)),
+        ("6.0", (None, None)),
+        ("latest", (None, None)),
+    ],
+)
+def test_cluster_versions_map_to_releases(version: str, expected: tuple[str | None, str | None]) -> None:
+    assert release_for_cluster_version(version) == expected
+
+
+def test_unique_string_is_a_stable_thirteen_character_stand_in() -> None:
+    first = resolve_value("[uniqueString(resourceGroup().id)]")
+    assert isinstance(first, str) and re.fullmatch(r"[a-z2-7]{13}", first)
+    assert resolve_value("[uniqueString(resourceGroup().id)]") == first
+    assert resolve_value(f"[uniqueString('{GROUP_ID}')]") == first
+    others = {resolve_value(e) for e in ("[uniqueString('a')]", "[uniqueString('b')]", "[uniqueString('ab', 'c')]", "[uniqueString('a', 'bc')]")}
+    assert len(others | {first}) == 5
+
+
+def test_resource_group_location_follows_a_plain_location_in_the_parameters_file() -> None:
+    template = {"parameters": {"location": {"type": "string", "defaultValue": "[resourceGroup().location]"}}}
+    assert TemplateResolver(template, {"location": "westeurope"}).resolve("[parameters('location')]", "$") == "westeurope"
+    assert TemplateResolver(template, {"location": "westeurope"}).resolve("[resourceGroup().location]", "$") == "westeurope"
+    assert TemplateResolver(template).resolve("[parameters('location')]", "$") == "eastus"
 
 
 # ---------------------------------------------------------------------------- what cannot be read
@@ -159,9 +292,9 @@ def test_unsupported_function_is_reported_with_its_path_and_a_fallback(tmp_path:
 
 def test_unresolved_variable_is_traced_to_where_it_failed(tmp_path: Path) -> None:
     doc = d4_document()
-    doc["variables"]["vnetName"] = "[concat(uniqueString(resourceGroup().id), '-vnet')]"
+    doc["variables"]["vnetName"] = "[concat(reference('network').outputs.vnetName.value, '-vnet')]"
     imported = topology_from_arm(write(tmp_path / "t.json", doc))
-    assert any("(at variables.vnetName:" in e and "uniqueString" in e for e in imported.unresolved)
+    assert any("(at variables.vnetName:" in e and "reference() is not supported" in e for e in imported.unresolved)
     assert imported.topology.vnets[0].name == "kafka-stock-vnet"  # the stated fallback
     assert any("no virtualNetworkProfile" in w for w in imported.warnings)
 
@@ -202,7 +335,12 @@ def test_kafka_only_template_has_no_deployment_profile(tmp_path: Path) -> None:
         ("[variables('o').list[1].k]", "v"),
         ("[variables('O')['LIST'][0]]", 1),  # ARM names are case-insensitive
         ("[concat(variables('o').list, variables('o').list)]", [1, {"k": "v"}, 1, {"k": "v"}]),
-        ("[resourceId('Microsoft.Network/virtualNetworks', 'v1')]", "/subscriptions/<subscription>/resourceGroups/<resource-group>/providers/Microsoft.Network/virtualNetworks/v1"),
+        ("[resourceId('Microsoft.Network/virtualNetworks', 'v1')]", f"{GROUP_ID}/providers/Microsoft.Network/virtualNetworks/v1"),
+        ("[resourceGroup().id]", GROUP_ID),
+        ("[resourceGroup().name]", "harness-twin"),
+        ("[resourceGroup().location]", "eastus"),
+        ("[subscription().subscriptionId]", "00000000-0000-0000-0000-000000000000"),
+        ("[concat(subscription().id, '/resourceGroups/', resourceGroup().name)]", GROUP_ID),
         ("[resourceId('s1', 'rg1', 'Microsoft.Network/virtualNetworks/subnets', 'v1', 'default')]", "/subscriptions/s1/resourceGroups/rg1/providers/Microsoft.Network/virtualNetworks/v1/subnets/default"),
     ],
 )
@@ -214,7 +352,10 @@ def test_expressions_that_resolve(expression: str, expected: Any) -> None:
 @pytest.mark.parametrize(
     ("expression", "reason"),
     [
-        ("[uniqueString(resourceGroup().id)]", "uniqueString() is not supported"),
+        ("[reference('vnet').id]", "reference() is not supported"),
+        ("[uniqueString()]", "needs at least one argument"),
+        ("[uniqueString(resourceGroup())]", "expects strings"),
+        ("[resourceGroup('other-group').id]", "takes no arguments"),
         ("[parameters('nope')]", "declares no such parameter"),
         ("[parameters('secret')]", "no defaultValue"),
         ("[variables('a')]", "cycle"),
@@ -236,7 +377,11 @@ def test_expressions_that_do_not_resolve_become_unresolved(expression: str, reas
 # ---------------------------------------------------------------------------------- round trip
 
 
-@pytest.mark.parametrize(("template", "params"), [(LEARN, LEARN_PARAMS), (D4, None), (D4, D4_PARAMS)], ids=["learn", "d4", "d4-params"])
+@pytest.mark.parametrize(
+    ("template", "params"),
+    [(LEARN, LEARN_PARAMS), (D4, None), (D4, D4_PARAMS), (VNET, VNET_PARAMS), (VNET, VNET_40)],
+    ids=["learn", "d4", "d4-params", "vnet-5.1", "vnet-4.0"],
+)
 def test_yaml_round_trip_loads_an_equal_topology(tmp_path: Path, template: Path, params: Path | None) -> None:
     imported = topology_from_arm(template, params)
     path = write(tmp_path / "imported.yaml", imported.to_yaml())
