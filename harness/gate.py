@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.errors import HarnessError
 from harness.runtime.readiness import Progress, quiet
@@ -19,7 +20,10 @@ from harness.scenarios.spec import Scenario, load_scenario
 from harness.topology.loader import load_model, load_profile
 from harness.verify.report import GateCheck, GateReport
 from harness.verify.static import JobDeclaration, TopicPlan, run_static_checks
+from harness.versions import RELEASES
 
+_ERROR_CLASS = re.compile(r"\[[A-Z][A-Z_]+\]|Exception:")
+"""The line of a job's log that names Spark's error (`[CAST_INVALID_INPUT] ...`, `...Exception: ...`)."""
 HIGHER_IS_BETTER = {"replay.rate_per_s", "job.throughput_rows_per_s"}
 
 
@@ -27,9 +31,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Verdict = Literal["pass", "fail"]
+
+
 class GateScenario(_Strict):
     path: str
-    expect_verdict: Literal["pass", "fail"] = "pass"
+    expect_verdict: Verdict | dict[str, Verdict] = Field(
+        default="pass", description="pass or fail; or per release ({hdinsight-5.1: pass, current: fail}), for a known migration difference")
     job: dict[str, Any] | None = Field(default=None, description="the team's own job for this scenario (application or notebook and its output), "
                                        "replacing the scenario's; the same fields as a scenario's `job`")
 
@@ -60,8 +68,27 @@ class GateConfig(_Strict):
     profile: str = "dev"
     target: GateTarget = GateTarget()
     job: GateJob = GateJob()
+    releases: tuple[str, ...] = Field(default=(), description="run the suite on each of these releases (default: the profile's own)")
     scenarios: tuple[GateScenario, ...] = Field(min_length=1)
     benchmarks: GateBenchmarks | None = None
+
+    @field_validator("releases")
+    @classmethod
+    def _known_releases(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if name not in RELEASES:
+                raise ValueError(f"unknown release {name!r}: choose from {', '.join(RELEASES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _verdicts_name_known_releases(self) -> GateConfig:
+        for entry in self.scenarios:
+            if isinstance(entry.expect_verdict, dict):
+                unknown = sorted(set(entry.expect_verdict) - set(self.releases or RELEASES))
+                if unknown:
+                    raise ValueError(f"scenario {entry.path}: expect_verdict names {', '.join(unknown)}, which this gate does not run "
+                                     f"(releases: {', '.join(self.releases) or 'the profile' + chr(39) + 's own'})")
+        return self
 
     @field_validator("scenarios", mode="before")
     @classmethod
@@ -76,29 +103,50 @@ def load_gate(path: Path) -> GateConfig:
 
 
 def run_gate(config: GateConfig, *, base_dir: Path, save_baseline: bool = False, progress: Progress = quiet) -> GateReport:
+    """Static checks, then the scenarios on each release the gate names (one twin per release), then the
+    benchmarks. With releases, every suite's name ends with its release, so JUnit has one suite per release."""
     report = GateReport(name=config.name)
-    topology = load_profile(_resolve(base_dir, config.profile) if config.profile.endswith((".yaml", ".yml")) else config.profile)
+    base = load_profile(_resolve(base_dir, config.profile) if config.profile.endswith((".yaml", ".yml")) else config.profile)
     scenarios = [(s, _with_job(load_scenario(_resolve(base_dir, s.path)), s)) for s in config.scenarios]
-    progress(f"static checks of profile {config.profile} and the job")
-    topics = [TopicPlan(t.name, t.partitions, t.replication_factor or topology.kafka.topic_defaults.replication_factor,
-                        _min_isr(t.configs)) for _, sc in scenarios for t in sc.topics]
-    job = JobDeclaration(config.job.bootstrap_servers, config.job.spark_version, config.job.connector, config.job.spark_conf)
-    for check in run_static_checks(topology, _unique(topics), job):
-        report.checks.append(GateCheck("static", check.name, check.ok, check.detail, check.fix))
-    if not all(c.ok for c in report.checks):
-        for entry, scenario in scenarios:
-            report.checks.append(GateCheck(f"scenario {scenario.name}", "not run", True, "skipped: a static check failed", skipped=True))
-        return report
-    runs = _run_scenarios(config, topology, scenarios, progress)
-    for (entry, scenario), run in zip(scenarios, runs, strict=True):
-        report.runs[scenario.name] = run.to_json()
-        _scenario_checks(report, scenario, entry, run)
-    if config.benchmarks is not None:
-        _benchmark_checks(report, config.benchmarks, base_dir, save_baseline, {s.name: r.to_json() for (_, s), r in zip(scenarios, runs, strict=True)})
+    figures: dict[str, dict[str, Any]] = {}
+    for release_name in config.releases or (None,):
+        topology = base.with_release(release_name) if release_name else base
+        label = f" on {release_name}" if config.releases else ""
+        if not _static(report, config, topology, scenarios, label, progress):
+            continue
+        for (entry, scenario), run in zip(scenarios, _run_scenarios(config, topology, release_name, scenarios, progress), strict=True):
+            key = f"{scenario.name}{label.replace(' on ', '@')}"
+            if isinstance(run, HarnessError):
+                _errored_checks(report, scenario, entry, run, release_name, label)
+                continue
+            report.runs[key] = figures[key] = run.to_json()
+            _scenario_checks(report, scenario, entry, run, release_name, label)
+    if config.benchmarks is not None and figures:
+        _benchmark_checks(report, config.benchmarks, base_dir, save_baseline, figures)
     return report
 
 
-def _run_scenarios(config: GateConfig, topology, scenarios: list[tuple[GateScenario, Scenario]], progress: Progress) -> list[Any]:  # noqa: ANN001
+def _static(report: GateReport, config: GateConfig, topology, scenarios: list[tuple[GateScenario, Scenario]], label: str,  # noqa: ANN001
+            progress: Progress) -> bool:
+    """The static checks against this release's stack; False (and the scenarios skipped) when one fails."""
+    progress(f"static checks of profile {config.profile} and the job{label}")
+    topics = [TopicPlan(t.name, t.partitions, t.replication_factor or topology.kafka.topic_defaults.replication_factor,
+                        _min_isr(t.configs)) for _, sc in scenarios for t in sc.topics]
+    job = JobDeclaration(config.job.bootstrap_servers, config.job.spark_version, config.job.connector, config.job.spark_conf)
+    checks = run_static_checks(topology, _unique(topics), job)
+    for check in checks:
+        report.checks.append(GateCheck(f"static{label}", check.name, check.ok, check.detail, check.fix))
+    if all(c.ok for c in checks):
+        return True
+    for _, scenario in scenarios:
+        report.checks.append(GateCheck(f"scenario {scenario.name}{label}", "not run", True, "skipped: a static check failed", skipped=True))
+    return False
+
+
+def _run_scenarios(config: GateConfig, topology, release_name: str | None, scenarios: list[tuple[GateScenario, Scenario]],  # noqa: ANN001
+                   progress: Progress) -> list[Any]:
+    """Each scenario on one twin of the release; a run the harness could not finish (the job died, say) is
+    returned as its error, which the scenario's checks then judge."""
     from harness.backends import new_deployment
     from harness.backends.external import ExternalDeployment
     from harness.runner import run_scenario, running_twin, shared_spark
@@ -108,25 +156,53 @@ def _run_scenarios(config: GateConfig, topology, scenarios: list[tuple[GateScena
             raise HarnessError("target.backend is external but target.bootstrap_servers is not set", hint="give the cluster's bootstrap servers")
         twin = ExternalDeployment(topology, config.target.bootstrap_servers, config.target.spark_master, profile=config.profile)
     else:
-        twin = new_deployment(config.profile, f"gate-{os.getpid()}")
+        twin = new_deployment(config.profile, f"gate-{os.getpid()}", release=release_name)
     with running_twin(twin, progress), shared_spark(twin, progress) as session:
-        results = []
+        results: list[Any] = []
         for entry, scenario in scenarios:
-            progress(f"scenario {scenario.name} (expected to {entry.expect_verdict})")
-            results.append(run_scenario(scenario, deployment=twin, spark=session, progress=progress))
-            progress(f"scenario {scenario.name}: {results[-1].verdict}")
+            expected = _expected(entry, twin.topology.stack.name)
+            progress(f"scenario {scenario.name} on {twin.topology.stack.name} (expected to {expected})")
+            try:
+                results.append(run_scenario(scenario, deployment=twin, spark=session, progress=progress))
+            except HarnessError as error:
+                results.append(error)
+            verdict = "fail (the run stopped)" if isinstance(results[-1], HarnessError) else results[-1].verdict
+            progress(f"scenario {scenario.name} on {twin.topology.stack.name}: {verdict}")
         return results
 
 
-def _scenario_checks(report: GateReport, scenario: Scenario, entry: GateScenario, run: Any) -> None:
-    suite = f"scenario {scenario.name}"
-    if entry.expect_verdict == "pass":
+def _expected(entry: GateScenario, release_name: str) -> str:
+    verdict = entry.expect_verdict
+    return verdict.get(release_name, "pass") if isinstance(verdict, dict) else verdict
+
+
+def _scenario_checks(report: GateReport, scenario: Scenario, entry: GateScenario, run: Any, release_name: str | None, label: str) -> None:
+    suite = f"scenario {scenario.name}{label}"
+    expected = _expected(entry, release_name or run_release(run))
+    if expected == "pass":
         for check in run.checks:
             report.checks.append(GateCheck(suite, check.name, check.ok, check.detail))
     failed = [c.name for c in run.checks if not c.ok]
-    as_expected = run.verdict == entry.expect_verdict
-    detail = f"verdict {run.verdict}, expected {entry.expect_verdict}" + (f"; failing checks: {', '.join(failed)}" if failed else "")
-    report.checks.append(GateCheck(suite, f"verdict is {entry.expect_verdict}", as_expected, detail, output=run.render()))
+    as_expected = run.verdict == expected
+    detail = f"verdict {run.verdict}, expected {expected}" + (f"; failing checks: {', '.join(failed)}" if failed else "")
+    report.checks.append(GateCheck(suite, f"verdict is {expected}", as_expected, detail, output=run.render()))
+
+
+def _errored_checks(report: GateReport, scenario: Scenario, entry: GateScenario, error: HarnessError, release_name: str | None,
+                    label: str) -> None:
+    """A run that stopped (its job died, a wait ran out) is a failed verdict with the harness's error as its output."""
+    suite = f"scenario {scenario.name}{label}"
+    expected = _expected(entry, release_name or "")
+    first = str(error).splitlines()[0]
+    cause = next((line.strip() for line in (error.detail or "").splitlines() if _ERROR_CLASS.search(line)), "")
+    stopped = f"the run stopped: {first}" + (f" ({cause[:300]})" if cause else "")
+    report.checks.append(GateCheck(suite, f"verdict is {expected}", expected == "fail", f"{stopped}; expected {expected}",
+                                   "" if expected == "fail" else (error.hint or ""), output=str(error)))
+
+
+def run_release(run: Any) -> str:
+    """The release name a run report records (its title starts with the name)."""
+    return str(getattr(run, "release", "") or "").split(" ", 1)[0]
 
 
 def _benchmark_checks(report: GateReport, bench: GateBenchmarks, base_dir: Path, save: bool, runs: dict[str, dict[str, Any]]) -> None:

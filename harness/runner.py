@@ -21,6 +21,7 @@ from harness.jobs.application import SubmittedApplication
 from harness.jobs.catchup import CatchUpGoal
 from harness.jobs.driver import DriverProcess
 from harness.jobs.notebook import NotebookJob
+from harness.jobs.python_workers import job_python_sources, require_workers_fit
 from harness.jobs.runner import JobHandle, JobHistory, StreamingJob
 from harness.kafka import admin
 from harness.kafka.readback import stored_records
@@ -140,6 +141,8 @@ def _job(scenario: Scenario, twin: Deployment, session: SparkSession | None, wor
     the harness's own), in a driver process of its own."""
     topic = scenario.source_topic.name
     settings, release = twin.topology.spark, twin.topology.stack.name
+    if twin.driver_launcher() is None:  # the job's Python workers would run on this machine's Python
+        require_workers_fit(twin.topology.stack, job_python_sources(scenario.job), f"the job of scenario {scenario.name}")
     if scenario.job.application is not None:
         node = twin.driver_launcher()  # docker: spark-submit on the Spark head node, with the twin as the VNet sees it
         master, conf = twin.driver_spark_conf() if node is not None else twin.spark_conf()

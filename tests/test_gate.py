@@ -96,3 +96,21 @@ def test_the_projects_quick_gate_passes(tmp_path: Path, isolated_runs: Path) -> 
     cases = ET.parse(tmp_path / "out" / "junit.xml").getroot()
     assert any(case.get("name") == "verdict is fail" for case in cases.iter("testcase"))
     assert not failing_cases(tmp_path / "out" / "junit.xml")
+
+
+def test_the_migration_gate_reports_each_release_and_shows_the_ansi_difference(tmp_path: Path) -> None:
+    """The shipped migration gate on the smallest twin that runs both releases: the application that casts text
+    passes on hdinsight-5.1 (Spark 3.3 nulls "n/a") and is stopped by ANSI mode on current, as the gate expects."""
+    config = yaml.safe_load((REPO / "gates" / "migration.yaml").read_text())
+    config["profile"] = str(REPO / "tests" / "data" / "zk-small.yaml")
+    config["scenarios"] = [{**entry, "path": str(REPO / "scenarios" / Path(entry["path"]).name)} for entry in config["scenarios"]
+                           if isinstance(entry, dict)]  # the migration scenario alone: the stock ticker runs in other tests
+    code, out, text = gate(tmp_path, config)
+    assert code == 0, text
+    suites = [s.get("name") for s in ET.parse(out / "junit.xml").getroot().iter("testsuite")]
+    assert suites == ["static on hdinsight-5.1", "scenario migration-ansi-casts on hdinsight-5.1", "static on current",
+                      "scenario migration-ansi-casts on current"]
+    checks = {(c["suite"], c["name"]): c for c in json.loads((out / "gate.json").read_text())["checks"]}
+    assert checks[("scenario migration-ansi-casts on hdinsight-5.1", "sink rows equal the oracle's")]["ok"]
+    stopped = checks[("scenario migration-ansi-casts on current", "verdict is fail")]
+    assert stopped["ok"] and "CAST_INVALID_INPUT" in stopped["detail"] and "'n/a'" in stopped["detail"]

@@ -10,6 +10,10 @@ value to a Kafka output topic, or as one row to Parquet, JSON or CSV files on th
         --output-path abfss://data@account.dfs.core.windows.net/stock-windows --format parquet --checkpoint ...
 
 `--wrong` makes it a deliberately wrong variant (it drops every MSFT tick), to show a failing run.
+`--cast-fields` reads every field as text and casts it, as teams do whose feeds send numbers as strings:
+on Spark 3.3 a value that is not a number becomes null (and the tick is dropped); on Spark 4, where ANSI
+SQL mode is on by default, the same cast stops the query (CAST_INVALID_INPUT). scenarios/migration-ansi-casts.yaml
+shows both.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 TICK_SCHEMA = "symbol string, time long, price double, size int"
+TEXT_SCHEMA = "symbol string, time string, price string, size string"
 
 
 def main() -> None:
@@ -33,13 +38,16 @@ def main() -> None:
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--mode", default="append", choices=("append", "update"))
     parser.add_argument("--wrong", action="store_true")
+    parser.add_argument("--cast-fields", action="store_true")
     args = parser.parse_args()
 
     spark = SparkSession.builder.appName("stock-windows").getOrCreate()
     ticks = (spark.readStream.format("kafka").option("kafka.bootstrap.servers", args.bootstrap).option("subscribe", args.topic)
              .option("startingOffsets", "earliest").option("failOnDataLoss", "true").load()
-             .select(F.from_json(F.col("value").cast("string"), TICK_SCHEMA).alias("tick")).select("tick.*")
-             .where(F.col("symbol").isNotNull() & F.col("time").isNotNull() & F.col("price").isNotNull()))
+             .select(F.from_json(F.col("value").cast("string"), TEXT_SCHEMA if args.cast_fields else TICK_SCHEMA).alias("tick")).select("tick.*"))
+    if args.cast_fields:
+        ticks = ticks.withColumn("time", F.col("time").cast("long")).withColumn("price", F.col("price").cast("double"))
+    ticks = ticks.where(F.col("symbol").isNotNull() & F.col("time").isNotNull() & F.col("price").isNotNull())
     if args.wrong:
         ticks = ticks.where(F.col("symbol") != "MSFT")
     windows = (ticks.withColumn("event_time", F.timestamp_seconds(F.floor(F.col("time") / 1000)))

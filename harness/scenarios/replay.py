@@ -61,7 +61,8 @@ def _ticks(spec: ProducerSpec) -> Iterator[Event]:
     yield from sorted(base + extra, key=lambda e: e.event_time_ms)  # stable: ticks stay together
 
 
-_MALFORMED_VALUES = ('{"symbol": "MSFT", "time": ', "not json at all", '{"symbol": null, "time": 1, "price": 1.0, "size": 1}', '{"time": "yesterday", "price": "high"}')
+_MALFORMED_VALUES = ('{"symbol": "MSFT", "time": ', "not json at all", '{"symbol": null, "time": 1, "price": 1.0, "size": 1}', '{"time": "yesterday", "price": "high"}',
+                     '{"symbol": "MSFT", "time": 1700000000000, "price": "n/a", "size": 1}')  # a feed that writes text for a missing price
 
 
 def _with_malformed(records: list[Outgoing], spec: ProducerSpec) -> list[Outgoing]:

@@ -41,6 +41,7 @@ def run_static_checks(topology: Topology, topics: Sequence[TopicPlan], job: JobD
         *_replication(topology, topics),
         _partitions_per_broker(topology, topics),
         _connector_matches_spark(job),
+        *_job_fits_release(topology, job),
         _dynamic_allocation(job),
         _names_across_peering(topology, job),
     ]
@@ -92,6 +93,32 @@ def _connector_matches_spark(job: JobDeclaration) -> Check:
         f"connector {match.group(2)} with Spark {job.spark_version}" + ("" if ok else ": classes will not link (NoSuchMethodError at the first batch)"),
         "" if ok else f"use org.apache.spark:spark-sql-kafka-0-10_{match.group(1)}:{job.spark_version}",
     )
+
+
+def _job_fits_release(topology: Topology, job: JobDeclaration) -> list[Check]:
+    """The Spark and connector the job is built against must be the release's: a jar for Spark 3.3 on Scala 2.12
+    does not load on Spark 4 (Scala 2.13), and the reverse."""
+    stack = topology.stack
+    checks = []
+    if job.spark_version:
+        ok = job.spark_version.split(".")[:2] == stack.spark_version.split(".")[:2]
+        checks.append(Check(
+            f"job's Spark is release {stack.name}'s", ok,
+            f"the job is built for Spark {job.spark_version}; release {stack.name} runs Spark {stack.spark_version}",
+            "" if ok else f"build and declare the job for Spark {stack.spark_version} (spark_version: \"{stack.spark_version}\"), or gate it on the release it is built for",
+        ))
+    match = re.match(r"^org\.apache\.spark:spark-sql-kafka-0-10_(\d+\.\d+):(.+)$", job.connector or "")
+    if match:
+        scala, version = match.groups()
+        ok = scala == stack.spark_scala and version == stack.spark_version
+        wanted = f"org.apache.spark:spark-sql-kafka-0-10_{stack.spark_scala}:{stack.spark_version}"
+        checks.append(Check(
+            f"connector is release {stack.name}'s", ok,
+            f"connector {job.connector}; release {stack.name} runs Spark {stack.spark_version} on Scala {stack.spark_scala}"
+            + ("" if ok else f": a Scala {scala} connector does not load there" if scala != stack.spark_scala else ": classes will not link"),
+            "" if ok else f"use {wanted}",
+        ))
+    return checks
 
 
 def _dynamic_allocation(job: JobDeclaration) -> Check:

@@ -85,3 +85,31 @@ def test_gate_report_outputs(tmp_path: Path) -> None:
     report.write_html(tmp_path / "gate.html")
     page = (tmp_path / "gate.html").read_text()
     assert "data:image/png;base64," in page and "FAIL" in page
+
+
+def test_a_job_built_for_spark_33_fails_the_current_releases_checks_and_passes_hdinsight_51s() -> None:
+    job = JobDeclaration(spark_version="3.3.4", connector="org.apache.spark:spark-sql-kafka-0-10_2.12:3.3.4")
+    on_current = checks(load_profile("hdinsight"), [TopicPlan("stockVals", 8, 3)], job)
+    spark, connector = on_current["job's Spark is release current's"], on_current["connector is release current's"]
+    assert not spark.ok and "Spark 4.2.0" in spark.detail
+    assert not connector.ok and "a Scala 2.12 connector does not load there" in connector.detail
+    assert connector.fix == "use org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0"
+    on_51 = checks(load_profile("hdinsight").with_release("hdinsight-5.1"), [TopicPlan("stockVals", 8, 3)], job)
+    assert on_51["job's Spark is release hdinsight-5.1's"].ok and on_51["connector is release hdinsight-5.1's"].ok
+
+
+def test_a_gate_names_only_known_releases_and_verdicts_for_releases_it_runs(tmp_path: Path) -> None:
+    from harness.errors import ConfigError
+    from harness.gate import load_gate
+
+    def gate(body: str) -> Path:
+        path = tmp_path / "gate.yaml"
+        path.write_text(body)
+        return path
+
+    with pytest.raises(ConfigError, match="unknown release 'hdinsight-4.0'"):
+        load_gate(gate("releases: [hdinsight-4.0]\nscenarios: [a.yaml]\n"))
+    with pytest.raises(ConfigError, match="expect_verdict names hdinsight-5.1, which this gate does not run"):
+        load_gate(gate("releases: [current]\nscenarios: [{path: a.yaml, expect_verdict: {hdinsight-5.1: pass}}]\n"))
+    loaded = load_gate(gate("releases: [hdinsight-5.1, current]\nscenarios: [{path: a.yaml, expect_verdict: {current: fail}}]\n"))
+    assert loaded.releases == ("hdinsight-5.1", "current")
