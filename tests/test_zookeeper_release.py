@@ -110,3 +110,13 @@ def test_the_scala_212_jar_is_refused_on_the_current_release_with_the_reason(spa
     with pytest.raises(ConfigError, match=r"built for another Scala than release current's Spark 4\.2\.0 \(Scala 2\.13\)") as refused:
         submission.argv()
     assert "scala/Serializable" in str(refused.value) and "--release hdinsight-5.1" in str(refused.value)
+
+
+def test_the_shipped_zookeeper_loss_scenario_reports_what_the_kill_did(zookeeper_twin: Deployment) -> None:
+    report = run_scenario(load_scenario(SCENARIOS / "zookeeper-loss.yaml"), deployment=zookeeper_twin)
+    assert report.verdict == "pass", report.render()
+    kill, start = report.faults
+    assert kill["nodes"] == ["zk1-kafka"] and kill["recovery"]["zookeeper_quorum_s"] is not None
+    assert kill["notes"][0].startswith("ZooKeeper before: ") and "2 of 3 servers keep the quorum" in kill["notes"][1]
+    assert "zk1-kafka" not in kill["notes"][1]  # the quorum without the killed server
+    assert start["recovery"]["zookeeper_rejoined_s"] is not None and "zk1-kafka rejoined as" in start["notes"][0]

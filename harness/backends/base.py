@@ -193,6 +193,12 @@ class Deployment(abc.ABC):
         admin.create_topic(self.bootstrap_servers, PROBE_TOPIC, partitions=brokers, replication_factor=brokers, timeout=timeout, exist_ok=True)
         admin.delete_topic(self.bootstrap_servers, PROBE_TOPIC)
 
+    def zookeeper_modes(self) -> dict[str, str | None]:
+        """Each ZooKeeper server's own word on its role (`leader`, `follower`), None while it does not serve."""
+        from harness.runtime.readiness import zookeeper_mode
+
+        return {n.hostname: zookeeper_mode(n.address, n.ports["zookeeper"]) for n in self.state().nodes if n.ports.get("zookeeper")}
+
     def zookeeper_controller(self) -> str:
         """On a ZooKeeper release, the broker that holds the controller role (what a `controller` fault hits)."""
         from harness.kafka import admin

@@ -176,6 +176,7 @@ class FaultScheduler:
                 before = self._broker_ids(nodes)
                 led = self._led_by(before) if fault.action in DISRUPTS else set()
                 controllers = self._controllers_among(nodes) if fault.action in DISRUPTS else []
+                ensemble = self._ensemble_before(nodes)
                 event.fired_s = round(time.monotonic() - self._t0, 3)
                 inject(self.deployment, fault, victims=nodes)
                 self._progress(f"fault at {event.fired_s:.1f}s: {fault.action} {', '.join(nodes)}")
@@ -183,6 +184,7 @@ class FaultScheduler:
                     self.labels[fault.label] = nodes
                 self._measure(event, fault.action, before, led)
                 self._measure_quorum(event, controllers)
+                self._measure_ensemble(event, fault.action, ensemble)
             except Exception as exc:  # noqa: BLE001 - a failed fault is recorded, and the run goes on
                 event.error = str(exc)
 
@@ -252,6 +254,45 @@ class FaultScheduler:
         control = self.deployment.node_control()
         if victims and control is not None:
             self._watch(event, "controller_election_s", time.monotonic(), lambda: control.active_controller() not in victims)
+
+    def _ensemble_before(self, nodes: list[str]) -> dict[str, str | None]:
+        """The ZooKeeper ensemble's roles just before a fault that hits one of its servers (empty otherwise)."""
+        topology = self.deployment.topology
+        if not topology.stack.uses_zookeeper or not any(topology.node(n).is_zookeeper for n in nodes):
+            return {}
+        try:
+            return self.deployment.zookeeper_modes()
+        except Exception:  # noqa: BLE001 - no snapshot: the effect is still timed, without the roles before
+            return {}
+
+    def _measure_ensemble(self, event: FaultEvent, action: str, before: dict[str, str | None]) -> None:
+        """What a fault on ZooKeeper servers did: a disruption is timed until the others serve with a leader
+        (the quorum held, or re-elected one), a restore until the server serves again; both note the roles seen."""
+        victims = [n for n in event.nodes if n in before]
+        if not victims:
+            return
+        roles = ", ".join(f"{h} {m or 'not serving'}" for h, m in before.items())
+        if action in DISRUPTS:
+            event.notes.append(f"ZooKeeper before: {roles}")
+
+            def quorum_serves() -> bool:
+                others = {h: m for h, m in self.deployment.zookeeper_modes().items() if h not in victims}
+                held = all(others.values()) and "leader" in others.values()
+                if held:
+                    event.notes.append(f"ZooKeeper after: {len(others)} of {len(before)} servers keep the quorum: "
+                                       + ", ".join(f"{h} {m}" for h, m in others.items()))
+                return held
+
+            self._watch(event, "zookeeper_quorum_s", time.monotonic(), quorum_serves)
+        elif action in RESTORES:
+            def rejoined() -> bool:
+                modes = self.deployment.zookeeper_modes()
+                back = all(modes.get(v) in ("leader", "follower") for v in victims)
+                if back:
+                    event.notes.append("ZooKeeper after: " + ", ".join(f"{v} rejoined as {modes[v]}" for v in victims))
+                return back
+
+            self._watch(event, "zookeeper_rejoined_s", time.monotonic(), rejoined)
 
     def _watch(self, event: FaultEvent, key: str, started: float, recovered: Callable[[], bool]) -> None:
         """Time, on its own thread, until `recovered()` holds; None if it does not within the recovery time-out."""

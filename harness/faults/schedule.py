@@ -66,6 +66,7 @@ class FaultEvent:
     nodes: list[str] = field(default_factory=list)
     error: str | None = None
     recovery: dict[str, float | None] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the fault did to the cluster, as observed (a ZooKeeper ensemble's roles)
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from harness.runtime.readiness import wait_for
 from harness.errors import HarnessError
@@ -106,8 +106,22 @@ def create_topic(
 
 
 def delete_topic(bootstrap: str, name: str, timeout: float = 30.0) -> None:
-    """Delete a topic and wait until no broker lists it (a topic re-created too early would find the old one)."""
+    """Delete a topic and wait until no broker lists it and the cluster would create it anew (a topic re-created
+    too early would find the old one; on ZooKeeper the controller deletes after the brokers stop listing it,
+    and a create meanwhile fails with "marked for deletion")."""
     client = admin(bootstrap)
     future = client.delete_topics([name], operation_timeout=timeout)[name]
     future.result(timeout=timeout)
-    wait_for(lambda: name not in list_topics(bootstrap, include_internal=True), what=f"topic {name} to be deleted", timeout=timeout, interval=0.2)
+    wait_for(lambda: name not in list_topics(bootstrap, include_internal=True) and _creatable(client, name), what=f"topic {name} to be deleted",
+             timeout=timeout, interval=0.2)
+
+
+def _creatable(client: AdminClient, name: str) -> bool:
+    """Whether CreateTopics would accept the name now: asked with validate_only, so nothing is created."""
+    try:
+        client.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)], validate_only=True)[name].result(timeout=10)
+        return True
+    except KafkaException as exc:
+        if exc.args[0].name() == "TOPIC_ALREADY_EXISTS":
+            return False
+        raise

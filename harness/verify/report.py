@@ -77,6 +77,7 @@ class RunReport:
             fired = fault.get("fired_s")
             lines.append(f"fault     at {fault['at_s']:.1f}s (fired {'-' if fired is None else f'{fired:.2f}s'}): {fault['action']} {fault['target']}"
                          f" -> {', '.join(fault.get('nodes') or []) or '?'}" + (f"; {recovery}" if recovery else "") + (f"; ERROR {fault['error']}" if fault.get("error") else ""))
+            lines += [f"          {note}" for note in fault.get("notes") or []]
         if self.faults and "caught_up_after_replay_s" in j:
             lines.append(f"          job caught up {j['caught_up_after_replay_s']:.2f}s after the replay and faults ended")
         for check in self.checks:
