@@ -55,6 +55,7 @@ class GateJob(_Strict):
     spark_version: str | None = None
     connector: str | None = None
     spark_conf: dict[str, str] = {}
+    kafka_options: dict[str, str] = Field(default={}, description="the kafka.* options the job gives the connector, checked against the release's client")
 
 
 class GateBenchmarks(_Strict):
@@ -132,7 +133,8 @@ def _static(report: GateReport, config: GateConfig, topology, scenarios: list[tu
     progress(f"static checks of profile {config.profile} and the job{label}")
     topics = [TopicPlan(t.name, t.partitions, t.replication_factor or topology.kafka.topic_defaults.replication_factor,
                         _min_isr(t.configs)) for _, sc in scenarios for t in sc.topics]
-    job = JobDeclaration(config.job.bootstrap_servers, config.job.spark_version, config.job.connector, config.job.spark_conf)
+    job = JobDeclaration(config.job.bootstrap_servers, config.job.spark_version, config.job.connector, config.job.spark_conf,
+                         kafka_options=config.job.kafka_options)
     checks = run_static_checks(topology, _unique(topics), job)
     for check in checks:
         report.checks.append(GateCheck(f"static{label}", check.name, check.ok, check.detail, check.fix))

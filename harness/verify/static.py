@@ -34,6 +34,8 @@ class JobDeclaration:
     connector: str | None = None
     spark_conf: Mapping[str, str] | None = None
     streaming: bool = True
+    kafka_options: Mapping[str, str] | None = None
+    """The `kafka.*` options the job gives the connector (with or without the prefix)."""
 
 
 def run_static_checks(topology: Topology, topics: Sequence[TopicPlan], job: JobDeclaration) -> list[Check]:
@@ -42,6 +44,7 @@ def run_static_checks(topology: Topology, topics: Sequence[TopicPlan], job: JobD
         _partitions_per_broker(topology, topics),
         _connector_matches_spark(job),
         *_job_fits_release(topology, job),
+        *_client_settings_known(topology, job),
         _dynamic_allocation(job),
         _names_across_peering(topology, job),
     ]
@@ -118,6 +121,41 @@ def _job_fits_release(topology: Topology, job: JobDeclaration) -> list[Check]:
             + ("" if ok else f": a Scala {scala} connector does not load there" if scala != stack.spark_scala else ": classes will not link"),
             "" if ok else f"use {wanted}",
         ))
+    return checks
+
+
+SPARK_REFUSES = {
+    "group.id": "Spark assigns a group per query; set the kafka source's groupIdPrefix instead (kafka.group.id only with care)",
+    "auto.offset.reset": "use the source option startingOffsets (earliest, latest or JSON offsets)",
+    "key.deserializer": "Spark reads keys as bytes: cast or parse the key column in the query",
+    "value.deserializer": "Spark reads values as bytes: cast or parse the value column in the query",
+    "enable.auto.commit": "Spark commits offsets to its checkpoint, not to Kafka",
+    "interceptor.classes": "the source does not support interceptors",
+}
+"""Consumer settings the Kafka source rejects or ignores (KafkaSourceProvider), and what to use instead."""
+
+
+def _client_settings_known(topology: Topology, job: JobDeclaration) -> list[Check]:
+    """Every `kafka.*` option must be a setting of the release's connector's Kafka client, and one Spark takes."""
+    if not job.kafka_options:
+        return []
+    from harness.dist.client_settings import known_client_settings
+
+    stack = topology.stack
+    version, known = known_client_settings(stack.name)
+    names = [key.removeprefix("kafka.") for key in job.kafka_options]
+    unknown = [n for n in names if n not in known]
+    refused = [n for n in names if n in SPARK_REFUSES and n != "group.id"]
+    checks = [Check(
+        f"Kafka client settings known to release {stack.name}'s connector", not unknown,
+        f"kafka-clients {version} (Spark {stack.spark_version}'s connector) "
+        + (f"does not know {', '.join(unknown)}: Spark passes them on and the client ignores them" if unknown else f"knows all {len(names)} settings"),
+        "" if not unknown else "remove them, or find the older client's equivalent (the setting may be newer than this client)",
+    )]
+    if refused:
+        checks.append(Check("Kafka settings the Spark source takes", False,
+                            "; ".join(f"kafka.{n}: {SPARK_REFUSES[n]}" for n in refused),
+                            "use the source options named above instead"))
     return checks
 
 

@@ -113,3 +113,19 @@ def test_a_gate_names_only_known_releases_and_verdicts_for_releases_it_runs(tmp_
         load_gate(gate("releases: [current]\nscenarios: [{path: a.yaml, expect_verdict: {hdinsight-5.1: pass}}]\n"))
     loaded = load_gate(gate("releases: [hdinsight-5.1, current]\nscenarios: [{path: a.yaml, expect_verdict: {current: fail}}]\n"))
     assert loaded.releases == ("hdinsight-5.1", "current")
+
+
+def test_a_client_setting_newer_than_the_releases_connector_client_is_named() -> None:
+    job = JobDeclaration(kafka_options={"kafka.enable.metrics.push": "false", "kafka.max.poll.records": "500", "fetch.min.bytes": "1"})
+    on_51 = checks(load_profile("hdinsight").with_release("hdinsight-5.1"), [TopicPlan("stockVals", 8, 3)], job)
+    known = on_51["Kafka client settings known to release hdinsight-5.1's connector"]
+    assert not known.ok and "kafka-clients 2.8.1" in known.detail and "enable.metrics.push" in known.detail  # a 3.7 client setting
+    assert "max.poll.records" not in known.detail
+    on_current = checks(load_profile("hdinsight"), [TopicPlan("stockVals", 8, 3)], job)
+    assert on_current["Kafka client settings known to release current's connector"].ok  # kafka-clients 3.9.2 knows it
+
+
+def test_consumer_settings_the_spark_source_refuses_are_named_with_the_source_option_to_use() -> None:
+    job = JobDeclaration(kafka_options={"kafka.auto.offset.reset": "earliest"})
+    refused = checks(load_profile("dev"), [TopicPlan("stockVals", 8, 3)], job)["Kafka settings the Spark source takes"]
+    assert not refused.ok and "startingOffsets" in refused.detail
