@@ -115,13 +115,14 @@ def run_gate(config: GateConfig, *, base_dir: Path, save_baseline: bool = False,
         label = f" on {release_name}" if config.releases else ""
         if not _static(report, config, topology, scenarios, label, progress):
             continue
+        stack = topology.stack.name  # the release each scenario runs on, named or the profile's own
         for (entry, scenario), run in zip(scenarios, _run_scenarios(config, topology, release_name, scenarios, progress), strict=True):
-            key = f"{scenario.name}{label.replace(' on ', '@')}"
             if isinstance(run, HarnessError):
-                _errored_checks(report, scenario, entry, run, release_name, label)
+                _errored_checks(report, scenario, entry, run, stack, label)
                 continue
+            key = f"{scenario.name}@{release_name}" if release_name else scenario.name
             report.runs[key] = figures[key] = run.to_json()
-            _scenario_checks(report, scenario, entry, run, release_name, label)
+            _scenario_checks(report, scenario, entry, run, stack, label)
     if config.benchmarks is not None and figures:
         _benchmark_checks(report, config.benchmarks, base_dir, save_baseline, figures)
     return report
@@ -178,9 +179,9 @@ def _expected(entry: GateScenario, release_name: str) -> str:
     return verdict.get(release_name, "pass") if isinstance(verdict, dict) else verdict
 
 
-def _scenario_checks(report: GateReport, scenario: Scenario, entry: GateScenario, run: Any, release_name: str | None, label: str) -> None:
+def _scenario_checks(report: GateReport, scenario: Scenario, entry: GateScenario, run: Any, release_name: str, label: str) -> None:
     suite = f"scenario {scenario.name}{label}"
-    expected = _expected(entry, release_name or run_release(run))
+    expected = _expected(entry, release_name)
     if expected == "pass":
         for check in run.checks:
             report.checks.append(GateCheck(suite, check.name, check.ok, check.detail))
@@ -190,21 +191,15 @@ def _scenario_checks(report: GateReport, scenario: Scenario, entry: GateScenario
     report.checks.append(GateCheck(suite, f"verdict is {expected}", as_expected, detail, output=run.render()))
 
 
-def _errored_checks(report: GateReport, scenario: Scenario, entry: GateScenario, error: HarnessError, release_name: str | None,
-                    label: str) -> None:
+def _errored_checks(report: GateReport, scenario: Scenario, entry: GateScenario, error: HarnessError, release_name: str, label: str) -> None:
     """A run that stopped (its job died, a wait ran out) is a failed verdict with the harness's error as its output."""
     suite = f"scenario {scenario.name}{label}"
-    expected = _expected(entry, release_name or "")
+    expected = _expected(entry, release_name)
     first = str(error).splitlines()[0]
     cause = next((line.strip() for line in (error.detail or "").splitlines() if _ERROR_CLASS.search(line)), "")
     stopped = f"the run stopped: {first}" + (f" ({cause[:300]})" if cause else "")
     report.checks.append(GateCheck(suite, f"verdict is {expected}", expected == "fail", f"{stopped}; expected {expected}",
                                    "" if expected == "fail" else (error.hint or ""), output=str(error)))
-
-
-def run_release(run: Any) -> str:
-    """The release name a run report records (its title starts with the name)."""
-    return str(getattr(run, "release", "") or "").split(" ", 1)[0]
 
 
 def _benchmark_checks(report: GateReport, bench: GateBenchmarks, base_dir: Path, save: bool, runs: dict[str, dict[str, Any]]) -> None:

@@ -58,8 +58,15 @@ def spark_runtime(release_name: str = DEFAULT_RELEASE) -> SparkRuntime:
     chosen = release(release_name)
     if chosen.spark_version == CURRENT.spark_version:
         return SparkRuntime(chosen, _own_pyspark_home(), None)
-    target = _installed_pyspark(chosen.spark_version)
+    return _runtime_in(chosen, _installed_pyspark(chosen.spark_version))
+
+
+def _runtime_in(chosen: Release, target: Path) -> SparkRuntime:
     return SparkRuntime(chosen, target / "pyspark", target)
+
+
+def _pyspark_target(version: str) -> Path:
+    return cache_root() / "spark" / f"pyspark-{version}"
 
 
 def _own_pyspark_home() -> Path:
@@ -73,7 +80,7 @@ def _own_pyspark_home() -> Path:
 
 def _installed_pyspark(version: str) -> Path:
     """`pip install --target` of that pyspark (and the py4j it pins), once; reused offline after."""
-    target = cache_root() / "spark" / f"pyspark-{version}"
+    target = _pyspark_target(version)
     if (target / _MARKER).exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -99,5 +106,5 @@ def installed_runtime(release_name: str) -> SparkRuntime | None:
     chosen = release(release_name)
     if chosen.spark_version == CURRENT.spark_version:
         return spark_runtime(release_name)
-    target = cache_root() / "spark" / f"pyspark-{chosen.spark_version}"
-    return SparkRuntime(chosen, target / "pyspark", target) if (target / _MARKER).exists() else None
+    target = _pyspark_target(chosen.spark_version)
+    return _runtime_in(chosen, target) if (target / _MARKER).exists() else None
