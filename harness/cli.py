@@ -22,7 +22,7 @@ from harness.errors import HarnessError
 from harness.runtime.processes import sigterm_as_interrupt
 from harness.topology.loader import builtin_profiles, profile_path
 from harness.topology.model import Topology
-from harness.versions import RELEASES
+from harness.versions import DEFAULT_RELEASE, RELEASES
 
 # Tables are wide (FQDNs); when output is piped, do not squeeze them into 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 160)
@@ -229,14 +229,15 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_images(args: argparse.Namespace) -> int:
-    """Build the docker backend's images (cached by a hash of their inputs)."""
+    """Build the docker backend's images of each release asked for (cached by a hash of their inputs)."""
     import time
 
     from harness.backends.docker.images import build_images
 
-    started = time.monotonic()
-    names = build_images(_progress(), force=args.force)
-    out.print(f"images ready in {time.monotonic() - started:.1f}s: {names.base}, {names.kafka}, {names.spark}")
+    for release_name in args.release or [DEFAULT_RELEASE]:
+        started = time.monotonic()
+        names = build_images(_progress(), force=args.force, release_name=release_name)
+        out.print(f"images of {release_name} ready in {time.monotonic() - started:.1f}s: {names.base}, {names.kafka}, {names.spark}")
     return 0
 
 
@@ -422,6 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     images = sub.add_parser("images", help="docker backend: build its images from Debian packages and the pinned jars")
     images.add_argument("action", choices=("build",))
     images.add_argument("--force", action="store_true", help="rebuild even if the inputs did not change")
+    images.add_argument("--release", action="append", choices=tuple(RELEASES),
+                        help=f"the images of this release (repeatable; default {DEFAULT_RELEASE})")
     images.set_defaults(func=cmd_images)
 
     exec_ = with_run(sub.add_parser("exec", help="docker backend: run a command on a node (`harness exec wn0-spark -- getent hosts wn0-kafka`)"))

@@ -199,6 +199,22 @@ class Deployment(abc.ABC):
 
         return {n.hostname: zookeeper_mode(n.address, n.ports["zookeeper"]) for n in self.state().nodes if n.ports.get("zookeeper")}
 
+    def wait_zookeeper_serving(self, progress: Progress, *, watch: Sequence[ProcessRecord] = (), guard: Callable[[], None] | None = None,
+                               timeout: float = READY_TIMEOUT_S) -> None:
+        """Ready = every ZooKeeper server serves, as leader or follower (a fact each one states); brokers
+        started before that give up on a slow ensemble."""
+        from harness.runtime.readiness import wait_for
+
+        modes: dict[str, str | None] = {}
+
+        def serving() -> bool:
+            modes.update(self.zookeeper_modes())
+            return bool(modes) and all(modes.values())
+
+        progress(f"waiting for the ZooKeeper ensemble of {len(self.topology.zookeepers)} servers to elect a leader")
+        wait_for(serving, what="every ZooKeeper server to serve", timeout=timeout, watch=watch, guard=guard,
+                 last_seen=lambda: ", ".join(f"{h} {m or 'not serving'}" for h, m in modes.items()), progress=progress)
+
     def zookeeper_controller(self) -> str:
         """On a ZooKeeper release, the broker that holds the controller role (what a `controller` fault hits)."""
         from harness.kafka import admin

@@ -34,7 +34,7 @@ from harness.dist.java import find_java
 from harness.errors import HarnessError, NotReadyError
 from harness.runtime import processes
 from harness.runtime.faultproxy import Impairment
-from harness.runtime.readiness import free_port, port_free, port_open, wait_for, zookeeper_mode
+from harness.runtime.readiness import free_port, port_free, port_open, wait_for
 from harness.topology.model import Topology
 
 
@@ -78,7 +78,7 @@ class LocalDeployment(Deployment):
         self.run.save(state)
         with self._starting(state, progress):
             self._configure(plans, java.executable, classpath, progress)
-            for plan, node_state in zip(plans, state.nodes, strict=True):
+            for plan, node_state in zip(plans, state.nodes):
                 node_state.command = self._kafka_command(plan, java.executable, classpath)
                 node_state.log = str(plan.log_dir / "server.log")
             spark_nodes = self._plan_spark(plans[0].address.rsplit(".", 1)[0], len(plans), java.home) if self.topology.spark.mode == "standalone" else []
@@ -92,7 +92,7 @@ class LocalDeployment(Deployment):
                 node_state.process = self._spawn(node_state)
             self.run.save(state)
             if ensemble:
-                self._wait_ensemble(ensemble, progress)
+                self.wait_zookeeper_serving(progress, watch=[n.process for n in ensemble if n.process])
             for node_state in state.nodes:
                 if node_state.process is None:
                     node_state.process = self._spawn(node_state)
@@ -198,18 +198,6 @@ class LocalDeployment(Deployment):
             java, classpath, "kafka.Kafka", str(self._config_path(plan)),
             heap_mb=self.topology.kafka.heap_mb, log_dir=plan.log_dir, log4j=self._log_config(plan),
         )
-
-    def _wait_ensemble(self, ensemble: list[NodeState], progress: Progress) -> None:
-        """Ready = every ZooKeeper server serves, as leader or follower (a fact each one states)."""
-        progress(f"waiting for the ZooKeeper ensemble of {len(ensemble)} servers to elect a leader")
-        modes: dict[str, str | None] = {}
-
-        def serving() -> bool:
-            modes.update({n.hostname: zookeeper_mode(n.address, n.ports["zookeeper"]) for n in ensemble})
-            return all(modes.values())
-
-        wait_for(serving, what="every ZooKeeper server to serve", timeout=READY_TIMEOUT_S, watch=[n.process for n in ensemble if n.process],
-                 last_seen=lambda: ", ".join(f"{h} {m or 'not serving'}" for h, m in modes.items()), progress=progress)
 
     @staticmethod
     def _spawn(node: NodeState) -> processes.ProcessRecord:

@@ -36,7 +36,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from harness.errors import ConfigError, HarnessError, NotReadyError
 from harness.jobs.application import SubmittedApplication, Submission
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from harness.backends.base import DriverLauncher
 
 Language = Literal["scala", "python"]
-ParameterValue = str | int | float | bool
+ParameterValue = Union[str, int, float, bool]  # not `|`: a Spark node of Python 3.9 imports this module
 
 KERNELS: dict[str, Language] = {"sparkkernel": "scala", "pysparkkernel": "python", "python3": "python", "python": "python",
                                 "spark": "scala", "scala": "scala"}

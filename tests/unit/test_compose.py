@@ -68,7 +68,7 @@ def test_hdinsight_brokers_advertise_the_fqdn_and_their_published_host_port() ->
         assert service["ports"] == [f"127.0.0.1:{host_port}:19092"]
         props = properties(service["environment"]["KAFKA_SERVER_PROPERTIES"])
         assert props["advertised.listeners"] == f"INTERNAL://{broker.fqdn}:9092,HOST://127.0.0.1:{host_port}"
-        assert sorted(service["depends_on"]) == sorted(n.hostname for n in topology.controllers)
+        assert sorted(service["depends_on"]) == sorted(n.hostname for n in topology.kafka_nodes if n.is_quorum)
     published = [p for s in doc["services"].values() for p in s.get("ports", [])]
     assert published and all(p.startswith("127.0.0.1:") for p in published)
     assert f"127.0.0.1:{AMBARI_HOST_PORT}:8080" in doc["services"]["hn0-kafka"]["ports"]

@@ -38,7 +38,10 @@ SHARED = ("/srv/runs/t1", "/srv/cache/t1")
 
 @cache
 def profile(name: str) -> Topology:
-    return load_profile(name)
+    """A built-in profile; `NAME@RELEASE` is that deployment on another release."""
+    base, _, release = name.partition("@")
+    topology = load_profile(base)
+    return topology.with_release(release) if release else topology
 
 
 def fake_port(hostname: str, container_port: int) -> int:
@@ -176,7 +179,7 @@ def test_voters_are_exactly_the_controllers_by_fqdn() -> None:
 
 
 def test_controller_only_nodes_neither_advertise_nor_publish() -> None:
-    topology = profile("hdinsight")
+    topology = profile("hdinsight@current")
     plan = plan_of(topology)
     for node in topology.controllers:
         container = plan.container(node.hostname)
@@ -186,7 +189,7 @@ def test_controller_only_nodes_neither_advertise_nor_publish() -> None:
         assert container.ports == {}
 
 
-@pytest.mark.parametrize("name", ["hdinsight", "peered"])
+@pytest.mark.parametrize("name", ["hdinsight@current", "peered"])
 def test_advertise_ip_puts_container_addresses_in_listeners_and_voters(name: str) -> None:
     topology = with_advertise_ip(profile(name))
     plan = plan_of(topology)
@@ -201,6 +204,70 @@ def test_advertise_ip_puts_container_addresses_in_listeners_and_voters(name: str
             assert f"INTERNAL://{addresses[node.hostname]}:9092" in advertised
             assert f"HOST://127.0.0.1:{fake_port(node.hostname, HOST_LISTENER_PORT)}" in advertised
             assert node.fqdn not in p["advertised.listeners"]
+
+
+def zookeeper_twin() -> Topology:
+    return profile("hdinsight@hdinsight-5.1")
+
+
+def test_zookeeper_release_runs_a_zookeeper_server_on_each_zk_node() -> None:
+    plan = plan_of(zookeeper_twin())
+    servers = [c for c in plan.containers if c.service == "zookeeper"]
+    assert [c.node.hostname for c in servers] == ["zk0-kafka", "zk1-kafka", "zk2-kafka"]
+    for server in servers:
+        cfg = dict(line.split("=", 1) for line in server.environment["ZOOKEEPER_PROPERTIES"].splitlines() if line)
+        assert server.command == ("zookeeper",)
+        assert cfg["clientPortAddress"] == server.address and cfg["dataDir"] == DATA_DIR
+        assert {k: v for k, v in cfg.items() if k.startswith("server.")} == {
+            f"server.{c.environment['ZOOKEEPER_MYID']}": f"{c.address}:2888:3888" for c in servers}
+        assert server.ports == {} and server.volumes == {resource_name(RUN, f"{server.node.hostname}-data"): DATA_DIR}
+    assert len({c.environment["ZOOKEEPER_MYID"] for c in servers}) == 3
+
+
+def test_advertise_ip_names_the_ensemble_by_address_too() -> None:
+    topology = with_advertise_ip(zookeeper_twin())
+    addresses = node_addresses(topology)
+    broker = plan_of(topology).container("wn0-kafka")
+    assert props(broker)["zookeeper.connect"] == ",".join(f"{addresses[z]}:2181" for z in ("zk0-kafka", "zk1-kafka", "zk2-kafka"))
+
+
+def test_zookeeper_release_brokers_register_in_the_ensemble_by_fqdn_without_kraft_keys() -> None:
+    topology = zookeeper_twin()
+    plan = plan_of(topology)
+    zk_fqdns = [n.fqdn for n in topology.nodes if n.is_zookeeper]
+    for broker in (c for c in plan.containers if c.node.is_broker):
+        server = props(broker)
+        assert server["zookeeper.connect"] == ",".join(f"{fqdn}:2181" for fqdn in zk_fqdns)
+        assert "process.roles" not in server and "controller.quorum.voters" not in server and "CONTROLLER" not in server["listeners"]
+        assert server["broker.id"] and server["inter.broker.listener.name"] == "INTERNAL"
+    assert plan.release == "hdinsight-5.1"
+
+
+def test_compose_starts_zookeeper_release_brokers_after_the_ensemble() -> None:
+    import yaml
+
+    from harness.backends.docker.compose import export_compose
+
+    document = yaml.safe_load(export_compose(zookeeper_twin(), profile="hdinsight"))
+    assert document["services"]["wn0-kafka"]["depends_on"] == ["zk0-kafka", "zk1-kafka", "zk2-kafka"]
+    assert document["services"]["zk1-kafka"]["command"] == ["zookeeper"]
+    assert document["services"]["wn0-kafka"]["image"] == images.image_names("hdinsight-5.1").kafka
+
+
+def test_each_release_has_images_of_its_own_on_the_debian_suite_its_python_needs() -> None:
+    current, older = images.image_names("current"), images.image_names("hdinsight-5.1")
+    assert older.base.endswith(":bullseye-jre17") and current.base.endswith(":bookworm-jre17")
+    assert older.kafka.endswith(":3.2.3") and older.spark.endswith(":3.3.4")
+    assert len({*current.__dict__.values(), *older.__dict__.values()}) == 6
+
+
+def test_spark_image_of_a_python_39_release_pins_packages_that_install_there() -> None:
+    stack = zookeeper_twin().stack
+    args = images._pip_platform(stack)
+    assert args[args.index("--python-version") + 1] == "3.9" and "--only-binary=:all:" in args
+    assert "eval_type_backport==0.4.0" in images._python_requirements(stack)
+    assert not any(r.startswith("pyspark") for r in images._python_requirements(stack))  # the release's own runtime is copied in
+    assert images._pip_platform(profile("dev").stack) == []
 
 
 def test_only_brokers_ambari_and_spark_master_publish_ports() -> None:
@@ -278,7 +345,10 @@ def test_kafka_nodes_get_a_named_data_volume(name: str) -> None:
     for c in plan.containers:
         if c.node.kafka:
             assert c.volumes == {resource_name(RUN, f"{c.node.hostname}-data"): DATA_DIR}
-            assert props(c)["log.dirs"] == DATA_DIR
+            if c.node.is_zookeeper:
+                assert f"dataDir={DATA_DIR}" in c.environment["ZOOKEEPER_PROPERTIES"].splitlines()
+            else:
+                assert props(c)["log.dirs"] == DATA_DIR
         else:
             assert c.volumes == {}
 

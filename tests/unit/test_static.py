@@ -18,8 +18,8 @@ def checks(topology: Topology, topics: list[TopicPlan], job: JobDeclaration | No
 
 
 def test_the_sample_passes_every_check() -> None:
-    result = checks(load_profile("hdinsight"), [TopicPlan("stockVals", 8, 3)],
-                    JobDeclaration(spark_version="4.2.0", connector="org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0"))
+    result = checks(load_profile("hdinsight").with_release("hdinsight-5.1"), [TopicPlan("stockVals", 8, 3)],
+                    JobDeclaration(spark_version="3.3.4", connector="org.apache.spark:spark-sql-kafka-0-10_2.12:3.3.4"))
     assert all(c.ok for c in result.values()), [c for c in result.values() if not c.ok]
 
 
@@ -89,7 +89,7 @@ def test_gate_report_outputs(tmp_path: Path) -> None:
 
 def test_a_job_built_for_spark_33_fails_the_current_releases_checks_and_passes_hdinsight_51s() -> None:
     job = JobDeclaration(spark_version="3.3.4", connector="org.apache.spark:spark-sql-kafka-0-10_2.12:3.3.4")
-    on_current = checks(load_profile("hdinsight"), [TopicPlan("stockVals", 8, 3)], job)
+    on_current = checks(load_profile("hdinsight").with_release("current"), [TopicPlan("stockVals", 8, 3)], job)
     spark, connector = on_current["job's Spark is release current's"], on_current["connector is release current's"]
     assert not spark.ok and "Spark 4.2.0" in spark.detail
     assert not connector.ok and "a Scala 2.12 connector does not load there" in connector.detail
@@ -121,7 +121,7 @@ def test_a_client_setting_newer_than_the_releases_connector_client_is_named() ->
     known = on_51["Kafka client settings known to release hdinsight-5.1's connector"]
     assert not known.ok and "kafka-clients 2.8.1" in known.detail and "enable.metrics.push" in known.detail  # a 3.7 client setting
     assert "max.poll.records" not in known.detail
-    on_current = checks(load_profile("hdinsight"), [TopicPlan("stockVals", 8, 3)], job)
+    on_current = checks(load_profile("hdinsight").with_release("current"), [TopicPlan("stockVals", 8, 3)], job)
     assert on_current["Kafka client settings known to release current's connector"].ok  # kafka-clients 3.9.2 knows it
 
 

@@ -25,8 +25,9 @@ from harness.backends.docker.engine import LABEL_RUN, docker_client
 from harness.backends.docker.images import build_images
 from harness.backends.docker.plan import (
     BROKER_PORT, HOST_LISTENER_PORT, LIVY_PORT, SPARK_MASTER_PORT, SPARK_UI_PORT, AMBARI_PORT, ContainerPlan, DockerPlan, PlanInputs,
-    head_driver_conf, plan_deployment, require_docker_release, vnet_bootstrap,
+    head_driver_conf, plan_deployment, vnet_bootstrap,
 )
+from harness.backends.kafka_node import ZOOKEEPER_PORTS
 from harness.backends.kafka_node import new_cluster_id, quorum_leader
 from harness.backends.rundir import NodeState, RunDir, RunState
 from harness.errors import HarnessError, NotReadyError, RunStateError
@@ -73,7 +74,7 @@ class DockerDeployment(Deployment):
                 return saved_ports[hostname].get(f"host:{container_port}", 0)  # 0: a run started before this port was published
             return free_port("127.0.0.1")
 
-        images = image_names()
+        images = image_names(self.topology.stack.name)
         import harness
 
         return plan_deployment(self.topology, PlanInputs(
@@ -132,9 +133,8 @@ class DockerDeployment(Deployment):
     # ----- lifecycle ----------------------------------------------------------------------------
 
     def start(self, progress: Progress = quiet) -> None:
-        require_docker_release(self.topology)
         client = docker_client()
-        images = build_images(progress)
+        images = build_images(progress, release_name=self.topology.stack.name)
         hostnet.check_subnets({v.name: v.subnet for v in self.topology.vnets}, source=f"profile {self.profile}")
         self._claim()
         password = secrets.token_urlsafe(12)
@@ -164,6 +164,8 @@ class DockerDeployment(Deployment):
             ports["broker"] = BROKER_PORT
         if node.is_controller:
             ports["controller"] = 9093
+        if node.is_zookeeper:
+            ports["zookeeper"] = ZOOKEEPER_PORTS["zookeeper"]
         if container.service == "spark-master":
             ports["spark"] = SPARK_MASTER_PORT
         return NodeState(hostname=node.hostname, fqdn=node.fqdn, cluster=node.cluster, role=node.role, kafka_roles=list(node.kafka),
@@ -193,9 +195,16 @@ class DockerDeployment(Deployment):
         progress(f"creating {len(plan.containers)} containers, one per node")
         for container in plan.containers:
             self._create_container(client, container)
-        progress("starting Kafka controllers and brokers, Spark master and workers, and Ambari on the Kafka head node")
+        ensemble = [c for c in plan.containers if c.service == "zookeeper"]
+        if ensemble:  # brokers on ZooKeeper give up if the ensemble is slow to form
+            progress(f"starting {len(ensemble)} ZooKeeper servers")
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                list(pool.map(lambda c: client.api.start(c.name), ensemble))
+            self.wait_zookeeper_serving(progress, guard=self._guard, timeout=READY_TIMEOUT_S * 2)
+        quorum = "brokers" if ensemble else "Kafka controllers and brokers"
+        progress(f"starting {quorum}, Spark master and workers, and Ambari on the Kafka head node")
         with ThreadPoolExecutor(max_workers=4) as pool:
-            list(pool.map(lambda c: client.api.start(c.name), plan.containers))
+            list(pool.map(lambda c: client.api.start(c.name), [c for c in plan.containers if c not in ensemble]))
 
     def _create_container(self, client: Any, container: ContainerPlan) -> None:
         api = client.api
@@ -284,6 +293,8 @@ class DockerDeployment(Deployment):
             container.unpause()
 
     def active_controller(self) -> str:
+        if self.topology.stack.uses_zookeeper:
+            return self.zookeeper_controller()
         best: tuple[int, int] | None = None
         for plan in self.plan.containers:
             if not plan.node.is_controller:
@@ -426,7 +437,8 @@ class DockerDeployment(Deployment):
             container = running.get(plan.name)
             role = "+".join(node.kafka) if node.kafka else {"spark-master": "spark master", "spark-worker": "spark worker",
                                                             "ambari": "ambari"}.get(plan.service, f"{node.kind} {node.role} (idle)")
-            port = BROKER_PORT if node.is_broker else 9093 if node.is_controller else SPARK_MASTER_PORT if plan.service == "spark-master" else None
+            port = (BROKER_PORT if node.is_broker else 9093 if node.is_controller else ZOOKEEPER_PORTS["zookeeper"] if node.is_zookeeper
+                    else SPARK_MASTER_PORT if plan.service == "spark-master" else None)
             endpoint = f"{plan.address}:{port}" if port else plan.address
             pid = int(container.attrs["State"]["Pid"]) if container and container.attrs["State"]["Pid"] else None
             rows.append(NodeStatus(node.hostname, node.fqdn, endpoint, role, node.rack, pid, container.status if container else "removed"))
@@ -476,7 +488,7 @@ def stop_run(run: str) -> int:
         except docker.errors.NotFound:
             pass
 
-    # Brokers before controllers, as on the local backend, so brokers shut down cleanly.
+    # Brokers before controllers (or ZooKeeper servers), as on the local backend, so brokers shut down cleanly.
     for phase in (False, True):
         with ThreadPoolExecutor(max_workers=6) as pool:
             list(pool.map(remove, [c for c in containers if _is_controller(c) == phase]))
@@ -489,7 +501,10 @@ def stop_run(run: str) -> int:
 
 
 def _is_controller(container: Any) -> bool:
+    """A KRaft controller or a ZooKeeper server: what brokers need until they have shut down."""
     for item in container.attrs["Config"]["Env"] or []:
+        if item.startswith("ZOOKEEPER_PROPERTIES="):
+            return True
         if item.startswith("KAFKA_SERVER_PROPERTIES="):
             roles = next((line for line in item.splitlines() if line.startswith("process.roles=")), "")
             return "controller" in roles

@@ -1,10 +1,13 @@
 """Images built here from package registries alone, because no image registry may be reachable.
 
-The base is a minimal Debian (debootstrap) with a Java 17 runtime, Python and the network tools the
-fault injector drives from outside (`tc`, `iptables` run from the host in the container's network
-namespace, so containers need no extra capability). The Kafka image adds the pinned Kafka jars; the
-Spark image adds the pinned pyspark (with its dependencies) and the connector jars. Each image is
-labelled with a hash of everything that went into it and is rebuilt only when that hash changes.
+Each release has its own three images. The base is a minimal Debian (debootstrap) of the suite whose
+Python fits the release's Spark (bookworm's 3.11 for Spark 4, bullseye's 3.9 for Spark 3.3, whose
+Python workers fail on 3.11), with a Java 17 runtime and the network tools the fault injector drives
+from outside (`tc`, `iptables` run from the host in the container's network namespace, so containers
+need no extra capability). The Kafka image adds the release's Kafka jars (its ZooKeeper too, which is
+in Kafka 3.2's closure); the Spark image adds the release's pyspark, the harness's Python
+dependencies built for that Python, and the connector jars. Each image is labelled with a hash of
+everything that went into it and is rebuilt only when that hash changes.
 """
 
 from __future__ import annotations
@@ -23,32 +26,50 @@ from pathlib import Path
 
 from harness.backends.docker.engine import docker_client
 from harness.dist.artifacts import connector_jars, kafka_jar_dir
+from harness.dist.spark import spark_runtime
 from harness.errors import ArtifactError
 from harness.paths import cache_root
-from harness.versions import KAFKA_VERSION, SPARK_VERSION
+from harness.versions import DEFAULT_RELEASE, Release, release
 
 Progress = Callable[[str], None]
 
 REPOSITORY = "kafka-spark-harness"
 HASH_LABEL = "io.kafka-spark-harness.input-hash"
-SUITE = "bookworm"
+HOST_SUITE = "bookworm"
+"""The suite whose mirror apt here names; the same mirror serves every suite a release's image uses."""
 BASE_PACKAGES = (  # curl and jq: HDInsight scripts call Ambari with them
     "openjdk-17-jre-headless", "ca-certificates", "python3", "iproute2", "iptables", "procps", "netbase",
     "dnsutils", "netcat-openbsd", "curl", "jq",
 )
 JAVA_HOME = "/usr/lib/jvm/java-17-openjdk"
-PYTHON_REQUIREMENTS = ("pyspark==4.2.0", "pydantic==2.14.4", "PyYAML==6.0.3", "psutil==7.2.2", "confluent-kafka==2.16.1")
+PYTHON_REQUIREMENTS = ("pydantic==2.14.4", "PyYAML==6.0.3", "psutil==7.2.2", "confluent-kafka==2.16.1")
+PYTHON_39_REQUIREMENTS = ("pydantic==2.13.5", "eval_type_backport==0.4.0", "PyYAML==6.0.3", "psutil==7.2.2", "confluent-kafka==2.16.1")
+"""Bullseye's Python 3.9: pydantic 2.14 needs 3.10, and pydantic reads `X | None` annotations on 3.9
+only through eval_type_backport."""
 RESOURCES = Path(__file__).with_name("resources")
 KAFKA_TOOLS = {
-    "kafka-topics.sh": "org.apache.kafka.tools.TopicCommand",
-    "kafka-console-producer.sh": "org.apache.kafka.tools.ConsoleProducer",
-    "kafka-console-consumer.sh": "org.apache.kafka.tools.consumer.ConsoleConsumer",
-    "kafka-consumer-groups.sh": "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
-    "kafka-metadata-quorum.sh": "org.apache.kafka.tools.MetadataQuorumCommand",
-    "kafka-broker-api-versions.sh": "org.apache.kafka.tools.BrokerApiVersionsCommand",
-    "kafka-producer-perf-test.sh": "org.apache.kafka.tools.ProducerPerformance",
-    "kafka-storage.sh": "kafka.tools.StorageTool",
+    "4.4.0": {
+        "kafka-topics.sh": "org.apache.kafka.tools.TopicCommand",
+        "kafka-console-producer.sh": "org.apache.kafka.tools.ConsoleProducer",
+        "kafka-console-consumer.sh": "org.apache.kafka.tools.consumer.ConsoleConsumer",
+        "kafka-consumer-groups.sh": "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        "kafka-metadata-quorum.sh": "org.apache.kafka.tools.MetadataQuorumCommand",
+        "kafka-broker-api-versions.sh": "org.apache.kafka.tools.BrokerApiVersionsCommand",
+        "kafka-producer-perf-test.sh": "org.apache.kafka.tools.ProducerPerformance",
+        "kafka-storage.sh": "kafka.tools.StorageTool",
+    },
+    "3.2.3": {  # the tools moved to org.apache.kafka.tools in Kafka 3.5 to 3.7; 3.2 has no metadata-quorum tool (no KRaft here)
+        "kafka-topics.sh": "kafka.admin.TopicCommand",
+        "kafka-console-producer.sh": "kafka.tools.ConsoleProducer",
+        "kafka-console-consumer.sh": "kafka.tools.ConsoleConsumer",
+        "kafka-consumer-groups.sh": "kafka.admin.ConsumerGroupCommand",
+        "kafka-broker-api-versions.sh": "kafka.admin.BrokerApiVersionsCommand",
+        "kafka-producer-perf-test.sh": "org.apache.kafka.tools.ProducerPerformance",
+        "kafka-storage.sh": "kafka.tools.StorageTool",
+        "zookeeper-shell.sh": "org.apache.zookeeper.ZooKeeperMainWithTlsSupportForKafka",
+    },
 }
+"""The command-line tools of each Kafka, as the scripts HDInsight users call them (the Maven jars carry no bin/)."""
 
 
 @dataclass(frozen=True)
@@ -58,24 +79,39 @@ class ImageSet:
     spark: str
 
 
-def image_names() -> ImageSet:
-    """Stable tags (the compose files name them); the input hash lives in a label."""
-    return ImageSet(f"{REPOSITORY}/base:{SUITE}-jre17", f"{REPOSITORY}/kafka:{KAFKA_VERSION}", f"{REPOSITORY}/spark:{SPARK_VERSION}")
+def image_names(release_name: str = DEFAULT_RELEASE) -> ImageSet:
+    """Stable tags per release (the compose files name them); the input hash lives in a label."""
+    stack = release(release_name)
+    return ImageSet(f"{REPOSITORY}/base:{stack.debian_suite}-jre17", f"{REPOSITORY}/kafka:{stack.kafka_version}",
+                    f"{REPOSITORY}/spark:{stack.spark_version}")
 
 
-def build_images(progress: Progress = lambda _: None, *, force: bool = False) -> ImageSet:
+def build_images(progress: Progress = lambda _: None, *, force: bool = False, release_name: str = DEFAULT_RELEASE) -> ImageSet:
     """Build what is missing or stale; cheap when everything is current (a few label look-ups)."""
-    names = image_names()
-    base_hash = _digest(SUITE, *BASE_PACKAGES, _read(RESOURCES / "base-trim.sh"))
-    _ensure(names.base, base_hash, lambda: _build_base(names.base, base_hash, progress), progress, force)
-    kafka_dir = kafka_jar_dir()
+    stack = release(release_name)
+    names = image_names(release_name)
+    base_hash = _digest(stack.debian_suite, *BASE_PACKAGES, _read(RESOURCES / "base-trim.sh"))
+    _ensure(names.base, base_hash, lambda: _build_base(names.base, stack.debian_suite, base_hash, progress), progress, force)
+    kafka_dir = kafka_jar_dir(release_name)
+    logging = _logging_resource(stack)
     kafka_hash = _digest(base_hash, *_file_fingerprints(kafka_dir), _read(RESOURCES / "kafka-node.sh"),
-                         _read(RESOURCES / "ambari_server.py"), _read(RESOURCES / "log4j2-console.properties"), repr(KAFKA_TOOLS))
-    _ensure(names.kafka, kafka_hash, lambda: _build_kafka(names, kafka_hash, kafka_dir, progress), progress, force)
-    jars = connector_jars()
-    spark_hash = _digest(base_hash, *PYTHON_REQUIREMENTS, *_file_fingerprints(jars[0].parent), _read(RESOURCES / "spark-node.sh"))
-    _ensure(names.spark, spark_hash, lambda: _build_spark(names, spark_hash, progress), progress, force)
+                         _read(RESOURCES / "ambari_server.py"), _read(RESOURCES / logging), repr(KAFKA_TOOLS[stack.kafka_version]))
+    _ensure(names.kafka, kafka_hash, lambda: _build_kafka(names, stack, kafka_hash, kafka_dir, progress), progress, force)
+    jars = connector_jars(release_name)
+    spark_hash = _digest(base_hash, *_python_requirements(stack), *_file_fingerprints(jars[0].parent), _read(RESOURCES / "spark-node.sh"))
+    _ensure(names.spark, spark_hash, lambda: _build_spark(names, stack, spark_hash, progress), progress, force)
     return names
+
+
+def _python_requirements(stack: Release) -> tuple[str, ...]:
+    """What the image's Python needs besides pyspark: the harness's own dependencies, for that Python."""
+    if stack.debian_suite == "bullseye":
+        return PYTHON_39_REQUIREMENTS
+    return (f"pyspark=={stack.spark_version}", *PYTHON_REQUIREMENTS)
+
+
+def _logging_resource(stack: Release) -> str:
+    return "log4j-console.properties" if stack.kafka_logging == "reload4j" else "log4j2-console.properties"
 
 
 def current_hash(tag: str) -> str | None:
@@ -98,7 +134,7 @@ def _ensure(tag: str, wanted: str, build: Callable[[], None], progress: Progress
 # ----- base: debootstrap + docker import -----------------------------------------------------------
 
 
-def _build_base(tag: str, input_hash: str, progress: Progress) -> None:
+def _build_base(tag: str, suite: str, input_hash: str, progress: Progress) -> None:
     debootstrap = shutil.which("debootstrap")
     if debootstrap is None:
         raise ArtifactError("building the base image needs `debootstrap`", hint="Debian/Ubuntu: apt-get install debootstrap")
@@ -108,8 +144,8 @@ def _build_base(tag: str, input_hash: str, progress: Progress) -> None:
     work = Path(tempfile.mkdtemp(prefix="base-", dir=_workdir()))
     root = work / "rootfs"
     try:
-        progress(f"debootstrap {SUITE} (minbase + Java 17 runtime, Python, iproute2, iptables); about a minute")
-        _run([debootstrap, "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", SUITE, str(root), mirror],
+        progress(f"debootstrap {suite} (minbase + Java 17 runtime, Python, iproute2, iptables); about a minute")
+        _run([debootstrap, "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", suite, str(root), mirror],
              what="debootstrap of the base image", timeout=1200)
         _run(["chroot", str(root), "/bin/sh", "-s"], what="trimming the base image", stdin=_read(RESOURCES / "base-trim.sh"))
         java_home = next((p for p in sorted((root / "usr/lib/jvm").glob("java-17-openjdk-*")) if p.is_dir()), None)
@@ -143,10 +179,11 @@ def debian_mirror() -> str:
 
 
 def _mirror_in(text: str) -> str | None:
-    """A URI serving the `bookworm` suite's main component, from one-line or deb822 sources."""
+    """A URI serving the `bookworm` suite's main component, from one-line or deb822 sources (the
+    same Debian mirror serves bullseye, for the images of a release whose Python needs it)."""
     for line in text.splitlines():
         parts = re.sub(r"\[[^\]]*\]", " ", line).split()  # drop `[signed-by=...]` options
-        if len(parts) >= 4 and parts[0] == "deb" and parts[2] == SUITE:
+        if len(parts) >= 4 and parts[0] == "deb" and parts[2] == HOST_SUITE:
             return parts[1]
     for stanza in text.split("\n\n"):
         fields = {}
@@ -155,7 +192,7 @@ def _mirror_in(text: str) -> str | None:
                 key, value = line.split(":", 1)
                 fields[key.strip().lower()] = value.split()
         enabled = fields.get("enabled", ["yes"])[0].lower() != "no"
-        if enabled and "deb" in fields.get("types", ["deb"]) and SUITE in fields.get("suites", []) and fields.get("uris"):
+        if enabled and "deb" in fields.get("types", ["deb"]) and HOST_SUITE in fields.get("suites", []) and fields.get("uris"):
             return fields["uris"][0]
     return None
 
@@ -163,53 +200,87 @@ def _mirror_in(text: str) -> str | None:
 # ----- derived images: docker build with a small context ---------------------------------------------
 
 
-def _build_kafka(names: ImageSet, input_hash: str, jar_dir: Path, progress: Progress) -> None:
+def _build_kafka(names: ImageSet, stack: Release, input_hash: str, jar_dir: Path, progress: Progress) -> None:
+    log_flag, tools_flag = _log_flags(stack)
     with tempfile.TemporaryDirectory(prefix="kafka-image-", dir=_workdir()) as ctx_name:
         ctx = Path(ctx_name)
         shutil.copytree(jar_dir, ctx / "libs", ignore=shutil.ignore_patterns(".*"))
         tools = ctx / "bin"
         tools.mkdir()
-        for script, main in KAFKA_TOOLS.items():
-            (tools / script).write_text(f'#!/bin/sh\nexec java -Xmx512m -Dlog4j2.configurationFile=/opt/kafka/config/log4j2-tools.properties -cp "/opt/kafka/libs/*" {main} "$@"\n')
+        for script, main in KAFKA_TOOLS[stack.kafka_version].items():
+            (tools / script).write_text(f'#!/bin/sh\nexec java -Xmx512m {tools_flag} -cp "/opt/kafka/libs/*" {main} "$@"\n')
             (tools / script).chmod(0o755)
-        for resource in ("kafka-node.sh", "ambari_server.py", "log4j2-console.properties"):
+        logging = _logging_resource(stack)
+        for resource in ("kafka-node.sh", "ambari_server.py", logging):
             shutil.copy(RESOURCES / resource, ctx / resource)
+        config = Path("/opt/kafka/config")
+        server_log, tools_log = config / logging.replace("-console", ""), config / logging.replace("-console", "-tools")
         (ctx / "Dockerfile").write_text(
             f"FROM {names.base}\n"
             "COPY libs/ /opt/kafka/libs/\n"
             "COPY bin/ /opt/kafka/bin/\n"
-            "COPY log4j2-console.properties /opt/kafka/config/log4j2.properties\n"
-            "COPY log4j2-console.properties /opt/kafka/config/log4j2-tools.properties\n"
+            f"COPY {logging} {server_log}\n"
+            f"COPY {logging} {tools_log}\n"
             "COPY kafka-node.sh /opt/kafka/kafka-node\n"
             "COPY ambari_server.py /opt/harness/ambari_server.py\n"
-            "RUN sed -i 's/rootLogger.level = INFO/rootLogger.level = WARN/' /opt/kafka/config/log4j2-tools.properties"
+            # the tools log warnings only, as Kafka's own tools-log4j files do
+            f"RUN sed -i -e 's/rootLogger.level = INFO/rootLogger.level = WARN/' -e 's/rootLogger=INFO/rootLogger=WARN/' {tools_log}"
             " && chmod 755 /opt/kafka/kafka-node && mkdir -p /var/lib/kafka/data /etc/kafka\n"
-            "ENV PATH=/opt/kafka/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+            f'ENV KAFKA_LOG_OPTS="{log_flag}" KAFKA_TOOLS_LOG_OPTS="{tools_flag}" '
+            "PATH=/opt/kafka/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
             'ENTRYPOINT ["/opt/kafka/kafka-node"]\n'
         )
         _docker_build(ctx, names.kafka, input_hash, progress)
 
 
-def _build_spark(names: ImageSet, input_hash: str, progress: Progress) -> None:
+def _log_flags(stack: Release) -> tuple[str, str]:
+    """The JVM flag that points the server and the tools at their logging files (log4j 1 for Kafka 3.2 and ZooKeeper)."""
+    if stack.kafka_logging == "reload4j":
+        return "-Dlog4j.configuration=file:/opt/kafka/config/log4j.properties", "-Dlog4j.configuration=file:/opt/kafka/config/log4j-tools.properties"
+    return "-Dlog4j2.configurationFile=/opt/kafka/config/log4j2.properties", "-Dlog4j2.configurationFile=/opt/kafka/config/log4j2-tools.properties"
+
+
+def _build_spark(names: ImageSet, stack: Release, input_hash: str, progress: Progress) -> None:
+    """The current release's pyspark comes from pip with the rest; another's is the runtime the harness
+    installed for it (pyspark 3.3 is a source distribution, pure Python and jars), at the same place under
+    the image's cache as on the host, so `spark_runtime` finds it there too."""
+    requirements = _python_requirements(stack)
     with tempfile.TemporaryDirectory(prefix="spark-image-", dir=_workdir()) as ctx_name:
         ctx = Path(ctx_name)
-        progress(f"installing {', '.join(PYTHON_REQUIREMENTS)} into the Spark image (from pip's cache when it has them)")
-        _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(ctx / "py"), *PYTHON_REQUIREMENTS],
+        progress(f"installing {', '.join(requirements)} into the Spark image (from pip's cache when it has them)")
+        _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(ctx / "py"), *_pip_platform(stack), *requirements],
              what="pip install for the Spark image", timeout=1800)
-        connector = connector_jars()[0].parent
+        connector = connector_jars(stack.name)[0].parent
         shutil.copytree(connector, ctx / "cache" / "jars" / connector.name)
+        python_path, spark_home = "/opt/harness/src:/opt/harness/py", "/opt/harness/py/pyspark"
+        runtime = spark_runtime(stack.name)
+        if runtime.python_path is not None:
+            inside = Path("spark") / runtime.python_path.name
+            shutil.copytree(runtime.python_path, ctx / "cache" / inside)
+            python_path = f"/opt/harness/src:/opt/harness/cache/{inside}:/opt/harness/py"
+            spark_home = f"/opt/harness/cache/{inside}/pyspark"
         shutil.copy(RESOURCES / "spark-node.sh", ctx / "spark-node.sh")
         (ctx / "Dockerfile").write_text(
             f"FROM {names.base}\n"
             "COPY py/ /opt/harness/py/\n"
             "COPY cache/ /opt/harness/cache/\n"
             "COPY spark-node.sh /opt/harness/spark-node\n"
-            "RUN chmod 755 /opt/harness/spark-node /opt/harness/py/pyspark/bin/* && mkdir -p /opt/harness/src /var/lib/spark\n"
-            "ENV PYTHONPATH=/opt/harness/src:/opt/harness/py SPARK_HOME=/opt/harness/py/pyspark HARNESS_CACHE=/opt/harness/cache "
+            f"RUN chmod 755 /opt/harness/spark-node {spark_home}/bin/* && mkdir -p /opt/harness/src /var/lib/spark\n"
+            f"ENV PYTHONPATH={python_path} SPARK_HOME={spark_home} HARNESS_CACHE=/opt/harness/cache "
             "PYSPARK_PYTHON=python3 SPARK_NO_DAEMONIZE=1 PATH=/opt/harness/py/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
             'ENTRYPOINT ["/opt/harness/spark-node"]\n'
         )
         _docker_build(ctx, names.spark, input_hash, progress)
+
+
+def _pip_platform(stack: Release) -> list[str]:
+    """pip's options for wheels of the image's Python rather than the harness's (bullseye: CPython 3.9, glibc 2.31)."""
+    if stack.debian_suite != "bullseye":
+        return []
+    machine = platform.machine()
+    return ["--only-binary=:all:", "--python-version", "3.9", "--implementation", "cp", "--abi", "cp39", "--abi", "abi3", "--abi", "none",
+            *(arg for tag in ("manylinux2014", "manylinux_2_17", "manylinux_2_28", "manylinux2010", "manylinux_2_12")
+              for arg in ("--platform", f"{tag}_{machine}"))]
 
 
 def _docker_build(ctx: Path, tag: str, input_hash: str, progress: Progress) -> None:

@@ -17,11 +17,9 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from pathlib import PurePosixPath
 
-from harness.backends.kafka_node import KafkaNodePlan, Listeners, server_properties
+from harness.backends.kafka_node import ZOOKEEPER_PORTS, KafkaNodePlan, Listeners, server_properties, zookeeper_properties
 from harness.backends.spark_node import executor_conf, worker_resources
-from harness.errors import HarnessError
 from harness.topology.model import Node, Topology
-from harness.versions import DEFAULT_RELEASE
 
 from harness.backends.docker.engine import LABEL_NODE, LABEL_RUN
 
@@ -80,6 +78,7 @@ class DockerPlan:
     containers: tuple[ContainerPlan, ...]
     volumes: tuple[str, ...]
     cluster_id: str
+    release: str
 
     def container(self, name: str) -> ContainerPlan:
         for plan in self.containers:
@@ -135,16 +134,7 @@ def node_addresses(topology: Topology) -> dict[str, str]:
     return result
 
 
-def require_docker_release(topology: Topology) -> None:
-    """Refused before any image is built: the images of other releases do not exist yet."""
-    stack = topology.stack
-    if stack.name != DEFAULT_RELEASE:
-        raise HarnessError(f"the docker backend (and its compose export) runs only release {DEFAULT_RELEASE} so far, not {stack.title}",
-                           hint=f"run release {stack.name} on the local backend (--backend local), or choose --release {DEFAULT_RELEASE}")
-
-
 def plan_deployment(topology: Topology, inputs: PlanInputs) -> DockerPlan:
-    require_docker_release(topology)
     addresses = node_addresses(topology)
     networks = tuple(
         NetworkPlan(resource_name(inputs.run, v.name), v.name, str(v.subnet), str(IPv4Network(v.subnet).network_address + 1),
@@ -162,7 +152,7 @@ def plan_deployment(topology: Topology, inputs: PlanInputs) -> DockerPlan:
         else:
             containers.append(_spark_container(topology, node, inputs, common))
     volumes = tuple(volume for c in containers for volume in c.volumes)
-    return DockerPlan(inputs.run, networks, tuple(containers), volumes, inputs.cluster_id)
+    return DockerPlan(inputs.run, networks, tuple(containers), volumes, inputs.cluster_id, topology.stack.name)
 
 
 def advertised_host(topology: Topology, node: Node, addresses: dict[str, str]) -> str:
@@ -194,6 +184,8 @@ def _kafka_container(topology: Topology, node: Node, inputs: PlanInputs, address
         if node.role == "head" and node.index == 0:
             return _ambari_container(topology, node, inputs, common)
         return ContainerPlan(image=inputs.kafka_image, command=("idle",), **common)
+    if node.is_zookeeper:
+        return _zookeeper_container(topology, node, inputs, addresses, kafka_ids, common)
     ports = {HOST_LISTENER_PORT: inputs.host_port(node.hostname, HOST_LISTENER_PORT)} if node.is_broker else {}
     plan = KafkaNodePlan(node=node, node_id=kafka_ids[node.hostname], address=addresses[node.hostname],
                          broker_port=BROKER_PORT if node.is_broker else None,
@@ -207,8 +199,29 @@ def _kafka_container(topology: Topology, node: Node, inputs: PlanInputs, address
                          volumes={volume: DATA_DIR}, service="kafka", **common)
 
 
+def _zookeeper_container(topology: Topology, node: Node, inputs: PlanInputs, addresses: dict[str, str],
+                         kafka_ids: dict[str, int], common: dict) -> ContainerPlan:  # type: ignore[type-arg]
+    """A real ZooKeeper server (from Kafka 3.2's own closure) on a zk node, as HDInsight 5.1 runs them; the
+    ensemble talks over the servers' VNet addresses, and the host asks each its role at that address."""
+    ensemble = [(kafka_ids[z.hostname], addresses[z.hostname], ZOOKEEPER_PORTS) for z in topology.kafka_nodes if z.is_zookeeper]
+    plan = KafkaNodePlan(node=node, node_id=kafka_ids[node.hostname], address=addresses[node.hostname], broker_port=None,
+                         controller_port=None, data_dir=PurePosixPath(DATA_DIR), log_dir=PurePosixPath("/tmp"),  # type: ignore[arg-type]
+                         zookeeper_ports=dict(ZOOKEEPER_PORTS))
+    env = {"ZOOKEEPER_PROPERTIES": zookeeper_properties(plan, ensemble), "ZOOKEEPER_MYID": str(plan.node_id),
+           "KAFKA_HEAP_OPTS": "-Xms128m -Xmx256m"}
+    volume = resource_name(inputs.run, f"{node.hostname}-data")
+    return ContainerPlan(image=inputs.kafka_image, command=("zookeeper",), environment=env, volumes={volume: DATA_DIR},
+                         service="zookeeper", **common)
+
+
+def zookeeper_connect(topology: Topology, addresses: dict[str, str]) -> str:
+    """The ensemble as brokers (and HDInsight scripts) name it: every zk node's host name and client port."""
+    return ",".join(f"{advertised_host(topology, z, addresses)}:{ZOOKEEPER_PORTS['zookeeper']}" for z in topology.kafka_nodes if z.is_zookeeper)
+
+
 def _listeners(topology: Topology, node: Node, addresses: dict[str, str], kafka_ids: dict[str, int], ports: dict[int, int]) -> Listeners:
-    """INTERNAL in the VNet (FQDN or IP), HOST through the 127.0.0.1 port mapping, CONTROLLER for the quorum."""
+    """INTERNAL in the VNet (FQDN or IP), HOST through the 127.0.0.1 port mapping, CONTROLLER for the quorum
+    (on a ZooKeeper release the brokers register in the ensemble instead)."""
     bind, advertised = [], []
     if node.is_broker:
         bind += [f"INTERNAL://0.0.0.0:{BROKER_PORT}", f"HOST://0.0.0.0:{HOST_LISTENER_PORT}"]
@@ -216,6 +229,9 @@ def _listeners(topology: Topology, node: Node, addresses: dict[str, str], kafka_
                        f"HOST://127.0.0.1:{ports[HOST_LISTENER_PORT]}"]
     if node.is_controller:
         bind.append(f"CONTROLLER://0.0.0.0:{CONTROLLER_PORT}")
+    if topology.stack.uses_zookeeper:
+        return Listeners(tuple(bind), tuple(advertised), ("INTERNAL:PLAINTEXT", "HOST:PLAINTEXT"), "INTERNAL",
+                         zookeeper_connect(topology, addresses))
     voters = ",".join(f"{kafka_ids[q.hostname]}@{advertised_host(topology, q, addresses)}:{CONTROLLER_PORT}" for q in topology.controllers)
     return Listeners(tuple(bind), tuple(advertised), ("INTERNAL:PLAINTEXT", "HOST:PLAINTEXT", "CONTROLLER:PLAINTEXT"),
                      "INTERNAL" if node.is_broker else None, voters)
