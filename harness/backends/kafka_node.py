@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from harness.topology.model import Node, Topology
 
@@ -215,9 +215,14 @@ def quorum_leader(quorum_state_json: str) -> tuple[int, int] | None:
     return int(quorum["leaderEpoch"]), int(quorum["leaderId"])
 
 
+def logging_flag(logging: str, path: PurePath) -> str:
+    """The JVM flag that points Kafka or ZooKeeper at its logging file: log4j 1 (reload4j) or log4j2."""
+    return f"-Dlog4j.configuration=file:{path}" if logging == "reload4j" else f"-Dlog4j2.configurationFile={path}"
+
+
 def jvm_command(java: Path, classpath: str, main: str, *args: str, heap_mb: int, log_dir: Path, log4j: Path) -> list[str]:
     """`log4j` names a log4j2 file (Kafka 4) or a log4j 1 one (`log4j.properties`: Kafka 3.2, ZooKeeper)."""
-    log_flag = f"-Dlog4j.configuration=file:{log4j}" if log4j.name == "log4j.properties" else f"-Dlog4j2.configurationFile={log4j}"
+    log_flag = logging_flag("reload4j" if log4j.name == "log4j.properties" else "log4j2", log4j)
     return [
         str(java),
         f"-Xms{max(128, heap_mb // 2)}m",

@@ -27,8 +27,7 @@ from harness.backends.docker.plan import (
     BROKER_PORT, HOST_LISTENER_PORT, LIVY_PORT, SPARK_MASTER_PORT, SPARK_UI_PORT, AMBARI_PORT, ContainerPlan, DockerPlan, PlanInputs,
     head_driver_conf, plan_deployment, vnet_bootstrap,
 )
-from harness.backends.kafka_node import ZOOKEEPER_PORTS
-from harness.backends.kafka_node import new_cluster_id, quorum_leader
+from harness.backends.kafka_node import ZOOKEEPER_PORTS, new_cluster_id, quorum_leader
 from harness.backends.rundir import NodeState, RunDir, RunState
 from harness.errors import HarnessError, NotReadyError, RunStateError
 from harness.runtime import processes

@@ -22,9 +22,10 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from harness.backends.docker.engine import docker_client
+from harness.backends.kafka_node import logging_config, logging_flag
 from harness.dist.artifacts import connector_jars, kafka_jar_dir
 from harness.dist.spark import spark_runtime
 from harness.errors import ArtifactError
@@ -104,7 +105,8 @@ def build_images(progress: Progress = lambda _: None, *, force: bool = False, re
 
 
 def _python_requirements(stack: Release) -> tuple[str, ...]:
-    """What the image's Python needs besides pyspark: the harness's own dependencies, for that Python."""
+    """The harness's own dependencies, for the image's Python; with today's pyspark, which pip serves as
+    wheels (another release's pyspark is the runtime the harness installed, copied in by `_build_spark`)."""
     if stack.debian_suite == "bullseye":
         return PYTHON_39_REQUIREMENTS
     return (f"pyspark=={stack.spark_version}", *PYTHON_REQUIREMENTS)
@@ -201,7 +203,10 @@ def _mirror_in(text: str) -> str | None:
 
 
 def _build_kafka(names: ImageSet, stack: Release, input_hash: str, jar_dir: Path, progress: Progress) -> None:
-    log_flag, tools_flag = _log_flags(stack)
+    config_name = logging_config(stack.kafka_logging)[0]  # log4j.properties (Kafka 3.2, ZooKeeper) or log4j2.properties
+    server_log = PurePosixPath("/opt/kafka/config") / config_name
+    tools_log = server_log.with_name(config_name.replace(".properties", "-tools.properties"))
+    log_flag, tools_flag = logging_flag(stack.kafka_logging, server_log), logging_flag(stack.kafka_logging, tools_log)
     with tempfile.TemporaryDirectory(prefix="kafka-image-", dir=_workdir()) as ctx_name:
         ctx = Path(ctx_name)
         shutil.copytree(jar_dir, ctx / "libs", ignore=shutil.ignore_patterns(".*"))
@@ -213,8 +218,6 @@ def _build_kafka(names: ImageSet, stack: Release, input_hash: str, jar_dir: Path
         logging = _logging_resource(stack)
         for resource in ("kafka-node.sh", "ambari_server.py", logging):
             shutil.copy(RESOURCES / resource, ctx / resource)
-        config = Path("/opt/kafka/config")
-        server_log, tools_log = config / logging.replace("-console", ""), config / logging.replace("-console", "-tools")
         (ctx / "Dockerfile").write_text(
             f"FROM {names.base}\n"
             "COPY libs/ /opt/kafka/libs/\n"
@@ -231,13 +234,6 @@ def _build_kafka(names: ImageSet, stack: Release, input_hash: str, jar_dir: Path
             'ENTRYPOINT ["/opt/kafka/kafka-node"]\n'
         )
         _docker_build(ctx, names.kafka, input_hash, progress)
-
-
-def _log_flags(stack: Release) -> tuple[str, str]:
-    """The JVM flag that points the server and the tools at their logging files (log4j 1 for Kafka 3.2 and ZooKeeper)."""
-    if stack.kafka_logging == "reload4j":
-        return "-Dlog4j.configuration=file:/opt/kafka/config/log4j.properties", "-Dlog4j.configuration=file:/opt/kafka/config/log4j-tools.properties"
-    return "-Dlog4j2.configurationFile=/opt/kafka/config/log4j2.properties", "-Dlog4j2.configurationFile=/opt/kafka/config/log4j2-tools.properties"
 
 
 def _build_spark(names: ImageSet, stack: Release, input_hash: str, progress: Progress) -> None:

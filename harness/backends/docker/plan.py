@@ -203,7 +203,7 @@ def _zookeeper_container(topology: Topology, node: Node, inputs: PlanInputs, add
                          kafka_ids: dict[str, int], common: dict) -> ContainerPlan:  # type: ignore[type-arg]
     """A real ZooKeeper server (from Kafka 3.2's own closure) on a zk node, as HDInsight 5.1 runs them; the
     ensemble talks over the servers' VNet addresses, and the host asks each its role at that address."""
-    ensemble = [(kafka_ids[z.hostname], addresses[z.hostname], ZOOKEEPER_PORTS) for z in topology.kafka_nodes if z.is_zookeeper]
+    ensemble = [(kafka_ids[z.hostname], addresses[z.hostname], ZOOKEEPER_PORTS) for z in topology.zookeepers]
     plan = KafkaNodePlan(node=node, node_id=kafka_ids[node.hostname], address=addresses[node.hostname], broker_port=None,
                          controller_port=None, data_dir=PurePosixPath(DATA_DIR), log_dir=PurePosixPath("/tmp"),  # type: ignore[arg-type]
                          zookeeper_ports=dict(ZOOKEEPER_PORTS))
@@ -216,7 +216,7 @@ def _zookeeper_container(topology: Topology, node: Node, inputs: PlanInputs, add
 
 def zookeeper_connect(topology: Topology, addresses: dict[str, str]) -> str:
     """The ensemble as brokers (and HDInsight scripts) name it: every zk node's host name and client port."""
-    return ",".join(f"{advertised_host(topology, z, addresses)}:{ZOOKEEPER_PORTS['zookeeper']}" for z in topology.kafka_nodes if z.is_zookeeper)
+    return ",".join(f"{advertised_host(topology, z, addresses)}:{ZOOKEEPER_PORTS['zookeeper']}" for z in topology.zookeepers)
 
 
 def _listeners(topology: Topology, node: Node, addresses: dict[str, str], kafka_ids: dict[str, int], ports: dict[int, int]) -> Listeners:
