@@ -153,20 +153,21 @@ class LivyTwin:
     conf: dict[str, str]
     memory_mb: int
     state_dir: Path
+    release: str  # whose spark-submit, connector and pyspark every batch runs with: the twin's
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> LivyTwin:
-        missing = [name for name in ("LIVY_BIND", "LIVY_BOOTSTRAP", "LIVY_MASTER", "LIVY_STATE_DIR") if not env.get(name)]
+        missing = [name for name in ("LIVY_BIND", "LIVY_BOOTSTRAP", "LIVY_MASTER", "LIVY_STATE_DIR", "LIVY_RELEASE") if not env.get(name)]
         if missing:
             raise ValueError(f"{', '.join(missing)} not set: the docker plan sets them on the Spark head node")
         return cls(bind=env["LIVY_BIND"], port=int(env.get("LIVY_PORT", "8998")), bootstrap=env["LIVY_BOOTSTRAP"], master=env["LIVY_MASTER"],
                    conf=json.loads(env.get("LIVY_CONF", "{}")), memory_mb=int(env.get("LIVY_DRIVER_MEMORY_MB", "1024")),
-                   state_dir=Path(env["LIVY_STATE_DIR"]))
+                   state_dir=Path(env["LIVY_STATE_DIR"]), release=env["LIVY_RELEASE"])
 
     def submission(self, application: ApplicationSpec, batch_id: int) -> Submission:
         """The batch's spark-submit, with a work directory of its own (checkpoint, event log, {storage}, driver log)."""
         return Submission(application, bootstrap=self.bootstrap, topic="", workdir=self.state_dir / f"batch-{batch_id}", master=self.master,
-                          memory_mb=self.memory_mb, conf=self.conf)
+                          memory_mb=self.memory_mb, conf=self.conf, release=self.release)
 
 
 # ----- batches ----------------------------------------------------------------------------------------
@@ -278,6 +279,9 @@ def handler_for(livy: Livy) -> type[BaseHTTPRequestHandler]:
                 status, body = route(parts, {k: v[-1] for k, v in parse_qs(url.query).items()})
             except BadRequest as exc:
                 status, body = 400, {"msg": str(exc)}
+            except Exception as exc:  # noqa: BLE001 - Livy answers 500 with the cause; a closed connection tells the pipeline nothing
+                self.log_error("%s %s failed: %r", self.command, self.path, exc)
+                status, body = 500, {"msg": f"{type(exc).__name__}: {exc}"}
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -22,7 +22,8 @@ APP = str(REPO / "tests" / "user_jobs" / "count_app.py")
 
 def twin(tmp_path: Path) -> LivyTwin:
     return LivyTwin(bind="127.0.0.1", port=0, bootstrap="wn0-kafka.x:9092,wn1-kafka.x:9092", master="spark://hn0-spark.x:7077",
-                    conf={"spark.driver.host": "10.0.0.7", "spark.executor.cores": "1"}, memory_mb=1024, state_dir=tmp_path)
+                    conf={"spark.driver.host": "10.0.0.7", "spark.executor.cores": "1"}, memory_mb=1024, state_dir=tmp_path,
+                    release="current")
 
 
 def confs(argv: list[str]) -> dict[str, str]:
@@ -44,6 +45,16 @@ def test_a_body_becomes_spark_submit_with_livys_fields_as_the_properties_livy_se
     assert conf["spark.jars"].split(",") == [*(str(p) for p in connector_jars()), "/opt/extra.jar"]  # beside the connector
     assert conf["spark.driver.host"] == "10.0.0.7" and conf["spark.harness.kafka.bootstrap"] == "wn0-kafka.x:9092,wn1-kafka.x:9092"
     assert conf["spark.eventLog.dir"] == (tmp_path / "batch-4" / "eventlog").as_uri()  # where the state and appId come from
+
+
+def test_a_batch_runs_the_twins_release_not_the_harnesss(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from harness.spark import spark_submit
+
+    argv = replace(twin(tmp_path), release="hdinsight-5.1").submission(application_for({"file": APP}), 1).argv()
+    assert argv[0] == str(spark_submit("hdinsight-5.1")) != str(spark_submit("current"))
+    assert confs(argv)["spark.jars"].split(",") == [str(p) for p in connector_jars("hdinsight-5.1")]  # the _2.12 connector of 3.3.4
 
 
 def test_a_jar_gets_its_class_and_file_uris_become_paths() -> None:
@@ -104,6 +115,15 @@ def call(url: str, method: str = "GET", body: bytes | None = None) -> tuple[int,
             return response.status, json.load(response)
     except urllib.error.HTTPError as error:
         return error.code, json.load(error)
+
+
+def test_a_failure_inside_the_server_is_answered_with_500_and_its_cause(livy_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: Livy, body: object) -> None:
+        raise RuntimeError("no connector for this release")
+
+    monkeypatch.setattr(Livy, "create", broken)
+    status, answer = call(f"{livy_url}/batches", "POST", json.dumps({"file": APP}).encode())
+    assert status == 500 and answer == {"msg": "RuntimeError: no connector for this release"}
 
 
 def test_http_answers_bad_requests_with_400_and_unknown_batches_with_404(livy_url: str, tmp_path: Path) -> None:

@@ -283,6 +283,7 @@ def _livy_environment(topology: Topology, inputs: PlanInputs, address: str) -> d
         "LIVY_CONF": json.dumps(conf, sort_keys=True),
         "LIVY_DRIVER_MEMORY_MB": str(topology.spark.driver_memory_mb),
         "LIVY_STATE_DIR": f"{inputs.shared_dirs[0]}/livy" if inputs.shared_dirs else LIVY_LOCAL_STATE,
+        "LIVY_RELEASE": topology.stack.name,
     }
 
 
