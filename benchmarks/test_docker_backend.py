@@ -1,8 +1,8 @@
-"""The `hdinsight` twin on the docker backend: time to ready and resident memory, as ratios to the
-local backend measured in the same run.
+"""The `hdinsight` twin on each release and backend: time to ready and resident memory, as ratios to the
+local backend of the same release, all measured in the same run.
 
-Both sides run the same nodes: 3 KRaft controllers, 3 brokers, a Spark master and 4 workers
-(`--spark standalone` on the local backend). The docker side also runs Ambari on hn0-kafka and idle
+Both backends run the same nodes: 3 ZooKeeper servers on hdinsight-5.1 (3 KRaft controllers on
+current), 3 brokers, a Spark master and 4 workers (`--spark standalone` on the local backend). The docker side also runs Ambari on hn0-kafka and idle
 containers for hn1-kafka and hn1-spark, as HDInsight has those hosts. Memory is the resident set of
 every process of the twin (the node JVMs on the local side; every process inside the run's
 containers on the docker side); the engine's own daemons are not counted. Images are built before
@@ -22,8 +22,11 @@ from benchmarks.conftest import quick_mode
 from harness.backends import new_deployment
 from harness.runtime.processes import resident_bytes
 
+from harness.versions import RELEASES
+
 BACKENDS = ("local", "docker")
-_measured: dict[str, list[tuple[float, int]]] = {}
+CASES = [(release, backend) for release in sorted(RELEASES) for backend in BACKENDS]
+_measured: dict[tuple[str, str], list[tuple[float, int]]] = {}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -34,11 +37,12 @@ def images_built() -> None:
         pytest.skip("no Docker engine answers; the docker backend benchmark needs one")
     from harness.backends.docker.images import build_images
 
-    build_images()
+    for release in RELEASES:
+        build_images(release_name=release)
 
 
-def _measure(backend: str) -> tuple[float, int]:
-    deployment = new_deployment("hdinsight", f"bench-{backend}-{uuid.uuid4().hex[:6]}", backend, spark="standalone")
+def _measure(release: str, backend: str) -> tuple[float, int]:
+    deployment = new_deployment("hdinsight", f"bench-{backend}-{uuid.uuid4().hex[:6]}", backend, spark="standalone", release=release)
     started = time.perf_counter()
     try:
         deployment.start()
@@ -52,32 +56,36 @@ def _measure(backend: str) -> tuple[float, int]:
 @pytest.fixture(scope="module", autouse=True)
 def write_report(reports_dir: Path):  # noqa: ANN201
     yield
-    if set(_measured) != set(BACKENDS):
+    if set(_measured) != set(CASES):
         return
-    local_s = statistics.median(s for s, _ in _measured["local"])
-    local_mb = statistics.median(m for _, m in _measured["local"]) / 2**20
-    lines = ["# hdinsight twin: docker backend against the local backend (same run)", "",
-             "| backend | rounds | time to ready s | ratio | resident memory MiB | ratio |", "|---|---|---|---|---|---|"]
-    for backend, samples in _measured.items():
-        seconds = statistics.median(s for s, _ in samples)
-        mib = statistics.median(m for _, m in samples) / 2**20
-        lines.append(f"| {backend} | {len(samples)} | {seconds:.1f} | {seconds / local_s:.2f} | {mib:.0f} | {mib / local_mb:.2f} |")
+    lines = ["# hdinsight twin per release: docker backend against the local backend of the same release (same run)", "",
+             "| release | backend | rounds | time to ready s | ratio to local | resident memory MiB | ratio to local |", "|---|---|---|---|---|---|---|"]
+    for release, backend in CASES:
+        seconds, mib = _medians(release, backend)
+        local_s, local_mib = _medians(release, "local")
+        lines.append(f"| {release} | {backend} | {len(_measured[release, backend])} | {seconds:.1f} | {seconds / local_s:.2f} | {mib:.0f} | {mib / local_mib:.2f} |")
     (reports_dir / "docker-backend.md").write_text("\n".join(lines) + "\n")
     print("\n" + "\n".join(lines))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_hdinsight_time_to_ready_and_memory(benchmark, backend: str) -> None:  # noqa: ANN001
+def _medians(release: str, backend: str) -> tuple[float, float]:
+    """Median seconds to ready and median resident MiB of one case."""
+    samples = _measured[release, backend]
+    return statistics.median(s for s, _ in samples), statistics.median(m for _, m in samples) / 2**20
+
+
+@pytest.mark.parametrize(("release", "backend"), CASES)
+def test_hdinsight_time_to_ready_and_memory(benchmark, release: str, backend: str) -> None:  # noqa: ANN001
     def once() -> float:
-        seconds, rss = _measure(backend)
-        _measured.setdefault(backend, []).append((seconds, rss))
+        seconds, rss = _measure(release, backend)
+        _measured.setdefault((release, backend), []).append((seconds, rss))
         return seconds
 
     benchmark.pedantic(once, rounds=1 if quick_mode() else 3, iterations=1, warmup_rounds=0)
-    seconds, rss = _measured[backend][-1]
+    seconds, rss = _measured[release, backend][-1]
     benchmark.extra_info["resident_memory_mib"] = round(rss / 2**20, 1)
     assert rss > 0, "no resident memory measured: the twin's processes were not found"
-    if backend == "docker" and "local" in _measured:
-        local_s, local_rss = _measured["local"][-1]
+    if backend == "docker" and (release, "local") in _measured:
+        local_s, local_rss = _measured[release, "local"][-1]
         benchmark.extra_info["time_ratio_to_local"] = round(seconds / local_s, 3)
         benchmark.extra_info["memory_ratio_to_local"] = round(rss / local_rss, 3)

@@ -15,7 +15,9 @@ def test_builtin_profiles_are_listed() -> None:
 
 def test_hdinsight_profile_mirrors_the_sample() -> None:
     topology = load_profile("hdinsight")
-    assert [n.hostname for n in topology.controllers] == ["zk0-kafka", "zk1-kafka", "zk2-kafka"]
+    assert topology.release == "hdinsight-5.1"  # what HDInsight still deploys: Kafka 3.2 on ZooKeeper, Spark 3.3
+    assert [n.hostname for n in topology.zookeepers] == ["zk0-kafka", "zk1-kafka", "zk2-kafka"] and not topology.controllers
+    assert [n.hostname for n in topology.with_release("current").controllers] == ["zk0-kafka", "zk1-kafka", "zk2-kafka"]
     assert [n.hostname for n in topology.brokers] == ["wn0-kafka", "wn1-kafka", "wn2-kafka"]
     assert len({n.rack for n in topology.brokers}) == 3
     assert topology.kafka.topic_defaults.replication_factor == 3

@@ -166,7 +166,7 @@ def test_brokers_advertise_fqdn_inside_and_loopback_port_on_the_host() -> None:
 
 
 def test_voters_are_exactly_the_controllers_by_fqdn() -> None:
-    topology = profile("hdinsight")
+    topology = profile("hdinsight@current")
     plan = plan_of(topology)
     ids = {n.hostname: i for i, n in enumerate(topology.kafka_nodes, start=1)}
     expected = ",".join(f"{ids[c.hostname]}@{c.fqdn}:{CONTROLLER_PORT}" for c in topology.controllers)
@@ -321,6 +321,7 @@ def test_the_spark_head_node_runs_livy_against_the_twin_as_the_vnet_sees_it() ->
     assert json.loads(env["LIVY_CONF"]) == conf and conf["spark.driver.host"] == conf["spark.driver.bindAddress"] == head.address
     assert conf["spark.cores.max"] == str(sum(worker_resources(n, topology.spark).cores for n in topology.spark_workers))
     assert env["LIVY_STATE_DIR"] == f"{SHARED[0]}/livy"  # on the shared storage the host reads too
+    assert env["LIVY_RELEASE"] == topology.stack.name == "hdinsight-5.1"  # batches run the twin's Spark, not the harness's
     assert all("LIVY_PORT" not in c.environment for c in plan_of(topology).containers if c.node.hostname != "hn0-spark")
 
 
