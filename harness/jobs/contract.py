@@ -61,6 +61,22 @@ def load_callable(path: str, what: str = "job") -> Callable[..., Any]:
     return func
 
 
+def job_module_file(path: str) -> Path | None:
+    """The file of a user's job module itself (None for the harness's own jobs, or a module that is no file)."""
+    import importlib.util
+
+    module_name = BUILT_IN_JOBS.get(path, path).partition(":")[0]
+    if module_name.split(".")[0] == "harness":
+        return None
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        raise ConfigError(f"cannot find module {module_name!r} of job {path!r}", hint="is it on PYTHONPATH / installed?")
+    return Path(spec.origin) if spec.origin not in (None, "built-in", "frozen") else None
+
+
 def job_sources(path: str) -> Path | None:
     """The code a driver on another host needs for a user's job: the top-level package (or module
     file) that holds it, as spark-submit's --py-files ships it. None for the harness's own jobs."""

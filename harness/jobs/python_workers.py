@@ -98,8 +98,9 @@ def require_workers_fit(stack: Release, sources: Iterable[tuple[str, str]], wher
 
 def job_python_sources(job: JobSpec) -> list[tuple[str, str]]:
     """The Python a job runs: an application's file and --py-files, a PySpark notebook's code cells, a
-    user's job module (the harness's own jobs need no workers)."""
-    from harness.jobs.contract import job_sources
+    user's job module (the harness's own jobs need no workers). Of a user's job module only its own file is
+    read: the package it is shipped with may hold other jobs (a `tests` package holds them all)."""
+    from harness.jobs.contract import job_module_file
     from harness.jobs.notebook import load_notebook
 
     if job.application is not None:
@@ -109,5 +110,5 @@ def job_python_sources(job: JobSpec) -> list[tuple[str, str]]:
         if notebook.language != "python":
             return []
         return [(f"{notebook.path} cell {c.number}", c.source) for c in notebook.cells if c.kind == "code" and not c.source.lstrip().startswith("%%")]
-    source = job_sources(job.name)
-    return python_sources([source]) if source is not None else []
+    module = job_module_file(job.name)
+    return python_sources([module]) if module is not None else []

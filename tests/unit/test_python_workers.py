@@ -52,3 +52,15 @@ def test_the_shipped_python_application_needs_no_python_workers() -> None:
     sources = python_sources([REPO / "examples" / "apps" / "stock_windows_app.py"])
     assert sources and not [c for name, code in sources for c in worker_calls(code, name)]
     require_workers_fit(release("hdinsight-5.1"), sources, "job", python=(3, 11))
+
+
+def test_a_user_job_module_is_read_alone_not_the_package_it_ships_with() -> None:
+    """`tests.user_jobs.average_job` ships with the whole `tests` package, which holds a udf application too;
+    only the job's own module decides whether it needs Python workers."""
+    from harness.jobs.python_workers import job_python_sources
+    from harness.jobs.spec import JobSpec
+
+    job = JobSpec(name="tests.user_jobs.average_job:average_prices")
+    assert [Path(name).name for name, _ in job_python_sources(job)] == ["average_job.py"]
+    require_workers_fit(release("hdinsight-5.1"), job_python_sources(job), "job", python=(3, 11))
+    assert worker_calls((REPO / "tests" / "user_jobs" / "udf_app.py").read_text(), "udf_app.py")  # the neighbour that would be refused
