@@ -24,7 +24,7 @@ from harness.backends.docker import network as hostnet
 from harness.backends.docker.engine import LABEL_RUN, docker_client
 from harness.backends.docker.images import build_images
 from harness.backends.docker.plan import (
-    BROKER_PORT, HOST_LISTENER_PORT, LIVY_PORT, SPARK_MASTER_PORT, SPARK_UI_PORT, AMBARI_PORT, ContainerPlan, DockerPlan, PlanInputs,
+    BROKER_PORT, CONTROLLER_PORT, HOST_LISTENER_PORT, LIVY_PORT, SPARK_MASTER_PORT, SPARK_UI_PORT, AMBARI_PORT, ContainerPlan, DockerPlan, PlanInputs,
     head_driver_conf, plan_deployment, vnet_bootstrap,
 )
 from harness.backends.kafka_node import ZOOKEEPER_PORTS, new_cluster_id, quorum_leader
@@ -162,7 +162,7 @@ class DockerDeployment(Deployment):
         if node.is_broker:
             ports["broker"] = BROKER_PORT
         if node.is_controller:
-            ports["controller"] = 9093
+            ports["controller"] = CONTROLLER_PORT
         if node.is_zookeeper:
             ports["zookeeper"] = ZOOKEEPER_PORTS["zookeeper"]
         if container.service == "spark-master":
@@ -436,7 +436,7 @@ class DockerDeployment(Deployment):
             container = running.get(plan.name)
             role = "+".join(node.kafka) if node.kafka else {"spark-master": "spark master", "spark-worker": "spark worker",
                                                             "ambari": "ambari"}.get(plan.service, f"{node.kind} {node.role} (idle)")
-            port = (BROKER_PORT if node.is_broker else 9093 if node.is_controller else ZOOKEEPER_PORTS["zookeeper"] if node.is_zookeeper
+            port = (BROKER_PORT if node.is_broker else CONTROLLER_PORT if node.is_controller else ZOOKEEPER_PORTS["zookeeper"] if node.is_zookeeper
                     else SPARK_MASTER_PORT if plan.service == "spark-master" else None)
             endpoint = f"{plan.address}:{port}" if port else plan.address
             pid = int(container.attrs["State"]["Pid"]) if container and container.attrs["State"]["Pid"] else None

@@ -25,7 +25,7 @@ from harness.backends.docker.engine import LABEL_NODE, LABEL_RUN
 
 BROKER_PORT = 9092
 HOST_LISTENER_PORT = 19092
-CONTROLLER_PORT = 9093
+CONTROLLER_PORT = 9094  # KRaft's controller listener; 9093 is HDInsight's TLS port for clients
 SPARK_MASTER_PORT = 7077
 SPARK_UI_PORT = 8080
 AMBARI_PORT = 8080
