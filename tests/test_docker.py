@@ -21,6 +21,7 @@ from harness.backends import new_deployment
 from harness.runner import run_scenario
 from harness.scenarios.spec import load_scenario
 from tests.conftest import REPO, docker_leftovers, run_cli
+from tests.test_cluster import produce
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -177,17 +178,12 @@ def _upload(twin: DockerDeployment, source: Path) -> str:
 
 
 def test_a_livy_batch_posted_from_the_host_runs_on_the_head_node_to_success(twin: DockerDeployment) -> None:
-    from confluent_kafka import Producer
-
     from harness.kafka import admin
     from harness.runtime.readiness import wait_for
 
     topic = f"livy-count-{os.getpid()}"
     admin.create_topic(twin.bootstrap_servers, topic, partitions=2, replication_factor=3)
-    producer = Producer({"bootstrap.servers": twin.bootstrap_servers, "acks": "all"})
-    for n in range(7):
-        producer.produce(topic, f"record {n}".encode())
-    assert producer.flush(60) == 0
+    produce(twin.bootstrap_servers, topic, 7, "record")
     status = run_cli("status", "--name", twin.run.name)
     assert f"Livy batches: {twin.livy_url}/batches" in status.stdout and twin.livy_url.startswith("http://127.0.0.1:")
 
@@ -227,24 +223,19 @@ def test_a_python_udf_runs_in_the_executors_on_the_releases_python(twin: DockerD
     workers on Python 3.11); on the docker backend the release's image runs them, in the worker nodes' executors."""
     import re
 
-    from confluent_kafka import Producer
-
     from harness.kafka import admin
 
     stack = twin.topology.stack
     assert stack.python_workers_max is not None, f"release {stack.name} has no Python limit; this test is about one that has"
     topic = f"udf-{os.getpid()}"
     admin.create_topic(twin.bootstrap_servers, topic, partitions=3, replication_factor=3)
-    producer = Producer({"bootstrap.servers": twin.bootstrap_servers, "acks": "all"})
-    for n in range(6):
-        producer.produce(topic, f"tick {n}".encode())
-    assert producer.flush(60) == 0
+    produce(twin.bootstrap_servers, topic, 6, "tick")
 
     done = run_cli("submit", "--name", twin.run.name, "--topic", topic, "tests/user_jobs/udf_app.py", "--", "{bootstrap}", "{topic}", timeout=600)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert f"spark {stack.spark_version}, driver python " in done.stdout
-    rows = re.findall(r"^udf row: (TICK \d) @ python (\d+)\.(\d+) on (\S+)$", done.stdout, re.MULTILINE)
-    assert sorted(r[0] for r in rows) == [f"TICK {n}" for n in range(6)], done.stdout[-3000:]
+    rows = re.findall(r"^udf row: (TICK-\d) @ python (\d+)\.(\d+) on (\S+)$", done.stdout, re.MULTILINE)
+    assert sorted(r[0] for r in rows) == [f"TICK-{n}" for n in range(6)], done.stdout[-3000:]
     assert all((int(major), int(minor)) <= stack.python_workers_max for _, major, minor, _ in rows), rows
     assert {host for *_, host in rows} <= {"wn0-spark", "wn1-spark", "wn2-spark", "wn3-spark"}, rows  # executors, not the driver
 
