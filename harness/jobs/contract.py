@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from harness.errors import ConfigError
 
 if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
+
     from pyspark.sql import DataFrame, SparkSession
 
 
@@ -61,35 +63,38 @@ def load_callable(path: str, what: str = "job") -> Callable[..., Any]:
     return func
 
 
-def job_module_file(path: str) -> Path | None:
-    """The file of a user's job module itself (None for the harness's own jobs, or a module that is no file)."""
+def _user_module_spec(path: str, top_level: bool) -> tuple[str, ModuleSpec | None] | None:
+    """The module (or its top-level package) of a user's job and its import spec; None for the harness's own jobs."""
     import importlib.util
 
     module_name = BUILT_IN_JOBS.get(path, path).partition(":")[0]
     if module_name.split(".")[0] == "harness":
         return None
+    name = module_name.split(".")[0] if top_level else module_name
     try:
-        spec = importlib.util.find_spec(module_name)
+        return name, importlib.util.find_spec(name)
     except (ImportError, ValueError):
-        spec = None
+        return name, None
+
+
+def job_module_file(path: str) -> Path | None:
+    """The file of a user's job module itself (None for the harness's own jobs, or a module that is no file)."""
+    found = _user_module_spec(path, top_level=False)
+    if found is None:
+        return None
+    name, spec = found
     if spec is None:
-        raise ConfigError(f"cannot find module {module_name!r} of job {path!r}", hint="is it on PYTHONPATH / installed?")
+        raise ConfigError(f"cannot find module {name!r} of job {path!r}", hint="is it on PYTHONPATH / installed?")
     return Path(spec.origin) if spec.origin not in (None, "built-in", "frozen") else None
 
 
 def job_sources(path: str) -> Path | None:
     """The code a driver on another host needs for a user's job: the top-level package (or module
     file) that holds it, as spark-submit's --py-files ships it. None for the harness's own jobs."""
-    import importlib.util
-
-    module_name = BUILT_IN_JOBS.get(path, path).partition(":")[0]
-    top = module_name.split(".")[0]
-    if top == "harness":
+    found = _user_module_spec(path, top_level=True)
+    if found is None:
         return None
-    try:
-        spec = importlib.util.find_spec(top)
-    except (ImportError, ValueError):
-        spec = None
+    top, spec = found
     if spec is None or spec.origin in (None, "built-in"):
         if spec is not None and spec.submodule_search_locations:
             return Path(next(iter(spec.submodule_search_locations)))
