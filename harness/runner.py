@@ -27,7 +27,7 @@ from harness.kafka import admin
 from harness.kafka.readback import stored_records
 from harness.records import AckedRecord, ReplayResult, by_position
 from harness.runtime.processes import check_interrupted
-from harness.runtime.readiness import Progress, quiet
+from harness.runtime.readiness import Progress, quiet, wait_for
 from harness.scenarios.replay import replay
 from harness.scenarios.spec import ProducerSpec, Scenario
 from harness.verify.check import RunHistory, judge
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 CATCH_UP_TIMEOUT_S = 600.0
+HEAL_TIMEOUT_S = 120.0  # a restarted broker registers, then the controller hands out leaderships: seconds, or more on a loaded machine
 
 
 def run_scenario(
@@ -63,12 +64,14 @@ def run_scenario(
         progress(f"starting streaming job {_job_name(scenario)} ({scenario.job.output_mode} mode)")
         job.start()
         faults = FaultScheduler(twin, topic.name, scenario.faults, progress=progress, driver=job.restartable())
+        healed = False
         try:
             _explained(job.wait_started, twin)
             faults.start()
             results = [_replay(twin, topic.name, p, progress) for p in scenario.producers]
             events = faults.join()
             check_interrupted()
+            healed = _heal(twin, scenario, progress)  # a fault the schedule left in place (one that waited in vain) would hide what was stored
             stored = stored_records(twin.bootstrap_servers, topic.name, topic.partitions)
             acked = sorted(resolve_offsets([r for res in results for r in res.acked], stored), key=by_position)
             waited = time.monotonic()
@@ -78,9 +81,8 @@ def run_scenario(
         finally:
             faults.cancel()
             history = job.stop()
-            if scenario.faults:
-                progress("healing the twin: resuming and restarting faulted nodes")
-                twin.heal()
+            if not healed:
+                _heal(twin, scenario, progress)
         manifest = manifest_path or workdir / "manifest.jsonl"
         manifest.parent.mkdir(parents=True, exist_ok=True)
         write_manifest(manifest, acked)
@@ -93,6 +95,17 @@ def run_scenario(
         return run_report(scenario.name, twin.profile, twin.bootstrap_servers, recorded, judge(recorded), manifest=str(manifest),
                           release=twin.topology.stack.title,
                           faults=[e.to_json() for e in events], job_facts=_job_facts(history, caught_up_s, _spark_facts(twin, session, history)))
+
+
+def _heal(twin: Deployment, scenario: Scenario, progress: Progress) -> bool:
+    """Undo what the faults left, and return once the source topic can be read again: every partition led."""
+    if scenario.faults:
+        progress("healing the twin: resuming and restarting faulted nodes")
+        twin.heal()
+        topic = scenario.source_topic.name
+        wait_for(lambda: all(p.leader >= 0 for p in admin.describe(twin.bootstrap_servers, topic, timeout=5).partitions),
+                 what=f"every partition of {topic} to have a leader again", timeout=HEAL_TIMEOUT_S, progress=progress)
+    return True
 
 
 def own_spark_runs(twin: Deployment) -> bool:

@@ -61,12 +61,15 @@ def test_broker_failover_loses_nothing(run_scenario: Callable[..., RunReport]) -
     assert report.delivery["lost"] == 0 and report.delivery["duplicated"] == 0
     kill = report.faults[0]
     assert kill["action"] == "kill" and kill["error"] is None and kill["recovery"]["leader_election_s"] is not None
-    assert report.faults[1]["recovery"]["isr_restored_s"] is not None
+    start = report.faults[1]
+    assert start["recovery"]["isr_restored_s"] is not None
+    assert start["fired_s"] >= kill["fired_s"] + kill["recovery"]["leader_election_s"]  # it waited for the election it names
 
 
 def test_acks1_leader_loss_is_detected(run_scenario: Callable[..., RunReport]) -> None:
     """The checker must be able to fail: acks=1 with a lagging ISR loses acknowledged records, and it says so."""
     report = run_scenario(SCENARIOS / "acks1-leader-loss.yaml")
+    assert [(f["action"], f["error"]) for f in report.faults] == [("pause", None), ("kill", None), ("resume", None), ("start", None)], report.render()
     assert report.verdict == "fail"
     assert report.delivery["lost"] > 0, report.render()
     lost = next(c for c in report.checks if c.name == "no acknowledged record lost")

@@ -215,11 +215,12 @@ class Deployment(abc.ABC):
         wait_for(serving, what="every ZooKeeper server to serve", timeout=timeout, watch=watch, guard=guard,
                  last_seen=lambda: ", ".join(f"{h} {m or 'not serving'}" for h, m in modes.items()), progress=progress)
 
-    def zookeeper_controller(self) -> str:
-        """On a ZooKeeper release, the broker that holds the controller role (what a `controller` fault hits)."""
+    def zookeeper_controller(self, bootstrap: str | None = None) -> str:
+        """On a ZooKeeper release, the broker that holds the controller role (what a `controller` fault
+        hits), as the brokers in `bootstrap` (default: all) name it."""
         from harness.kafka import admin
 
-        return self.hostname_for_id(admin.controller_id(self.bootstrap_servers))
+        return self.hostname_for_id(admin.controller_id(bootstrap or self.bootstrap_servers))
 
     def wait_brokers_registered(self, *, timeout: float = READY_TIMEOUT_S, watch: Sequence[ProcessRecord] = (),
                                 guard: Callable[[], None] | None = None) -> None:

@@ -91,8 +91,9 @@ def _apply(nodes: NodeControl, network: NetworkControl | None, fault: FaultSpec,
         nodes.start_node(node)
 
 
-def resolve_target(deployment: Deployment, target: str, labels: dict[str, list[str]] | None = None) -> list[str]:
-    """The node names a target means right now (leaders move, so this is asked at fault time)."""
+def resolve_target(deployment: Deployment, target: str, labels: dict[str, list[str]] | None = None, *, bootstrap: str | None = None) -> list[str]:
+    """The node names a target means right now (leaders move, so this is asked at fault time), asking
+    the brokers in `bootstrap` (default: all of them)."""
     if target.startswith("@"):
         if labels is None or target[1:] not in labels:
             raise HarnessError(f"label {target} is not set")
@@ -101,11 +102,11 @@ def resolve_target(deployment: Deployment, target: str, labels: dict[str, list[s
         control = deployment.node_control()
         if control is None:
             raise HarnessError(f"the {deployment.backend} backend cannot tell which node leads the controller quorum")
-        return [control.active_controller()]
+        return [deployment.zookeeper_controller(bootstrap) if deployment.topology.stack.uses_zookeeper else control.active_controller()]
     match = re.match(r"^(leader|followers)\(([^/]+)/(\d+)\)$", target)
     if match:
         kind, topic, partition = match.group(1), match.group(2), int(match.group(3))
-        info = admin.describe(deployment.bootstrap_servers, topic)
+        info = admin.describe(bootstrap or deployment.bootstrap_servers, topic)
         part = next((p for p in info.partitions if p.partition == partition), None)
         if part is None:
             raise HarnessError(f"topic {topic} has no partition {partition}")
@@ -142,6 +143,9 @@ class FaultScheduler:
         self.recovery_timeout = recovery_timeout
         self.events: list[FaultEvent] = []
         self.labels: dict[str, list[str]] = {}
+        self._fired: dict[str, FaultEvent] = {}  # label -> the event of the fault that set it, once it has fired
+        self._watches: dict[tuple[int, str], threading.Thread] = {}  # (id(event), recovery key) -> its watch
+        self._held: set[str] = set()  # nodes this schedule paused or cut off, and has not restored yet
         self._threads: list[threading.Thread] = []
         self._progress = progress
         self._stop = threading.Event()
@@ -157,36 +161,98 @@ class FaultScheduler:
 
     def join(self) -> list[FaultEvent]:
         self._runner.join()
-        for thread in self._threads:
-            thread.join()
-        return self.events
+        while any(t.is_alive() for t in self._threads):  # a fault that waited may have started watches of its own
+            for thread in list(self._threads):
+                thread.join()
+        return sorted(self.events, key=lambda e: (e.fired_s is None, e.fired_s or 0.0))
 
     def _run(self) -> None:
         for fault in self.faults:
+            if fault.waits_for is not None:  # on a thread of its own: a timed fault after it is not held up by its wait
+                self._spawn(f"fault-after-{fault.after}", lambda fault=fault: self._fire_after(fault))
+                continue
             if self._stop.wait(max(0.0, self._t0 + fault.at / 1000 - time.monotonic())):
                 return
-            event = FaultEvent(at_s=fault.at / 1000, action=fault.action, target=fault.target)
+            self._fire(fault)
+
+    def _fire_after(self, fault: FaultSpec) -> None:
+        """Fire once the fact holds: the labelled fault has fired and the recovery it measures was observed."""
+        assert fault.waits_for is not None
+        fact, label = fault.waits_for
+        event = FaultEvent(at_s=fault.at / 1000, after=fault.after, action=fault.action, target=fault.target)
+
+        def cancelled() -> None:
+            if self._stop.is_set():
+                raise _Cancelled
+
+        try:
+            bound = max(f.at for f in self.faults) / 1000 + self.recovery_timeout * len(self.faults)  # the whole schedule, waits and all
+            wait_for(lambda: label in self._fired, what=f"fault @{label}", timeout=bound, guard=cancelled, interval=0.1)
+            watch = self._watches.get((id(self._fired[label]), f"{fact}_s"))
+            if watch is None:
+                raise HarnessError(f"@{label} measured no {fact} (it disrupted nothing that has one), so `after: {fault.after}` never holds")
+            wait_for(lambda: not watch.is_alive(), what=f"{fact} of @{label}", timeout=self.recovery_timeout + 30, guard=cancelled, interval=0.1)
+            if self._fired[label].recovery.get(f"{fact}_s") is None:
+                raise HarnessError(f"{fact} of @{label} was not observed within {self.recovery_timeout:.0f} s, so this fault did not fire")
+            if self._stop.wait(max(0.0, self._t0 + fault.at / 1000 - time.monotonic())):
+                return
+        except (_Cancelled, KeyboardInterrupt):
+            return
+        except (HarnessError, NotReadyError) as exc:
+            event.error = str(exc)
             self.events.append(event)
-            try:
-                if fault.target == "driver":
-                    self._driver_fault(event, fault.action)
-                    continue
-                nodes = resolve_target(self.deployment, fault.target, self.labels)
-                event.nodes = nodes
-                before = self._broker_ids(nodes)
-                led = self._led_by(before) if fault.action in DISRUPTS else set()
-                controllers = self._controllers_among(nodes) if fault.action in DISRUPTS else []
-                ensemble = self._ensemble_before(nodes)
-                event.fired_s = round(time.monotonic() - self._t0, 3)
-                inject(self.deployment, fault, victims=nodes)
-                self._progress(f"fault at {event.fired_s:.1f}s: {fault.action} {', '.join(nodes)}")
-                if fault.label:
-                    self.labels[fault.label] = nodes
-                self._measure(event, fault.action, before, led)
-                self._measure_quorum(event, controllers)
-                self._measure_ensemble(event, fault.action, ensemble)
-            except Exception as exc:  # noqa: BLE001 - a failed fault is recorded, and the run goes on
-                event.error = str(exc)
+            return
+        self._fire(fault, event)
+
+    def _fire(self, fault: FaultSpec, event: FaultEvent | None = None) -> None:
+        event = event or FaultEvent(at_s=fault.at / 1000, action=fault.action, target=fault.target)
+        self.events.append(event)
+        try:
+            if fault.target == "driver":
+                self._driver_fault(event, fault.action)
+            else:
+                self._node_fault(event, fault)
+        except Exception as exc:  # noqa: BLE001 - a failed fault is recorded, and the run goes on
+            event.error = str(exc)
+        if fault.label:
+            self._fired[fault.label] = event  # after its recovery watches started: a fault that waits finds them
+
+    def _node_fault(self, event: FaultEvent, fault: FaultSpec) -> None:
+        nodes = resolve_target(self.deployment, fault.target, self.labels, bootstrap=self._bootstrap())
+        event.nodes = nodes
+        before = self._broker_ids(nodes)
+        led = self._led_by(before) if fault.action in DISRUPTS else set()
+        controllers = self._controllers_among(nodes) if fault.action in DISRUPTS else []
+        ensemble = self._ensemble_before(nodes)
+        event.fired_s = round(time.monotonic() - self._t0, 3)
+        inject(self.deployment, fault, victims=nodes)
+        self._hold(nodes, fault.action)
+        self._progress(f"fault at {event.fired_s:.1f}s: {fault.action} {', '.join(nodes)}")
+        if fault.label:
+            self.labels[fault.label] = nodes
+        self._measure(event, fault.action, before, led)
+        self._measure_quorum(event, controllers)
+        self._measure_ensemble(event, fault.action, ensemble)
+
+    def _hold(self, nodes: list[str], action: str) -> None:
+        if action in ("pause", "partition"):  # a killed or stopped broker refuses connections at once: no need to avoid it
+            self._held.update(nodes)
+        elif action in RESTORES:
+            self._held.difference_update(nodes)
+
+    def _bootstrap(self) -> str:
+        """The brokers no fault of this schedule holds paused or cut off. Such a broker accepts
+        connections (or drops them) and answers nothing, so a client that picks it for a metadata request waits out its whole time-out: a
+        fault due 1 s after a pause would fire seconds late, after ZooKeeper gave up on the paused
+        brokers, and the scenario would test something else."""
+        free = [self.deployment.client_endpoint(b.hostname) for b in self.deployment.topology.brokers if b.hostname not in self._held]
+        return ",".join(free) or self.deployment.bootstrap_servers
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> threading.Thread:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+        return thread
 
     def _driver_fault(self, event: FaultEvent, action: str) -> None:
         if self.driver is None:
@@ -207,7 +273,7 @@ class FaultScheduler:
 
     def _led_by(self, brokers: set[int]) -> set[int]:
         try:
-            info = admin.describe(self.deployment.bootstrap_servers, self.topic, timeout=5)
+            info = admin.describe(self._bootstrap(), self.topic, timeout=5)
         except Exception:  # noqa: BLE001 - no snapshot, no leader-election measurement
             return set()
         return {p.partition for p in info.partitions if p.leader in brokers}
@@ -218,10 +284,9 @@ class FaultScheduler:
         if not brokers or action not in DISRUPTS | RESTORES or (action in DISRUPTS and not led and action != "partition"):
             return
         started = time.monotonic()
-        bootstrap = self.deployment.bootstrap_servers
         if action == "partition":
             self._watch(event, "out_of_isr_s", started, lambda: all(
-                b not in p.isr for p in admin.describe(bootstrap, self.topic, timeout=2).partitions for b in brokers if b in p.replicas))
+                b not in p.isr for p in admin.describe(self._bootstrap(), self.topic, timeout=2).partitions for b in brokers if b in p.replicas))
             if not led:
                 return
         if action in DISRUPTS:
@@ -235,25 +300,25 @@ class FaultScheduler:
             def done(info: admin.TopicInfo) -> bool:
                 return all(b in p.isr for p in info.partitions for b in brokers if b in p.replicas)
 
-        self._watch(event, key, started, lambda: done(admin.describe(bootstrap, self.topic, timeout=2)))
+        self._watch(event, key, started, lambda: done(admin.describe(self._bootstrap(), self.topic, timeout=2)))
 
     def _controllers_among(self, nodes: list[str]) -> list[str]:
         """The victims that hold the controller role before the fault: KRaft controller nodes, or on
         ZooKeeper the one broker that won the controller election (asked now, since it moves)."""
-        topology, control = self.deployment.topology, self.deployment.node_control()
+        topology = self.deployment.topology
         if not topology.stack.uses_zookeeper:
             return [n for n in nodes if topology.node(n).is_controller]
         try:
-            current = control.active_controller() if control is not None else None
+            current = self.deployment.zookeeper_controller(self._bootstrap())
         except Exception:  # noqa: BLE001 - no controller right now: nothing to time
             return []
         return [n for n in nodes if n == current]
 
     def _measure_quorum(self, event: FaultEvent, victims: list[str]) -> None:
         """A disrupted controller: time until a live controller that is not one of the victims leads."""
-        control = self.deployment.node_control()
-        if victims and control is not None:
-            self._watch(event, "controller_election_s", time.monotonic(), lambda: control.active_controller() not in victims)
+        if victims:
+            self._watch(event, "controller_election_s", time.monotonic(), lambda: resolve_target(
+                self.deployment, "controller", bootstrap=self._bootstrap())[0] not in victims)
 
     def _ensemble_before(self, nodes: list[str]) -> dict[str, str | None]:
         """The ZooKeeper ensemble's roles just before a fault that hits one of its servers (empty otherwise)."""
@@ -308,6 +373,4 @@ class FaultScheduler:
             except (NotReadyError, _Cancelled, KeyboardInterrupt):  # not recovered in time, or the run ended first
                 event.recovery[key] = None
 
-        thread = threading.Thread(target=watch, name=f"recovery-{key}", daemon=True)
-        self._threads.append(thread)
-        thread.start()
+        self._watches[(id(event), key)] = self._spawn(f"recovery-{key}", watch)

@@ -46,12 +46,13 @@ def brokers(bootstrap: str, timeout: float = 5.0) -> dict[int, str]:
 
 def controller_id(bootstrap: str, timeout: float = 5.0) -> int:
     """The broker id the cluster names as its controller. On ZooKeeper clusters that is the broker that
-    won the `/controller` election; KRaft clusters answer with an arbitrary broker, so ask their quorum."""
-    client = admin(bootstrap)  # keep a reference: a collected client cancels its futures
-    controller = client.describe_cluster(request_timeout=timeout).result(timeout=timeout).controller
-    if controller is None or controller.id < 0:
+    won the `/controller` election; KRaft clusters answer with an arbitrary broker, so ask their quorum.
+    A metadata request, not DescribeCluster: metadata goes to a bootstrap broker, while the client may
+    send DescribeCluster to any broker it knows, a paused one included, and wait out the time-out."""
+    controller = admin(bootstrap).list_topics(timeout=timeout).controller_id
+    if controller is None or controller < 0:
         raise HarnessError("the cluster names no controller yet")
-    return int(controller.id)
+    return int(controller)
 
 
 def list_topics(bootstrap: str, *, include_internal: bool = False, timeout: float = 10.0) -> list[str]:
