@@ -21,7 +21,7 @@ from harness.backends.rundir import RunDir
 from harness.errors import HarnessError
 from harness.runtime.processes import sigterm_as_interrupt
 from harness.topology.loader import builtin_profiles, profile_path
-from harness.topology.model import Topology
+from harness.topology.model import SECURITY_PROTOCOLS, Topology
 from harness.versions import DEFAULT_RELEASE, RELEASES
 
 # Tables are wide (FQDNs); when output is piped, do not squeeze them into 80 columns.
@@ -51,7 +51,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    deployment = new_deployment(args.profile, args.name, args.backend, spark=args.spark, release=args.release)
+    deployment = new_deployment(args.profile, args.name, args.backend, spark=args.spark, release=args.release, security=args.security)
     with sigterm_as_interrupt():
         deployment.start(progress=_progress())
     out.print(f"[green]twin {args.name!r} ({args.profile}, release {deployment.topology.stack.title}) is ready[/green]; "
@@ -167,7 +167,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with sigterm_as_interrupt():
         report = run_scenario(
             scenario, deployment=deployment, run_name=args.name, progress=_progress(), backend=args.backend, release=args.release,
-            manifest_path=Path(args.manifest) if args.manifest else None,
+            security=args.security, manifest_path=Path(args.manifest) if args.manifest else None,
         )
     if args.report:
         report.write(Path(args.report))
@@ -362,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--backend", choices=BACKENDS, help="override the profile's backend (default local)")
     up.add_argument("--spark", choices=("local", "standalone"), help="override the profile's spark.mode")
     up.add_argument("--release", choices=tuple(RELEASES), help="override the profile's release (the pinned stack)")
+    up.add_argument("--security", choices=SECURITY_PROTOCOLS, help="override the profile's kafka.security.protocol (TLS with the run's own CA)")
     up.set_defaults(func=cmd_up)
 
     status = with_run(sub.add_parser("status", help="a table of the twin's nodes"))
@@ -390,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", help="override the scenario's profile")
     run.add_argument("--backend", choices=BACKENDS, help="override the profile's backend (default local)")
     run.add_argument("--release", choices=tuple(RELEASES), help="override the profile's release (the pinned stack)")
+    run.add_argument("--security", choices=SECURITY_PROTOCOLS, help="override the profile's kafka.security.protocol (TLS with the run's own CA)")
     run.add_argument("--attach", metavar="RUN", help="use a twin already running (`harness up --name RUN`) instead of starting one")
     run.add_argument("--name", default=f"run-{os.getpid()}", help="run name of the twin started for this scenario")
     run.set_defaults(func=cmd_run)

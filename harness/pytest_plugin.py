@@ -16,7 +16,7 @@ import pytest
 
 from harness.backends import Deployment, attach, new_deployment
 from harness.runtime.processes import sigterm_as_interrupt
-
+from harness.topology.model import SECURITY_PROTOCOLS
 from harness.versions import RELEASES
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="override the profile's backend: local JVMs on loopback addresses, or a container per node (Docker)")
     group.addoption("--harness-release", default=os.environ.get("HARNESS_RELEASE"), choices=(None, *RELEASES),
                     help="override the profile's release: current (today's Kafka and Spark) or hdinsight-5.1 (Kafka 3.2 on ZooKeeper, Spark 3.3)")
+    group.addoption("--harness-security", default=os.environ.get("HARNESS_SECURITY"), choices=(None, *SECURITY_PROTOCOLS),
+                    help="override the profile's kafka.security.protocol: plaintext, tls or mtls (the run's own CA)")
     group.addoption("--harness-run", default=None,
                     help="use an already running twin (started by `harness up --name NAME`) instead of starting one")
 
@@ -46,7 +48,7 @@ def harness_deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
         return
     deployment = new_deployment(request.config.getoption("--harness-profile"), f"pytest-{os.getpid()}",
                                 request.config.getoption("--harness-backend"), spark=request.config.getoption("--harness-spark"),
-                                release=request.config.getoption("--harness-release"))
+                                release=request.config.getoption("--harness-release"), security=request.config.getoption("--harness-security"))
     if deployment.backend == "docker":
         from harness.backends.docker.engine import engine_available
 

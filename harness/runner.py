@@ -53,8 +53,9 @@ def run_scenario(
     progress: Progress = quiet,
     backend: str | None = None,
     release: str | None = None,
+    security: str | None = None,
 ) -> RunReport:
-    with _twin(scenario, deployment, run_name, progress, backend, release) as twin, \
+    with _twin(scenario, deployment, run_name, progress, backend, release, security) as twin, \
             _spark(twin, spark, progress, needed=_needs_session(scenario, twin)) as session:
         workdir = twin.run.path / "scenarios" / f"{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns() % 10_000}"
         topic = scenario.source_topic
@@ -93,7 +94,7 @@ def run_scenario(
                               rewritten=history.rewritten, sink_notes=history.sink_notes, sampled=history.sampled,
                               late_events=twin.topology.stack.late_events)
         return run_report(scenario.name, twin.profile, twin.bootstrap_servers, recorded, judge(recorded), manifest=str(manifest),
-                          release=twin.topology.stack.title,
+                          release=twin.topology.stack.title, security=twin.topology.kafka.security.protocol,
                           faults=[e.to_json() for e in events], job_facts=_job_facts(history, caught_up_s, _spark_facts(twin, session, history)))
 
 
@@ -172,9 +173,9 @@ def _job(scenario: Scenario, twin: Deployment, session: SparkSession | None, wor
     if launcher is not None or not own_spark_runs(twin) or any(f.target == "driver" for f in scenario.faults):
         master, conf = twin.driver_spark_conf()
         return DriverProcess(twin.job_bootstrap(), topic, scenario.job, workdir, cores=settings.local_cores, memory_mb=settings.driver_memory_mb,
-                             master=master, conf=conf, launcher=launcher, release=release)
+                             master=master, conf=conf, launcher=launcher, release=release, kafka_options=twin.client_security.spark_options())
     assert session is not None
-    return StreamingJob(session, twin.bootstrap_servers, topic, scenario.job, workdir)
+    return StreamingJob(session, twin.bootstrap_servers, topic, scenario.job, workdir, kafka_options=twin.client_security.spark_options())
 
 
 def _job_name(scenario: Scenario) -> str:
@@ -241,11 +242,11 @@ def shared_spark(twin: Deployment, progress: Progress = quiet) -> Iterator[Spark
 
 @contextlib.contextmanager
 def _twin(scenario: Scenario, given: Deployment | None, run_name: str, progress: Progress, backend: str | None,
-          release: str | None) -> Iterator[Deployment]:
+          release: str | None, security: str | None) -> Iterator[Deployment]:
     if given is not None:
         yield given
         return
-    with running_twin(new_deployment(scenario.profile, run_name, backend or scenario.backend, release=release), progress) as twin:
+    with running_twin(new_deployment(scenario.profile, run_name, backend or scenario.backend, release=release, security=security), progress) as twin:
         yield twin
 
 

@@ -13,8 +13,9 @@ BACKENDS = ("local", "docker")
 
 
 def new_deployment(profile: str, run_name: str, backend: str | None = None, *, spark: str | None = None,
-                   release: str | None = None) -> Deployment:
-    """`backend` overrides the profile's `backend` (default local); `spark` its spark.mode; `release` its release."""
+                   release: str | None = None, security: str | None = None) -> Deployment:
+    """`backend` overrides the profile's `backend` (default local); `spark` its spark.mode; `release` its
+    release; `security` its kafka.security.protocol."""
     topology = load_profile(profile)
     if release is not None and release != topology.release:
         try:
@@ -26,6 +27,11 @@ def new_deployment(profile: str, run_name: str, backend: str | None = None, *, s
         raise HarnessError(f"unknown backend {backend!r}", hint=f"choose one of {', '.join(BACKENDS)}")
     if spark is not None:
         topology = topology.model_copy(update={"spark": topology.spark.model_copy(update={"mode": spark})})
+    if security is not None:
+        topology = topology.with_security(security)
+    if backend == "docker" and topology.kafka.security.secured:
+        raise HarnessError(f"the docker backend does not secure its listeners yet (kafka.security.protocol: {topology.kafka.security.protocol})",
+                           hint="run a secured twin on the local backend (--backend local), or drop --security")
     if backend == "docker":
         from harness.backends.docker.deployment import DockerDeployment
 

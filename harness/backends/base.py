@@ -15,12 +15,17 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from harness.backends.rundir import RunDir, RunState
+from harness.kafka import security
+from harness.kafka.security import ClientSecurity, client_security
 from harness.runtime.processes import ProcessRecord
 from harness.runtime.readiness import Progress, quiet
 from harness.topology.model import Topology
+
+if TYPE_CHECKING:
+    from harness.runtime.pki import RunAuthority
 
 READY_TIMEOUT_S = 120.0
 PROBE_TOPIC = "__harness_ready_probe"
@@ -79,6 +84,10 @@ class NodeStatus:
     state: str
 
 
+PKI_DIR = "pki"
+"""The run directory's CA, broker and client identities (0700; keys 0600)."""
+
+
 class Deployment(abc.ABC):
     """A running (or startable) twin of one topology."""
 
@@ -114,6 +123,26 @@ class Deployment(abc.ABC):
         """Host pids of the twin's node processes (for memory accounting)."""
         return [p.pid for p in self.state().live_processes()]
 
+    # ----- security ----------------------------------------------------------------------------
+
+    def authority(self) -> RunAuthority:
+        """The run's own CA (made on first use, in the run directory: `down --purge` removes it)."""
+        from harness.runtime.pki import RunAuthority  # `cryptography`: not in a node's Python, whose driver imports this module
+
+        return RunAuthority(self.run.path / PKI_DIR)
+
+    @property
+    def client_security(self) -> ClientSecurity:
+        """How the harness's clients and jobs reach this twin: plaintext, or the run's CA (and under mTLS
+        the harness's client certificate)."""
+        protocol = self.topology.kafka.security.protocol
+        return client_security(self.authority() if protocol != "plaintext" else None, protocol)
+
+    def register_clients(self) -> None:
+        """Every client this process makes for one of the twin's brokers uses its security from now on."""
+        if self.topology.kafka.security.secured:
+            security.register(self.bootstrap_servers.split(","), self.client_security)
+
     def client_endpoint(self, name: str) -> str:
         """Where a client on this machine reaches one broker (its entry in `bootstrap_servers`)."""
         node = next(n for n in self.state().nodes if name in (n.hostname, n.fqdn))
@@ -136,8 +165,30 @@ class Deployment(abc.ABC):
         return None
 
     def access_notes(self) -> list[str]:
-        """Extra lines for `harness status`: endpoints beyond the bootstrap servers."""
-        return []
+        """Extra lines for `harness status`: endpoints beyond the bootstrap servers, how to connect securely."""
+        return self.security_notes()
+
+    def security_notes(self) -> list[str]:
+        """A secured twin's client settings, as a team writes them into its job: store passwords stay in
+        the run's 0600 file, named here, never printed."""
+        settings = self.topology.kafka.security
+        if not settings.secured:
+            return []
+        from harness.runtime.pki import PASSWORDS_FILE
+
+        client, passwords = self.client_security, self.authority().directory / PASSWORDS_FILE
+
+        secret_names = {value: name for name, value in client.secrets.items()}
+
+        def shown(options: dict[str, str]) -> str:
+            return " ".join(f"{k}=<\"{secret_names[v]}\" in {passwords}>" if v in secret_names else f"{k}={v}" for k, v in options.items())
+        notes = [f"security: {settings.protocol.upper()} with the run's own CA ({self.authority().certificate})"
+                 + ("; a client certificate is required (CN=harness is the harness's)" if settings.protocol == "mtls" else "")]
+        notes.append(f"  confluent-kafka: {shown(dict(client.librdkafka))}")
+        notes.append(f"  Spark: {shown(client.spark_options())}")
+        if settings.plaintext_listener:
+            notes.append(f"  plaintext listener open beside TLS on port {self.topology.kafka.broker_port}: anyone who reaches it needs no certificate")
+        return notes
 
     @abc.abstractmethod
     def start(self, progress: Progress = quiet) -> None: ...

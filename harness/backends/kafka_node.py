@@ -58,6 +58,28 @@ def logging_config(logging: str) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
+class BrokerTls:
+    """What a broker with a TLS listener reads: its own keystore and the run's truststore (both PKCS12, the
+    key under the keystore's password), and whether it demands a certificate of every client (mTLS)."""
+
+    keystore: Path
+    keystore_password: str
+    truststore: Path
+    truststore_password: str
+    client_auth: bool
+
+    def properties(self) -> dict[str, object]:
+        return {
+            "ssl.keystore.type": "PKCS12", "ssl.keystore.location": self.keystore,
+            "ssl.keystore.password": self.keystore_password, "ssl.key.password": self.keystore_password,
+            "ssl.truststore.type": "PKCS12", "ssl.truststore.location": self.truststore,
+            "ssl.truststore.password": self.truststore_password,
+            "ssl.client.auth": "required" if self.client_auth else "none",
+            "ssl.endpoint.identification.algorithm": "https",  # brokers verify each other's names, as clients do
+        }
+
+
+@dataclass(frozen=True)
 class KafkaNodePlan:
     """Where one Kafka process lives: identity, address, ports, directories."""
 
@@ -70,6 +92,8 @@ class KafkaNodePlan:
     log_dir: Path
     bind_port: int | None = None  # where the broker listens when a fault proxy holds its advertised port
     zookeeper_ports: dict[str, int] | None = None  # client, peer and election ports of a ZooKeeper server
+    tls: BrokerTls | None = None  # the client listener (on broker_port) speaks TLS, and brokers speak it to each other
+    plaintext_port: int | None = None  # a plaintext listener kept open beside TLS (kafka.security.plaintext_listener)
 
     @property
     def broker_endpoint(self) -> str:
@@ -100,14 +124,19 @@ class Listeners:
 def local_listeners(plan: KafkaNodePlan, quorum: list[KafkaNodePlan]) -> Listeners:
     node = plan.node
     zookeeper = any(q.node.is_zookeeper for q in quorum)
-    bind = [f"PLAINTEXT://{plan.address}:{plan.bind_port or plan.broker_port}"] if node.is_broker else []
+    client = "SSL" if plan.tls else "PLAINTEXT"
+    served = [f"{client}://{plan.address}:{plan.broker_port}"] if node.is_broker else []
+    if node.is_broker and plan.plaintext_port:
+        served.append(f"PLAINTEXT://{plan.address}:{plan.plaintext_port}")
+    bind = [f"{client}://{plan.address}:{plan.bind_port or plan.broker_port}", *served[1:]] if node.is_broker else []
     if node.is_controller:
         bind.append(f"CONTROLLER://{plan.address}:{plan.controller_port}")
+    protocols = sorted({served_listener.split(":", 1)[0] for served_listener in served})
     return Listeners(
         bind=tuple(bind),
-        advertised=(f"PLAINTEXT://{plan.address}:{plan.broker_port}",) if node.is_broker else (),
-        protocol_map=(("PLAINTEXT:PLAINTEXT",) if node.is_broker else ()) + (() if zookeeper else ("CONTROLLER:PLAINTEXT",)),
-        inter_broker="PLAINTEXT" if node.is_broker else None,
+        advertised=tuple(served),
+        protocol_map=tuple(f"{name}:{name}" for name in protocols) + (() if zookeeper else ("CONTROLLER:PLAINTEXT",)),
+        inter_broker=client if node.is_broker else None,
         voters=",".join(q.zookeeper_endpoint for q in quorum) if zookeeper
         else ",".join(f"{q.node_id}@{q.address}:{q.controller_port}" for q in quorum),
     )
@@ -148,6 +177,7 @@ def server_properties(plan: KafkaNodePlan, topology: Topology, listeners: Listen
         props["inter.broker.listener.name"] = listeners.inter_broker
         if node.rack:
             props["broker.rack"] = node.rack
+        props.update(plan.tls.properties() if plan.tls else {})
     props.update(topology.kafka.server_properties)
     return _properties_text(props)
 
@@ -167,6 +197,7 @@ def _zookeeper_broker_properties(plan: KafkaNodePlan, topology: Topology, listen
     }
     if plan.node.rack:
         props["broker.rack"] = plan.node.rack
+    props.update(plan.tls.properties() if plan.tls else {})
     props.update(topology.kafka.server_properties)
     return props
 

@@ -18,6 +18,7 @@ from harness.runtime.readiness import Progress, quiet
 from harness.backends.kafka_node import (
     ZOOKEEPER_MAIN,
     ZOOKEEPER_PORTS,
+    BrokerTls,
     KafkaNodePlan,
     jvm_command,
     local_listeners,
@@ -34,8 +35,9 @@ from harness.dist.java import find_java
 from harness.errors import HarnessError, NotReadyError
 from harness.runtime import processes
 from harness.runtime.faultproxy import Impairment
+from harness.runtime.private import write_secret
 from harness.runtime.readiness import free_port, port_free, port_open, wait_for
-from harness.topology.model import Topology
+from harness.topology.model import Node, Topology
 
 
 
@@ -57,6 +59,7 @@ class LocalDeployment(Deployment):
         state = run.load()
         deployment = cls(Topology.model_validate(state.topology), run, state.profile)
         deployment._plans = {p.node.hostname: p for p in deployment._plan(state)}
+        deployment.register_clients()
         return deployment
 
     # ----- lifecycle ----------------------------------------------------------------------
@@ -73,6 +76,7 @@ class LocalDeployment(Deployment):
         )
         plans = self._plan(None)
         self._plans = {p.node.hostname: p for p in plans}
+        self.register_clients()
         state.nodes = [self._node_state(p) for p in plans]
         state.bootstrap_servers = self.bootstrap_servers
         self.run.save(state)
@@ -108,7 +112,8 @@ class LocalDeployment(Deployment):
 
     def _plan(self, state: RunState | None) -> list[KafkaNodePlan]:
         """Node ids, addresses and ports: reused from the state file, or chosen fresh and bind-tested."""
-        nodes = self.topology.kafka_nodes
+        nodes, kafka = self.topology.kafka_nodes, self.topology.kafka
+        security = kafka.security
         known = {n.hostname: n for n in state.nodes} if state else {}
         prefix = None if state else _pick_address_prefix()
         plans = []
@@ -119,9 +124,11 @@ class LocalDeployment(Deployment):
                 address, ports = saved.address, saved.ports
             else:
                 address = f"{prefix}.{number + 1}"
-                ports = _free_ports(address, node.is_broker, node.is_controller, self.topology.kafka.broker_port)
-                if node.is_broker and self.topology.kafka.fault_proxy:
+                ports = _free_ports(address, node.is_broker, node.is_controller, security.tls_port if security.secured else kafka.broker_port)
+                if node.is_broker and kafka.fault_proxy:
                     ports["listener"] = free_port(address)
+                if node.is_broker and security.secured and security.plaintext_listener:
+                    ports["plaintext"] = _preferred_port(address, kafka.broker_port)
                 if node.is_zookeeper:
                     ports.update({name: _preferred_port(address, port) for name, port in ZOOKEEPER_PORTS.items()})
             plans.append(
@@ -130,12 +137,23 @@ class LocalDeployment(Deployment):
                     broker_port=ports.get("broker"), controller_port=ports.get("controller"), bind_port=ports.get("listener"),
                     zookeeper_ports={name: ports[name] for name in ZOOKEEPER_PORTS} if node.is_zookeeper else None,
                     data_dir=node_dir / "data", log_dir=node_dir / "logs",
+                    tls=self._broker_tls(node, address) if node.is_broker and security.secured else None,
+                    plaintext_port=ports.get("plaintext"),
                 )
             )
         return plans
 
+    def _broker_tls(self, node: Node, address: str) -> BrokerTls:
+        """The broker's identity from the run's CA (issued on the first plan, reused when attached): the names
+        a team's CA puts in it (FQDN and short name) and the address clients here connect by."""
+        authority = self.authority()
+        identity = authority.identity(node.hostname) or authority.issue_server(node.hostname, dns_names=[node.fqdn, node.hostname], addresses=[address])
+        return BrokerTls(identity.keystore, authority.password(node.hostname), authority.truststore, authority.password("truststore"),
+                         client_auth=self.topology.kafka.security.protocol == "mtls")
+
     def _node_state(self, plan: KafkaNodePlan) -> NodeState:
-        ports = {k: v for k, v in (("broker", plan.broker_port), ("controller", plan.controller_port), ("listener", plan.bind_port)) if v}
+        ports = {k: v for k, v in (("broker", plan.broker_port), ("controller", plan.controller_port), ("listener", plan.bind_port),
+                                   ("plaintext", plan.plaintext_port)) if v}
         ports.update(plan.zookeeper_ports or {})
         node = plan.node
         return NodeState(
@@ -168,7 +186,7 @@ class LocalDeployment(Deployment):
                 (plan.data_dir / "myid").write_text(f"{plan.node_id}\n")
                 self._config_path(plan).write_text(zookeeper_properties(plan, ensemble))
             else:
-                self._config_path(plan).write_text(server_properties(plan, self.topology, local_listeners(plan, quorum)))
+                write_secret(self._config_path(plan), server_properties(plan, self.topology, local_listeners(plan, quorum)).encode())  # may hold store passwords
         if not self.topology.stack.uses_zookeeper:
             progress(f"formatting KRaft storage on {len(plans)} nodes")
             self._format(plans, java, classpath)

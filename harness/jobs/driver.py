@@ -25,6 +25,7 @@ from harness.errors import HarnessError, NotReadyError
 from harness.jobs.catchup import CatchUpGoal, CatchUpState, QueryView, latest_checkpointed
 from harness.jobs.runner import JobHistory, completed_batches, job_checkpoint, wait_until_caught_up
 from harness.runtime import processes
+from harness.runtime.private import write_secret
 from harness.runtime.readiness import wait_for
 from harness.jobs.spec import JobSpec
 from harness.versions import DEFAULT_RELEASE
@@ -36,7 +37,7 @@ SPARK_VERSION_FILE = "spark-version"  # the driver's Spark, as its session says
 class DriverProcess:
     def __init__(self, bootstrap: str, topic: str, spec: JobSpec, workdir: Path, *, cores: int, memory_mb: int,
                  master: str | None = None, conf: dict[str, str] | None = None, launcher: DriverLauncher | None = None,
-                 release: str = DEFAULT_RELEASE) -> None:
+                 release: str = DEFAULT_RELEASE, kafka_options: dict[str, str] | None = None) -> None:
         self.bootstrap, self.topic, self.spec, self.workdir = bootstrap, topic, spec, workdir
         self.release = release
         self.config = workdir / "driver.json"
@@ -44,9 +45,10 @@ class DriverProcess:
         workdir.mkdir(parents=True, exist_ok=True)
         if launcher is not None:
             _ship(spec.name, workdir / "pyfiles")
-        self.config.write_text(json.dumps({"bootstrap": bootstrap, "topic": topic, "spec": spec.model_dump(mode="json"),
-                                           "workdir": str(workdir), "cores": cores, "memory_mb": memory_mb,
-                                           "master": master or f"local[{cores}]", "conf": conf or {}, "release": release}))
+        write_secret(self.config, json.dumps({  # 0600: a secured twin's store passwords are in `kafka_options`
+            "bootstrap": bootstrap, "topic": topic, "spec": spec.model_dump(mode="json"), "workdir": str(workdir), "cores": cores,
+            "memory_mb": memory_mb, "master": master or f"local[{cores}]", "conf": conf or {}, "release": release,
+            "kafka_options": kafka_options or {}}).encode())
         self.record: processes.ProcessRecord | None = None
         self.killed = False
         self.starts = 0
@@ -194,7 +196,8 @@ def main(config_path: str) -> int:
     session = spark_session(config["bootstrap"], master=config["master"], driver_memory_mb=config["memory_mb"], app_name="harness-driver",
                             extra_conf=conf, release=config.get("release", DEFAULT_RELEASE))
     (workdir / SPARK_VERSION_FILE).write_text(session.version + "\n")
-    job = StreamingJob(session, config["bootstrap"], config["topic"], JobSpec.model_validate(config["spec"]), workdir, persist=True)
+    job = StreamingJob(session, config["bootstrap"], config["topic"], JobSpec.model_validate(config["spec"]), workdir, persist=True,
+                       kafka_options=config.get("kafka_options"))
     try:
         job.start()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -79,9 +79,11 @@ class JobHandle(Protocol):
 class StreamingJob:
     """Start the job's query (and the malformed-records query), wait until it caught up, stop it."""
 
-    def __init__(self, spark: SparkSession, bootstrap: str, topic: str, spec: JobSpec, workdir: Path, *, persist: bool = False) -> None:
+    def __init__(self, spark: SparkSession, bootstrap: str, topic: str, spec: JobSpec, workdir: Path, *, persist: bool = False,
+                 kafka_options: Mapping[str, str] | None = None) -> None:
         self.spark, self.bootstrap, self.topic, self.spec, self.workdir = spark, bootstrap, topic, spec, workdir
         self.persist = persist  # also write each batch's output to files (a driver in its own process does)
+        self.kafka_options = dict(kafka_options or {})  # the connector's `kafka.security.protocol`, `kafka.ssl.*` for a secured twin
         self.history = JobHistory()
         self._lock = threading.Lock()
         self._queries: list[StreamingQuery] = []
@@ -97,6 +99,7 @@ class StreamingJob:
         reader = (
             self.spark.readStream.format("kafka")
             .option("kafka.bootstrap.servers", self.bootstrap)
+            .options(**self.kafka_options)
             .option("subscribe", self.topic)
             .option("startingOffsets", "earliest")
             .option("failOnDataLoss", "true")
@@ -163,7 +166,7 @@ class StreamingJob:
             write_json(self.workdir / "malformed" / f"{batch_id}.json", [[r.partition, r.offset] for r in rows])
         if self.spec.dead_letter_topic and rows:
             (frame.selectExpr("key", "value").write.format("kafka").option("kafka.bootstrap.servers", self.bootstrap)
-             .option("topic", self.spec.dead_letter_topic).save())
+             .options(**self.kafka_options).option("topic", self.spec.dead_letter_topic).save())
 
     # ----- wait and stop ------------------------------------------------------------------
 

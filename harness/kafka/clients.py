@@ -8,6 +8,8 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
+from harness.kafka import security
+
 _LOG = logging.getLogger("harness.kafka.client")
 # Without a handler, Python's last-resort handler would print librdkafka's retry warnings to stderr.
 _LOG.addHandler(logging.NullHandler())
@@ -15,7 +17,8 @@ _LOG.addHandler(logging.NullHandler())
 
 def _base(bootstrap: str) -> dict[str, Any]:
     # librdkafka logs "connection refused" to stderr while a broker restarts; route it to logging.
-    return {"bootstrap.servers": bootstrap, "logger": _LOG, "client.id": "kafka-spark-harness"}
+    # A secured twin registered how to reach it (CA, client certificate): every client here uses that.
+    return {"bootstrap.servers": bootstrap, "logger": _LOG, "client.id": "kafka-spark-harness", **security.for_bootstrap(bootstrap).librdkafka}
 
 
 def admin(bootstrap: str) -> AdminClient:

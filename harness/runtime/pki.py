@@ -29,6 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from harness.dist.java import find_java
 from harness.errors import HarnessError
+from harness.runtime.private import write_secret
 from harness.runtime.processes import run_tool
 
 VALID_FOR = dt.timedelta(days=7)  # a run's certificates outlive any run, and no run's CA is worth keeping
@@ -74,7 +75,7 @@ class RunAuthority:
                                              key_encipherment=False, data_encipherment=False, key_agreement=False,
                                              encipher_only=False, decipher_only=False), critical=True)
                 .sign(key, hashes.SHA256()))
-        _write_secret(self._key_file, _pem_key(key))
+        write_secret(self._key_file, _pem_key(key))
         self.certificate.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         self._keytool(["-importcert", "-noprompt", "-alias", "run-ca", "-file", str(self.certificate),
                        "-keystore", str(self.truststore), "-storetype", "PKCS12", "-storepass", self.password("truststore")])
@@ -86,23 +87,35 @@ class RunAuthority:
         known = json.loads(path.read_text()) if path.exists() else {}
         if store not in known:
             known[store] = secrets.token_urlsafe(18)
-            _write_secret(path, json.dumps(known).encode())
+            write_secret(path, json.dumps(known).encode())
         return str(known[store])
 
     # ----- issuing ---------------------------------------------------------------------------------
 
+    def identity(self, name: str) -> Identity | None:
+        """An identity issued earlier in this run (a twin attached by another process reuses it), or None."""
+        base = self.directory / name
+        certificate, key, keystore = base.with_suffix(".pem"), base.with_suffix(".key"), base.with_suffix(".p12")
+        if not (certificate.exists() and key.exists() and keystore.exists()):
+            return None
+        leaf = x509.load_pem_x509_certificates(certificate.read_bytes())[0]
+        sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = (*sans.get_values_for_type(x509.DNSName), *(str(a) for a in sans.get_values_for_type(x509.IPAddress)))
+        return Identity(name, certificate, key, keystore, names)
+
     def issue_server(self, name: str, *, dns_names: Sequence[str], addresses: Sequence[str] = ()) -> Identity:
         """A broker's identity. `dns_names` are what a client may connect by (an HDInsight guide issues the
-        FQDN and the short name); leave the FQDN out to rehearse a certificate that fails verification."""
+        FQDN and the short name); leave the FQDN out to rehearse a certificate that fails verification.
+        It serves clients and, for the brokers' own connections to each other, is a client too."""
         sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
         sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
-        return self._issue(name, sans, ExtendedKeyUsageOID.SERVER_AUTH, (*dns_names, *addresses))
+        return self._issue(name, sans, [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH], (*dns_names, *addresses))
 
     def issue_client(self, principal: str) -> Identity:
         """A client's identity for mutual TLS; the broker sees `CN=<principal>` as its principal."""
-        return self._issue(principal, [x509.DNSName(principal)], ExtendedKeyUsageOID.CLIENT_AUTH, (principal,))
+        return self._issue(principal, [x509.DNSName(principal)], [ExtendedKeyUsageOID.CLIENT_AUTH], (principal,))
 
-    def _issue(self, name: str, sans: list[x509.GeneralName], usage: x509.ObjectIdentifier, names: tuple[str, ...]) -> Identity:
+    def _issue(self, name: str, sans: list[x509.GeneralName], usages: list[x509.ObjectIdentifier], names: tuple[str, ...]) -> Identity:
         if not names:
             raise HarnessError(f"a certificate for {name} needs at least one name or address")
         key = ec.generate_private_key(ec.SECP256R1())
@@ -112,15 +125,15 @@ class RunAuthority:
                 .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + VALID_FOR)
                 .add_extension(x509.SubjectAlternativeName(sans), critical=False)
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+                .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
                 .sign(self._key, hashes.SHA256()))  # type: ignore[arg-type]
         base = self.directory / name
         certificate, key_file, keystore = base.with_suffix(".pem"), base.with_suffix(".key"), base.with_suffix(".p12")
         certificate.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + self.certificate.read_bytes())  # chain: leaf, then CA
-        _write_secret(key_file, _pem_key(key))
+        write_secret(key_file, _pem_key(key))
         store = pkcs12.serialize_key_and_certificates(name.encode(), key, cert, [self._cert],
                                                       serialization.BestAvailableEncryption(self.password(name).encode()))
-        _write_secret(keystore, store)
+        write_secret(keystore, store)
         return Identity(name, certificate, key_file, keystore, names)
 
     def _keytool(self, args: list[str]) -> None:
@@ -130,10 +143,3 @@ class RunAuthority:
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
-
-def _write_secret(path: Path, data: bytes) -> None:
-    """Created 0600 before a byte is written, so no other user ever reads a key."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    os.chmod(path, 0o600)

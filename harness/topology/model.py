@@ -172,6 +172,32 @@ class TopicDefaults(_Strict):
         return self
 
 
+SecurityProtocol = Literal["plaintext", "tls", "mtls"]
+SECURITY_PROTOCOLS: tuple[str, ...] = ("plaintext", "tls", "mtls")
+TLS_PORT = 9093
+"""HDInsight's port for Kafka clients over TLS, beside 9092 for plaintext."""
+
+
+class KafkaSecurity(_Strict):
+    """How clients reach the brokers. A secured twin makes a CA of the run's own and issues every broker a
+    certificate for its FQDN, short name and address; clients must verify it (hostname verification on)."""
+
+    protocol: SecurityProtocol = Field(
+        default="plaintext",
+        description="plaintext; tls (encrypted, the client verifies the broker); mtls (the broker verifies the client's certificate too)",
+    )
+    tls_port: int = Field(default=TLS_PORT, ge=1, le=65535, description="preferred port of the TLS listener (HDInsight's 9093)")
+    plaintext_listener: bool = Field(
+        default=False,
+        description="keep a plaintext listener on broker_port open beside TLS, as HDInsight's default layout does "
+                    "(anyone who reaches it needs no certificate; the gate says so)",
+    )
+
+    @property
+    def secured(self) -> bool:
+        return self.protocol != "plaintext"
+
+
 class KafkaSettings(_Strict):
     heap_mb: int = Field(default=512, ge=128, le=16_384, description="JVM heap of each Kafka process")
     topic_defaults: TopicDefaults = TopicDefaults()
@@ -186,6 +212,7 @@ class KafkaSettings(_Strict):
         description="local backend: a TCP proxy where each broker's advertised listener points, so `delay` and "
                     "`partition` (inbound only) work without root",
     )
+    security: KafkaSecurity = KafkaSecurity()
     server_properties: dict[str, str | int | float | bool] = Field(
         default={}, description="extra Kafka server properties for every node, applied after the harness's own"
     )
@@ -252,6 +279,13 @@ class Topology(_Strict):
             clusters.append(cluster.model_copy(update={"nodes": tuple(groups)}))
         return Topology.model_validate({**self.model_dump(mode="json"), "release": name,
                                         "clusters": [c.model_dump(mode="json") for c in clusters]})
+
+    def with_security(self, protocol: str) -> Topology:
+        """The same deployment with its client listeners secured by `protocol` (or plaintext again)."""
+        if protocol not in SECURITY_PROTOCOLS:
+            raise ValueError(f"unknown security protocol {protocol!r}; choose one of: {', '.join(SECURITY_PROTOCOLS)}")
+        security = self.kafka.security.model_copy(update={"protocol": protocol})
+        return self.model_copy(update={"kafka": self.kafka.model_copy(update={"security": security})})
 
     @model_validator(mode="after")
     def _consistent(self) -> Topology:

@@ -25,6 +25,7 @@ class RunReport:
     delivery: dict[str, Any] = field(default_factory=dict)
     faults: list[dict[str, Any]] = field(default_factory=list)
     release: str = ""
+    security: str = "plaintext"  # how clients and the job reached the brokers (kafka.security.protocol)
 
     @property
     def verdict(self) -> str:
@@ -36,6 +37,7 @@ class RunReport:
             "scenario": self.scenario,
             "profile": self.profile,
             "release": self.release,
+            "security": self.security,
             "bootstrap_servers": self.bootstrap_servers,
             "manifest": self.manifest,
             "replay": self.replay,
@@ -55,7 +57,7 @@ class RunReport:
         lat, ack = j.get("latency_ms") or {}, r.get("ack_latency_ms") or {}
         lines = [
             f"scenario {self.scenario} on profile {self.profile} ({self.bootstrap_servers})"
-            + (f", release {self.release}" if self.release else ""),
+            + (f", release {self.release}" if self.release else "") + (f", over {self.security.upper()}" if self.security != "plaintext" else ""),
             f"replay    {r.get('acked')} records acknowledged of {r.get('sent')} sent in {r.get('seconds', 0):.2f}s "
             f"({r.get('rate_per_s', 0):,.0f} records/s), {len(r.get('failed', []))} failed",
             "          per partition: " + ", ".join(f"{p}:{n}" for p, n in (r.get("per_partition") or {}).items()),
@@ -93,7 +95,7 @@ class RunReport:
 
 def run_report(scenario: str, profile: str, bootstrap_servers: str, history: RunHistory, verdict: Verdict, *,
                job_facts: dict[str, Any] | None = None, faults: Sequence[dict[str, Any]] = (), manifest: str | None = None,
-               release: str = "") -> RunReport:
+               release: str = "", security: str = "plaintext") -> RunReport:
     """The report of one run, from its history and verdict; `job_facts` are what the job handle adds
     (wall time, how the catch-up wait ended, driver incarnations)."""
     spec, verification, batches = history.job, verdict.verification, history.batches
@@ -107,7 +109,7 @@ def run_report(scenario: str, profile: str, bootstrap_servers: str, history: Run
     comparison = verification.comparison
     return RunReport(
         scenario=scenario, profile=profile, bootstrap_servers=bootstrap_servers, manifest=manifest, faults=list(faults), release=release,
-        replay={
+        security=security, replay={
             "sent": sum(r.sent for r in replays), "acked": len(acked), "failed": history.failed_sends, "seconds": round(seconds, 3),
             "rate_per_s": round(len(acked) / seconds, 1) if seconds else 0.0, "per_partition": counts(per_partition),
             "ack_latency_ms": latency_summary([ms for r in replays for ms in r.ack_latencies_ms]),

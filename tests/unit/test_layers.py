@@ -148,3 +148,24 @@ def test_loading_a_scenario_file_loads_no_process_container_or_client_code() -> 
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_what_a_docker_node_runs_imports_with_the_images_packages_alone() -> None:
+    """The driver, Livy, submission and notebook entry points run on a node with the image's Python, which
+    has the harness's runtime requirements (pydantic, PyYAML, psutil, confluent-kafka, pyspark) and no more:
+    an import of a host-only package (here the CA's `cryptography`) would stop Livy from ever answering."""
+    from harness.backends.docker.images import PYTHON_REQUIREMENTS
+
+    allowed = {r.split("==")[0].replace("-", "_").lower() for r in PYTHON_REQUIREMENTS} | {"pyspark", "py4j", "yaml", "typing_extensions"}
+    entries = ("harness.jobs.driver", "harness.jobs.livy", "harness.jobs.application", "harness.jobs.notebook", "harness.runtime.nfdelay")
+    code = ("import sys\n"
+            "class Refuse:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            f"        if name.split('.')[0] == 'cryptography': raise ImportError('host-only package ' + name)\n"
+            "sys.meta_path.insert(0, Refuse())\n"
+            f"for entry in {entries!r}: __import__(entry)\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules if not m.startswith('_')} - set(sys.stdlib_module_names)))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    third_party = set(eval(result.stdout.strip())) - {"harness"}  # noqa: S307 - our own subprocess's printed list
+    assert third_party <= allowed | {"pydantic_core", "annotated_types", "typing_inspection", "cython_runtime"}, third_party - allowed

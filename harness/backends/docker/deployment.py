@@ -127,7 +127,7 @@ class DockerDeployment(Deployment):
             head = self.topology.spark_master
             assert head is not None
             notes.append(f"Livy batches: {self.livy_url}/batches (in the VNet: http://{head.hostname}:{LIVY_PORT}/batches)")
-        return notes
+        return notes + self.security_notes()
 
     # ----- lifecycle ----------------------------------------------------------------------------
 

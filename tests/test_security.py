@@ -1,0 +1,132 @@
+"""Secured twins end to end: brokers behind TLS with the run's own CA, the stock ticker over mTLS on
+today's stack and over TLS on hdinsight-5.1 with the same checks as plaintext, clients without
+credentials turned away, nothing listening beyond loopback, and no secret in any log or report.
+
+Two twins (local backend): an mTLS dev twin serves most tests; a TLS hdinsight twin (Kafka 3.2 on
+ZooKeeper, Spark 3.3 in a driver process of its own) runs the ticker once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from ipaddress import ip_address
+from pathlib import Path
+
+import psutil
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer
+
+from harness.backends import Deployment, new_deployment
+from harness.kafka.admin import create_topic
+from harness.runner import run_scenario, running_twin
+from harness.scenarios.spec import load_scenario
+from tests.conftest import REPO
+from tests.test_cluster import produce
+
+TICKER = REPO / "scenarios" / "stock-ticker.yaml"
+
+
+@pytest.fixture(scope="module")
+def mtls_twin(module_runs: Path) -> Iterator[Deployment]:
+    with running_twin(new_deployment("dev", f"mtls-{os.getpid()}", "local", security="mtls")) as twin:
+        yield twin
+
+
+def _unregistered(twin: Deployment, **settings: str) -> dict[str, object]:
+    """A client's settings made by hand, bypassing the twin's registered security: what a team's client has."""
+    return {"bootstrap.servers": twin.bootstrap_servers, "client.id": "no-credentials", "socket.timeout.ms": 5000, **settings}
+
+
+def test_a_client_without_credentials_can_neither_produce_nor_consume(mtls_twin: Deployment) -> None:
+    topic = "guarded"
+    create_topic(mtls_twin.bootstrap_servers, topic, partitions=1, replication_factor=3)
+    produce(mtls_twin.bootstrap_servers, topic, 5, "ok")  # the harness's own client holds the run's certificate
+    ca = str(mtls_twin.authority().certificate)
+    for who, settings in (("plaintext", {}), ("TLS without a client certificate", {"security.protocol": "SSL", "ssl.ca.location": ca})):
+        errors: list[object] = []
+        producer = Producer(_unregistered(mtls_twin, **settings, **{"message.timeout.ms": 8000}))
+        producer.produce(topic, b"intruder", on_delivery=lambda error, _msg: errors.append(error))
+        producer.flush(30)
+        assert errors and errors[0] is not None, f"{who}: a record was accepted"
+        consumer = Consumer(_unregistered(mtls_twin, **settings, **{"group.id": "intruders"}))
+        try:
+            with pytest.raises(KafkaException):
+                consumer.list_topics(topic, timeout=8)
+        finally:
+            consumer.close()
+
+
+def test_the_stock_ticker_passes_over_mtls(mtls_twin: Deployment, spark: object) -> None:
+    report = run_scenario(load_scenario(TICKER), deployment=mtls_twin, spark=spark)  # type: ignore[arg-type]
+    assert report.verdict == "pass", report.render()
+    assert report.security == "mtls" and "over MTLS" in report.render()
+    _assert_no_secret_in(mtls_twin, [json.dumps(report.to_json()), report.render()])
+
+
+def test_nothing_of_a_secured_twin_listens_beyond_loopback(mtls_twin: Deployment) -> None:
+    brokers = {str(pid) for pid in mtls_twin.node_pids()}
+    spark = {str(p.pid) for p in psutil.Process().children(recursive=True) if "SparkSubmit" in " ".join(p.cmdline())}  # this test's Spark JVM
+    listening = [line.split() for line in subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout.splitlines()]
+
+    def owned_by(pids: set[str]) -> list[list[str]]:
+        return [fields for fields in listening if any(f"pid={pid}," in fields[-1] for pid in pids)]
+    assert owned_by(brokers), "found no listening socket of the twin's brokers"
+    for fields in owned_by(brokers | spark):
+        address = ip_address(fields[3].rsplit(":", 1)[0].strip("[]").split("%")[0])
+        mapped = getattr(address, "ipv4_mapped", None)  # Java binds IPv4 addresses as ::ffff:a.b.c.d
+        assert (mapped or address).is_loopback, " ".join(fields)
+    ports = {int(fields[3].rsplit(":", 1)[1]) for fields in owned_by(brokers)}
+    assert 9093 in ports and 9092 not in ports, ports  # TLS on HDInsight's port, and no plaintext listener beside it
+
+
+def test_harness_status_shows_the_client_settings_without_their_passwords(mtls_twin: Deployment) -> None:
+    notes = "\n".join(mtls_twin.access_notes())
+    assert "kafka.security.protocol=SSL" in notes and "kafka.ssl.keystore.location=" in notes and "ssl.ca.location=" in notes
+    for secret in _secrets(mtls_twin):
+        assert secret not in notes
+
+
+def test_the_stock_ticker_passes_over_tls_on_hdinsight_5_1(module_runs: Path) -> None:
+    with running_twin(new_deployment("hdinsight", f"tls51-{os.getpid()}", "local", security="tls")) as twin:
+        assert twin.topology.stack.uses_zookeeper
+        report = run_scenario(load_scenario(TICKER), deployment=twin)
+        assert report.verdict == "pass", report.render()
+        assert report.security == "tls" and report.job["spark"]["version"].startswith("3.3")
+        _assert_no_secret_in(twin, [json.dumps(report.to_json()), report.render()])
+
+
+# ----- secrets ---------------------------------------------------------------------------------------
+
+CONFIGS = ("server.properties", "driver.json")  # where a node or driver must read its store passwords: 0600, not logs
+
+
+def _secrets(twin: Deployment) -> list[str]:
+    """Every store password of the run, and the body of every private key it made."""
+    pki = twin.authority().directory
+    passwords = list(json.loads((pki / "passwords.json").read_text()).values())
+    keys = [re.sub(r"-----[A-Z ]+-----|\s", "", key.read_text()) for key in pki.glob("*.key")]
+    return passwords + [body[:40] for body in keys]
+
+
+def _assert_no_secret_in(twin: Deployment, reports: list[str]) -> None:
+    secrets = _secrets(twin)
+    assert len(secrets) >= 4
+    pki = twin.authority().directory
+    scanned = 0
+    for path in twin.run.path.rglob("*"):
+        if not path.is_file() or pki in path.parents:
+            continue
+        text = path.read_bytes().decode("utf-8", "replace")
+        scanned += 1
+        leaked = [s[:6] + "..." for s in secrets if s in text]
+        if leaked and path.name in CONFIGS:
+            assert path.stat().st_mode & 0o077 == 0, f"{path} holds passwords and others may read it"
+            continue
+        assert not leaked, f"{path} holds a secret of the run: {leaked}"
+    for report in reports:
+        assert not [s for s in secrets if s in report], "a report holds a secret of the run"
+    assert scanned > 5  # the logs of every node were read

@@ -1,0 +1,69 @@
+"""A secured twin's configuration as data: listeners and TLS properties per release, what clients are
+told, and what is refused. Certificates are real (the run's CA in a temp directory); no broker runs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from harness.backends import new_deployment
+from harness.backends.kafka_node import BrokerTls, KafkaNodePlan, local_listeners, server_properties
+from harness.errors import HarnessError
+from harness.kafka import security
+from harness.kafka.clients import _base  # noqa: PLC2701 - the one place client settings are assembled
+from harness.kafka.security import client_security
+from harness.runtime.pki import RunAuthority
+from harness.topology.loader import load_profile
+from tests.unit.test_releases import plans, properties, zookeeper_topology
+
+TLS = BrokerTls(Path("/pki/wn0-kafka.p12"), "k-secret", Path("/pki/truststore.p12"), "t-secret", client_auth=True)
+
+
+def test_a_secured_broker_on_zookeeper_serves_tls_to_clients_and_peers_and_nothing_in_plaintext() -> None:
+    topology = zookeeper_topology().with_security("mtls")
+    all_plans = plans(topology)
+    quorum = [p for p in all_plans if p.node.is_quorum]
+    broker = replace(next(p for p in all_plans if p.node.is_broker), broker_port=9093, tls=TLS)
+    props = properties(server_properties(broker, topology, local_listeners(broker, quorum)))
+    assert props["listeners"] == props["advertised.listeners"] == "SSL://127.1.2.5:9093"
+    assert props["listener.security.protocol.map"] == "SSL:SSL" and props["inter.broker.listener.name"] == "SSL"
+    assert props["ssl.client.auth"] == "required" and props["ssl.keystore.type"] == props["ssl.truststore.type"] == "PKCS12"
+    assert props["ssl.key.password"] == props["ssl.keystore.password"] == "k-secret"
+    assert props["ssl.endpoint.identification.algorithm"] == "https"
+
+
+def test_a_kraft_broker_keeps_a_plaintext_listener_only_when_asked_and_its_controller_stays_apart() -> None:
+    topology = load_profile("dev").with_security("tls")
+    node = topology.kafka_nodes[0]  # broker and controller at once
+    plan = KafkaNodePlan(node=node, node_id=1, address="127.1.2.2", broker_port=9093, controller_port=9094, data_dir=Path("/d"),
+                         log_dir=Path("/l"), tls=replace(TLS, client_auth=False), plaintext_port=9092)
+    props = properties(server_properties(plan, topology, local_listeners(plan, [plan])))
+    assert props["listeners"] == "SSL://127.1.2.2:9093,PLAINTEXT://127.1.2.2:9092,CONTROLLER://127.1.2.2:9094"
+    assert props["advertised.listeners"] == "SSL://127.1.2.2:9093,PLAINTEXT://127.1.2.2:9092"
+    assert props["listener.security.protocol.map"] == "PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT"
+    assert props["inter.broker.listener.name"] == "SSL" and props["ssl.client.auth"] == "none"
+    plain = replace(plan, tls=None, plaintext_port=None, broker_port=9092)
+    assert "ssl.keystore.location" not in properties(server_properties(plain, load_profile("dev"), local_listeners(plain, [plain])))
+
+
+def test_clients_of_a_registered_twin_get_its_settings_and_no_repr_shows_a_password(tmp_path: Path) -> None:
+    authority = RunAuthority(tmp_path / "pki")
+    mtls = client_security(authority, "mtls")
+    assert mtls.spark_options()["kafka.security.protocol"] == "SSL"
+    assert mtls.spark_options()["kafka.ssl.keystore.location"].endswith("harness.p12")
+    assert set(mtls.secrets) == {"truststore", "harness"} and not any(v in repr(mtls) for v in mtls.secrets.values())
+    security.register(["127.9.9.2:9093", "127.9.9.3:9093"], mtls)
+    settings = _base("127.9.9.3:9093")  # a subset of the twin's brokers, as the fault scheduler asks
+    assert settings["security.protocol"] == "SSL" and settings["ssl.certificate.location"].endswith("harness.pem")
+    assert "security.protocol" not in _base("127.9.9.9:9092")  # another twin, plaintext
+    assert client_security(authority, "plaintext").spark_options() == {}
+
+
+def test_the_docker_backend_refuses_a_secured_profile_before_anything_starts() -> None:
+    with pytest.raises(HarnessError, match="docker backend does not secure its listeners yet") as refused:
+        new_deployment("dev", "never-started", "docker", security="tls")
+    assert "--backend local" in (refused.value.hint or "")
+    with pytest.raises(ValueError, match="unknown security protocol 'ssl'; choose one of: plaintext, tls, mtls"):
+        load_profile("dev").with_security("ssl")
