@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from harness.errors import HarnessError
 from harness.runtime.readiness import Progress, quiet
 from harness.scenarios.spec import Scenario, load_scenario
-from harness.topology.loader import load_model, load_profile
+from harness.topology.loader import load_model, load_profile, read_yaml
 from harness.verify.report import GateCheck, GateReport
 from harness.verify.static import JobDeclaration, TopicPlan, run_static_checks
 from harness.versions import RELEASES
@@ -109,11 +109,13 @@ def run_gate(config: GateConfig, *, base_dir: Path, save_baseline: bool = False,
     report = GateReport(name=config.name)
     base = load_profile(_resolve(base_dir, config.profile) if config.profile.endswith((".yaml", ".yml")) else config.profile)
     scenarios = [(s, _with_job(load_scenario(_resolve(base_dir, s.path)), s)) for s in config.scenarios]
+    documents: dict[str, object] = {s.path: read_yaml(_resolve(base_dir, s.path)) for s in config.scenarios}  # searched for secrets in clear
+    documents.update({f"the gate's job for {s.path}": s.job for s in config.scenarios if s.job})
     figures: dict[str, dict[str, Any]] = {}
     for release_name in config.releases or (None,):
         topology = base.with_release(release_name) if release_name else base
         label = f" on {release_name}" if config.releases else ""
-        if not _static(report, config, topology, scenarios, label, progress):
+        if not _static(report, config, topology, scenarios, documents, label, progress):
             continue
         stack = topology.stack.name  # the release each scenario runs on, named or the profile's own
         for (entry, scenario), run in zip(scenarios, _run_scenarios(config, topology, release_name, scenarios, progress), strict=True):
@@ -128,15 +130,15 @@ def run_gate(config: GateConfig, *, base_dir: Path, save_baseline: bool = False,
     return report
 
 
-def _static(report: GateReport, config: GateConfig, topology, scenarios: list[tuple[GateScenario, Scenario]], label: str,  # noqa: ANN001
-            progress: Progress) -> bool:
+def _static(report: GateReport, config: GateConfig, topology, scenarios: list[tuple[GateScenario, Scenario]],  # noqa: ANN001
+            documents: dict[str, object], label: str, progress: Progress) -> bool:
     """The static checks against this release's stack; False (and the scenarios skipped) when one fails."""
     progress(f"static checks of profile {config.profile} and the job{label}")
     topics = [TopicPlan(t.name, t.partitions, t.replication_factor or topology.kafka.topic_defaults.replication_factor,
                         _min_isr(t.configs)) for _, sc in scenarios for t in sc.topics]
     job = JobDeclaration(config.job.bootstrap_servers, config.job.spark_version, config.job.connector, config.job.spark_conf,
                          kafka_options=config.job.kafka_options)
-    checks = run_static_checks(topology, _unique(topics), job)
+    checks = run_static_checks(topology, _unique(topics), job, documents)
     for check in checks:
         report.checks.append(GateCheck(f"static{label}", check.name, check.ok, check.detail, check.fix))
     if all(c.ok for c in checks):

@@ -38,7 +38,9 @@ class JobDeclaration:
     """The `kafka.*` options the job gives the connector (with or without the prefix)."""
 
 
-def run_static_checks(topology: Topology, topics: Sequence[TopicPlan], job: JobDeclaration) -> list[Check]:
+def run_static_checks(topology: Topology, topics: Sequence[TopicPlan], job: JobDeclaration,
+                      documents: Mapping[str, object] | None = None) -> list[Check]:
+    """`documents` are the parsed files the gate runs (scenario files, by name), searched for secrets in clear."""
     return [
         *_replication(topology, topics),
         _partitions_per_broker(topology, topics),
@@ -47,6 +49,9 @@ def run_static_checks(topology: Topology, topics: Sequence[TopicPlan], job: JobD
         *_client_settings_known(topology, job),
         _dynamic_allocation(job),
         _names_across_peering(topology, job),
+        _security_matches_listeners(topology, job),
+        _plaintext_beside_tls(topology),
+        _no_secret_in_clear(job, documents or {}),
     ]
 
 
@@ -192,3 +197,83 @@ def _names_across_peering(topology: Topology, job: JobDeclaration) -> Check:
         "to advertise IP addresses (advertised.listeners=PLAINTEXT://<ip>:9092, listeners=PLAINTEXT://0.0.0.0:9092) and use "
         "the IP addresses in the job's bootstrap servers",
     )
+
+
+# ----- security ----------------------------------------------------------------------------------
+
+SECRET_NAME = re.compile(r"(?i)(password|passwd|secret|jaas\.config|token)")
+FILLED_AT_RUN_TIME = re.compile(r"^\s*(\{[a-z_]+\}|\$\{[^}]+\}|<[^>]+>)?\s*$")
+"""A harness placeholder ({name}), a Kafka config provider (${file:...}, ${env:...}), a <placeholder>, or nothing."""
+
+
+def _security_matches_listeners(topology: Topology, job: JobDeclaration) -> Check:
+    """The job's `kafka.security.protocol` against what the brokers serve: a job that says PLAINTEXT to a
+    TLS-only listener fails its first fetch (the broker drops the connection, the client retries and the
+    query times out), and a TLS job against plaintext brokers fails its handshake."""
+    settings, name = topology.kafka.security, "job's security options match the brokers' listeners"
+    if not job.kafka_options:
+        return Check(name, True, "the job declares no kafka.* options")
+    options = {k.removeprefix("kafka."): v for k, v in job.kafka_options.items()}
+    said = options.get("security.protocol", "PLAINTEXT").upper()
+    served = {"plaintext": {"PLAINTEXT"}, "tls": {"SSL"}, "mtls": {"SSL"}}[settings.protocol] | ({"PLAINTEXT"} if settings.plaintext_listener else set())
+    if said not in served:
+        return Check(name, False, f"the job uses {said}, and the brokers of profile {topology.name} serve {' and '.join(sorted(served))} only",
+                     "set kafka.security.protocol=SSL with kafka.ssl.truststore.location/password (harness status prints them)"
+                     if "SSL" in served else "set kafka.security.protocol=PLAINTEXT, or secure the profile (kafka.security.protocol: tls)")
+    missing = [] if said == "PLAINTEXT" else [k for k in ("ssl.truststore.location",) if k not in options]
+    if settings.protocol == "mtls" and said == "SSL":
+        missing += [k for k in ("ssl.keystore.location",) if k not in options]
+    if missing:
+        return Check(name, False, f"the job uses {said} but sets no {', '.join('kafka.' + k for k in missing)}: "
+                     + ("it cannot verify the brokers' certificates" if "ssl.truststore.location" in missing else "the brokers demand a client certificate"),
+                     f"add {', '.join('kafka.' + k for k in missing)}, pointing at a file present on every Spark node (driver and executors)")
+    return Check(name, True, f"the job uses {said}; the brokers serve {' and '.join(sorted(served))}")
+
+
+def _plaintext_beside_tls(topology: Topology) -> Check:
+    """A secured profile whose `server_properties` re-open a plaintext listener the profile closed: anyone
+    who reaches it reads and writes without a certificate."""
+    settings, name = topology.kafka.security, "no plaintext listener beside TLS"
+    if not settings.secured:
+        return Check(name, True, "the profile serves plaintext only")
+    extra = " ".join(str(topology.kafka.server_properties.get(k, "")) for k in ("listeners", "advertised.listeners", "listener.security.protocol.map"))
+    reopened = "PLAINTEXT" in extra.upper().replace("SASL_PLAINTEXT", "")
+    if settings.plaintext_listener:
+        return Check(name, True, f"plaintext on {topology.kafka.broker_port} beside TLS, as the profile chooses (kafka.security.plaintext_listener: true): "
+                     "anyone who reaches that port needs no certificate")
+    return Check(name, not reopened,
+                 "kafka.server_properties open a PLAINTEXT listener although kafka.security.plaintext_listener is false" if reopened
+                 else f"TLS only ({settings.protocol})",
+                 "remove the PLAINTEXT listener from kafka.server_properties" if reopened else "")
+
+
+def _no_secret_in_clear(job: JobDeclaration, documents: Mapping[str, object]) -> Check:
+    """A password written into a job's conf or a scenario file ends up in version control, in process
+    listings and in Spark's event log; deployed jobs read it from a file or the environment."""
+    found = [f"the gate's job: {key}" for key, value in {**(job.spark_conf or {}), **(job.kafka_options or {})}.items()
+             if SECRET_NAME.search(key) and not FILLED_AT_RUN_TIME.match(str(value))]
+    for source, document in documents.items():
+        found += [f"{source}: {where}" for where in _secrets_in(document, "")]
+    return Check("no secret written in clear in the job or its scenarios", not found,
+                 "; ".join(found) if found else "no password, secret or JAAS config with a literal value",
+                 "" if not found else "read it at run time, from a file only the job's user reads or the environment: a Kafka "
+                 "config provider (${file:/path:key}, ${env:NAME}), or your job's own lookup")
+
+
+def _secrets_in(node: object, path: str) -> list[str]:
+    """Dotted paths of literal values under secret-looking keys, in mappings and in `key=value` strings (args, --conf)."""
+    if isinstance(node, Mapping):
+        found = []
+        for key, value in node.items():
+            where = f"{path}.{key}" if path else str(key)
+            if SECRET_NAME.search(str(key)) and not isinstance(value, (Mapping, list)) and not FILLED_AT_RUN_TIME.match(str(value)):
+                found.append(where)
+            else:
+                found += _secrets_in(value, where)
+        return found
+    if isinstance(node, list):
+        return [w for i, item in enumerate(node) for w in _secrets_in(item, f"{path}[{i}]")]
+    if isinstance(node, str) and "=" in node:
+        key, _, value = node.partition("=")
+        return [path] if SECRET_NAME.search(key) and not FILLED_AT_RUN_TIME.match(value) else []
+    return []

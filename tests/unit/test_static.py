@@ -129,3 +129,44 @@ def test_consumer_settings_the_spark_source_refuses_are_named_with_the_source_op
     job = JobDeclaration(kafka_options={"kafka.auto.offset.reset": "earliest"})
     refused = checks(load_profile("dev"), [TopicPlan("stockVals", 8, 3)], job)["Kafka settings the Spark source takes"]
     assert not refused.ok and "startingOffsets" in refused.detail
+
+
+SECURITY_CHECK = "job's security options match the brokers' listeners"
+
+
+@pytest.mark.parametrize(("protocol", "options", "ok", "says"), [
+    ("tls", {"kafka.security.protocol": "PLAINTEXT"}, False, "the job uses PLAINTEXT, and the brokers of profile dev serve SSL only"),
+    ("tls", {"kafka.bootstrap.servers": "wn0-kafka:9093"}, False, "uses PLAINTEXT"),  # no protocol said: the client's default
+    ("tls", {"kafka.security.protocol": "SSL"}, False, "sets no kafka.ssl.truststore.location"),
+    ("tls", {"kafka.security.protocol": "SSL", "kafka.ssl.truststore.location": "/etc/kafka/truststore.p12"}, True, "uses SSL"),
+    ("mtls", {"kafka.security.protocol": "SSL", "kafka.ssl.truststore.location": "/t.p12"}, False, "demand a client certificate"),
+    ("plaintext", {"kafka.security.protocol": "SSL", "kafka.ssl.truststore.location": "/t.p12"}, False, "serve PLAINTEXT only"),
+    ("plaintext", {"kafka.security.protocol": "PLAINTEXT"}, True, "uses PLAINTEXT"),
+])
+def test_a_jobs_security_protocol_must_be_one_the_brokers_serve(protocol: str, options: dict[str, str], ok: bool, says: str) -> None:
+    check = checks(load_profile("dev").with_security(protocol), [], JobDeclaration(kafka_options=options))[SECURITY_CHECK]
+    assert check.ok is ok and says in check.detail, check.detail
+
+
+def test_a_plaintext_listener_reopened_beside_tls_fails_and_one_the_profile_keeps_is_named() -> None:
+    secured = load_profile("dev").with_security("tls")
+    reopened = secured.model_copy(update={"kafka": secured.kafka.model_copy(update={"server_properties": {"listeners": "SSL://:9093,PLAINTEXT://:9092"}})})
+    check = checks(reopened, [])["no plaintext listener beside TLS"]
+    assert not check.ok and "remove the PLAINTEXT listener" in check.fix
+    kept = secured.model_copy(update={"kafka": secured.kafka.model_copy(update={"security": secured.kafka.security.model_copy(update={"plaintext_listener": True})})})
+    check = checks(kept, [])["no plaintext listener beside TLS"]
+    assert check.ok and "needs no certificate" in check.detail
+    assert checks(secured, [])["no plaintext listener beside TLS"].ok
+
+
+def test_a_password_in_clear_in_the_job_or_a_scenario_file_is_named_and_placeholders_pass() -> None:
+    scenario = {"job": {"application": {"file": "app.py", "conf": {"spark.kafka.ssl.truststore.password": "hunter2"},
+                                        "args": ["--conf", "kafka.ssl.key.password=s3cret", "--truststore-password=${file:/etc/kafka/pw.properties:truststore}"]}}}
+    job = JobDeclaration(kafka_options={"kafka.ssl.keystore.password": "${env:KEYSTORE_PASSWORD}", "kafka.sasl.jaas.config": "org... password=\"x\";"})
+    check = run_static_checks(load_profile("dev"), [], job, {"scenarios/app.yaml": scenario})[-1]
+    assert check.name == "no secret written in clear in the job or its scenarios" and not check.ok
+    assert check.detail.split("; ") == ["the gate's job: kafka.sasl.jaas.config", "scenarios/app.yaml: job.application.conf.spark.kafka.ssl.truststore.password",
+                                        "scenarios/app.yaml: job.application.args[1]"]
+    assert "hunter2" not in check.detail and "s3cret" not in check.detail  # the check names where, never what
+    clean = run_static_checks(load_profile("dev"), [], JobDeclaration(), {"scenarios/stock-ticker.yaml": {"job": {"name": "stock-windows"}}})[-1]
+    assert clean.ok
