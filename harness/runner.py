@@ -12,7 +12,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from harness.backends import Deployment, new_deployment
 from harness.errors import HarnessError
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 CATCH_UP_TIMEOUT_S = 600.0
+T = TypeVar("T")
 HEAL_TIMEOUT_S = 120.0  # a restarted broker registers, then the controller hands out leaderships: seconds, or more on a loaded machine
 
 
@@ -63,6 +64,7 @@ def run_scenario(
         require_valid(scenario.faults, twin)
         job = _job(scenario, twin, session, workdir)
         progress(f"starting streaming job {_job_name(scenario)} ({scenario.job.output_mode} mode)")
+        refused_before = twin.handshake_refusals()[0]  # refusals from before this job are not its own
         job.start()
         faults = FaultScheduler(twin, topic.name, scenario.faults, progress=progress, driver=job.restartable())
         healed = False
@@ -76,7 +78,8 @@ def run_scenario(
             stored = stored_records(twin.bootstrap_servers, topic.name, topic.partitions)
             acked = sorted(resolve_offsets([r for res in results for r in res.acked], stored), key=by_position)
             waited = time.monotonic()
-            state = job.wait_caught_up(catch_up_goal(scenario, stored), timeout=CATCH_UP_TIMEOUT_S, progress=progress)
+            state = _explained(lambda: job.wait_caught_up(catch_up_goal(scenario, stored), timeout=CATCH_UP_TIMEOUT_S, progress=progress,
+                                                          stalled=lambda: twin.refused_handshakes(since=refused_before)), twin)
             caught_up_s = time.monotonic() - waited
             progress(f"job {'finished' if state.finished else 'stopped before it finished'}: {state.describe()}")
         finally:
@@ -162,7 +165,7 @@ def _job(scenario: Scenario, twin: Deployment, session: SparkSession | None, wor
         master, conf = twin.driver_spark_conf() if node is not None else twin.spark_conf()
         return SubmittedApplication(twin.bootstrap_servers, topic, scenario.job, workdir, master=master or "", conf=conf,
                                     cores=settings.local_cores, memory_mb=settings.driver_memory_mb, node=node, app_bootstrap=twin.job_bootstrap(),
-                                    release=release)
+                                    release=release, client_properties=twin.client_security.java)
     if scenario.job.notebook is not None:
         node = twin.driver_launcher()  # docker: the notebook's driver on the Spark head node, as HDInsight's Livy session runs it
         master, conf = twin.driver_spark_conf() if node is not None else twin.spark_conf()
@@ -189,10 +192,11 @@ def _needs_session(scenario: Scenario, twin: Deployment) -> bool:
             and not any(f.target == "driver" for f in scenario.faults))
 
 
-def _explained(wait: Callable[[], None], twin: Deployment) -> None:
-    """A job that died before its first batch gets the backend's diagnosis (e.g. names that do not resolve in its VNet)."""
+def _explained(wait: Callable[[], T], twin: Deployment) -> T:
+    """A job that died or stalled gets the backend's diagnosis (names that do not resolve in its VNet,
+    TLS handshakes the brokers refused)."""
     try:
-        wait()
+        return wait()
     except HarnessError as exc:
         why = twin.explain_job_failure()
         if why:
@@ -246,7 +250,8 @@ def _twin(scenario: Scenario, given: Deployment | None, run_name: str, progress:
     if given is not None:
         yield given
         return
-    with running_twin(new_deployment(scenario.profile, run_name, backend or scenario.backend, release=release, security=security), progress) as twin:
+    with running_twin(new_deployment(scenario.profile, run_name, backend or scenario.backend, release=release,
+                                     security=security or scenario.security), progress) as twin:
         yield twin
 
 

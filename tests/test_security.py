@@ -67,9 +67,27 @@ def test_the_stock_ticker_passes_over_mtls(mtls_twin: Deployment, spark: object)
     _assert_no_secret_in(mtls_twin, [json.dumps(report.to_json()), report.render()])
 
 
+def test_a_submitted_application_runs_unchanged_over_mtls_with_the_client_properties_it_is_given(mtls_twin: Deployment) -> None:
+    """examples/apps/stock_windows_app.py, spark-submitted, reads and writes Kafka with the settings of
+    `{client_properties}`; its event log and output hold no password."""
+    report = run_scenario(load_scenario(REPO / "scenarios" / "stock-ticker-app.yaml"), deployment=mtls_twin)
+    assert report.verdict == "pass", report.render()
+    _assert_no_secret_in(mtls_twin, [json.dumps(report.to_json()), report.render()])
+
+
+def test_a_plaintext_job_against_tls_fails_for_the_refused_handshakes_and_not_on_a_timer(mtls_twin: Deployment) -> None:
+    """scenarios/tls-plaintext-job.yaml: the example application without --kafka-properties. Its wait ends
+    on the brokers' refusals, before the job's first batch, not on the catch-up time-out."""
+    report = run_scenario(load_scenario(REPO / "scenarios" / "tls-plaintext-job.yaml"), deployment=mtls_twin)
+    assert report.verdict == "fail"
+    finished = next(c for c in report.checks if c.name == "the job finished before it was stopped")
+    assert not finished.ok and finished.detail.startswith("stalled:") and "the brokers refused" in finished.detail
+    assert "spoke plaintext to the TLS listener" in finished.detail and "{client_properties}" in finished.detail
+
+
 def test_nothing_of_a_secured_twin_listens_beyond_loopback(mtls_twin: Deployment) -> None:
     brokers = {str(pid) for pid in mtls_twin.node_pids()}
-    spark = {str(p.pid) for p in psutil.Process().children(recursive=True) if "SparkSubmit" in " ".join(p.cmdline())}  # this test's Spark JVM
+    spark = {str(p.pid) for p in psutil.Process().children(recursive=True) if "SparkSubmit" in " ".join(_cmdline(p))}  # this test's Spark JVM
     listening = [line.split() for line in subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout.splitlines()]
 
     def owned_by(pids: set[str]) -> list[list[str]]:
@@ -81,6 +99,13 @@ def test_nothing_of_a_secured_twin_listens_beyond_loopback(mtls_twin: Deployment
         assert (mapped or address).is_loopback, " ".join(fields)
     ports = {int(fields[3].rsplit(":", 1)[1]) for fields in owned_by(brokers)}
     assert 9093 in ports and 9092 not in ports, ports  # TLS on HDInsight's port, and no plaintext listener beside it
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.Error:  # exited (or a zombie not yet reaped by its own parent) since it was listed
+        return []
 
 
 def test_harness_status_shows_the_client_settings_without_their_passwords(mtls_twin: Deployment) -> None:
@@ -101,7 +126,7 @@ def test_the_stock_ticker_passes_over_tls_on_hdinsight_5_1(module_runs: Path) ->
 
 # ----- secrets ---------------------------------------------------------------------------------------
 
-CONFIGS = ("server.properties", "driver.json")  # where a node or driver must read its store passwords: 0600, not logs
+CONFIGS = ("server.properties", "driver.json", "client.properties")  # where a node or driver must read its store passwords: 0600, not logs
 
 
 def _secrets(twin: Deployment) -> list[str]:

@@ -9,6 +9,10 @@ value to a Kafka output topic, or as one row to Parquet, JSON or CSV files on th
     spark-submit stock_windows_app.py --bootstrap wn0-kafka:9092 --topic stockVals \
         --output-path abfss://data@account.dfs.core.windows.net/stock-windows --format parquet --checkpoint ...
 
+`--kafka-properties FILE` gives the Kafka client settings (security.protocol, ssl.truststore.location, ...)
+as a Java properties file, the way HDInsight's TLS guide hands clients `client-ssl-auth.properties`;
+each becomes a `kafka.`-prefixed option of the source and the sink.
+
 `--wrong` makes it a deliberately wrong variant (it drops every MSFT tick), to show a failing run.
 `--cast-fields` reads every field as text and casts it, as teams do whose feeds send numbers as strings:
 on Spark 3.3 a value that is not a number becomes null (and the tick is dropped); on Spark 4, where ANSI
@@ -39,10 +43,12 @@ def main() -> None:
     parser.add_argument("--mode", default="append", choices=("append", "update"))
     parser.add_argument("--wrong", action="store_true")
     parser.add_argument("--cast-fields", action="store_true")
+    parser.add_argument("--kafka-properties", help="Kafka client settings, one key=value per line (security.protocol, ssl.*)")
     args = parser.parse_args()
+    kafka = {"kafka.bootstrap.servers": args.bootstrap, **client_options(args.kafka_properties)}
 
     spark = SparkSession.builder.appName("stock-windows").getOrCreate()
-    ticks = (spark.readStream.format("kafka").option("kafka.bootstrap.servers", args.bootstrap).option("subscribe", args.topic)
+    ticks = (spark.readStream.format("kafka").options(**kafka).option("subscribe", args.topic)
              .option("startingOffsets", "earliest").option("failOnDataLoss", "true").load()
              .select(F.from_json(F.col("value").cast("string"), TEXT_SCHEMA if args.cast_fields else TICK_SCHEMA).alias("tick")).select("tick.*"))
     if args.cast_fields:
@@ -57,11 +63,20 @@ def main() -> None:
                     F.collect_list("price").alias("prices")))
     if args.output_topic:
         writer = (windows.select(F.col("symbol").alias("key"), F.to_json(F.struct("symbol", "window", "high", "low", "count", "prices")).alias("value"))
-                  .writeStream.format("kafka").option("kafka.bootstrap.servers", args.bootstrap).option("topic", args.output_topic))
+                  .writeStream.format("kafka").options(**kafka).option("topic", args.output_topic))
     else:
         writer = windows.writeStream.format(args.format).option("path", args.output_path)
     query = (writer.option("checkpointLocation", args.checkpoint).outputMode(args.mode).trigger(processingTime="500 milliseconds").start())
     query.awaitTermination()
+
+
+def client_options(path: str | None) -> dict[str, str]:
+    """`key=value` lines of a client properties file as the connector's `kafka.key` options."""
+    if not path:
+        return {}
+    with open(path, encoding="utf-8") as lines:
+        pairs = (line.strip().split("=", 1) for line in lines if line.strip() and not line.lstrip().startswith("#"))
+        return {f"kafka.{key.strip()}": value.strip() for key, value in pairs}
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from harness.backends.rundir import RunDir, RunState
 from harness.kafka import security
 from harness.kafka.security import ClientSecurity, client_security
-from harness.runtime.processes import ProcessRecord
+from harness.runtime.processes import ProcessRecord, log_tail
 from harness.runtime.readiness import Progress, quiet
 from harness.topology.model import Topology
 
@@ -161,8 +161,32 @@ class Deployment(abc.ABC):
         return None, {}
 
     def explain_job_failure(self) -> str | None:
-        """Why a streaming job in this twin may have failed to start, if the backend can tell."""
-        return None
+        """Why a streaming job in this twin may have failed or stalled, if the twin can tell."""
+        return self.refused_handshakes()
+
+    def refused_handshakes(self, since: int = 0) -> str | None:
+        """On a secured twin, the TLS handshakes its brokers refused (beyond the first `since`), as their logs
+        record them: what a job that speaks plaintext to the TLS listener, or does not trust the run's CA,
+        or (mTLS) presents no certificate, leaves behind while it retries and finally times out."""
+        count, last = self.handshake_refusals()
+        if count <= since:
+            return None
+        return (f"the brokers refused {count - since} TLS handshake(s) (last, {last}): a client spoke plaintext to the TLS listener, "
+                "did not trust the run's CA" + (", or presented no client certificate" if self.topology.kafka.security.protocol == "mtls" else "")
+                + ". Give the job the twin's client settings: kafka.security.protocol=SSL and kafka.ssl.truststore.* (`harness status` "
+                "prints them); a submitted application gets them as {client_properties}")
+
+    def handshake_refusals(self) -> tuple[int, str]:
+        """How many TLS handshakes the brokers' logs record as refused, and the last one (0 on plaintext twins)."""
+        if not self.topology.kafka.security.secured:
+            return 0, ""
+        refusals, last = 0, ""
+        for node in self.state().nodes:
+            if node.log and self.is_broker(node.hostname):
+                lines = [line for line in log_tail(node.log, 2000).splitlines() if "Failed authentication with" in line]
+                refusals += len(lines)
+                last = f"{node.hostname}: {lines[-1][lines[-1].index('Failed authentication'):]}" if lines else last
+        return refusals, last
 
     def access_notes(self) -> list[str]:
         """Extra lines for `harness status`: endpoints beyond the bootstrap servers, how to connect securely."""

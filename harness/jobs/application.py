@@ -27,6 +27,7 @@ from harness.jobs.spec import ApplicationSpec, JobSpec
 from harness.jobs.sink_rows import SinkReader, SinkRows
 from harness.jobs.sinks import reader_for
 from harness.runtime import processes
+from harness.runtime.private import write_secret
 from harness.runtime.readiness import wait_for
 from harness.spark import harness_conf, spark_env, spark_submit
 from harness.versions import DEFAULT_RELEASE
@@ -38,6 +39,9 @@ PROGRESS_EVENT = "org.apache.spark.sql.streaming.StreamingQueryListener$QueryPro
 STARTED_EVENT = "org.apache.spark.sql.streaming.StreamingQueryListener$QueryStartedEvent"
 LOG_START_EVENT = "SparkListenerLogStart"  # the first line of every event log: which Spark wrote it
 ENV_PREFIX = "HARNESS_"
+CLIENT_PROPERTIES = "client.properties"
+"""The Kafka client settings of the twin (security.protocol, ssl.*), as HDInsight's TLS guide hands a client
+`client-ssl-auth.properties`: `{client_properties}` names it, mode 0600, so no password is in an argument."""
 
 
 class Launch(Protocol):
@@ -68,15 +72,17 @@ class Submission:
 
     def __init__(self, application: ApplicationSpec, *, bootstrap: str, topic: str, workdir: Path, master: str, memory_mb: int,
                  output_topic: str = "", conf: Mapping[str, str] | None = None, node: DriverLauncher | None = None,
-                 release: str = DEFAULT_RELEASE) -> None:
+                 release: str = DEFAULT_RELEASE, client_properties: Mapping[str, str] | None = None) -> None:
         self.application, self.bootstrap, self.workdir, self.master = application, bootstrap, workdir, master
         self.release = release  # whose spark-submit, connector and pyspark
         self.memory_mb, self.extra_conf, self.node = memory_mb, dict(conf or {}), node
         self.topic, self.output_topic = topic, output_topic
         self.config = workdir / "submission.json"
         self.events = workdir / "eventlog"
+        self.client_properties = dict(client_properties or {}) or {"security.protocol": "PLAINTEXT"}
         self.placeholders = {"bootstrap": bootstrap, "topic": topic, "checkpoint": str(job_checkpoint(workdir)), "spark_master": master,
-                             "storage": str(workdir / "storage"), "output_topic": output_topic}
+                             "storage": str(workdir / "storage"), "output_topic": output_topic,
+                             "client_properties": str(workdir / CLIENT_PROPERTIES)}
         """What `{name}` in the application's arguments and conf stands for, and HARNESS_NAME in its environment."""
 
     def fill(self, text: str, where: str) -> str:
@@ -118,6 +124,7 @@ class Submission:
         (on a node, the node's own Python sets them there: nothing here)."""
         self.events.mkdir(parents=True, exist_ok=True)
         (self.workdir / "storage").mkdir(parents=True, exist_ok=True)
+        write_secret(self.workdir / CLIENT_PROPERTIES, "".join(f"{k}={v}\n" for k, v in self.client_properties.items()).encode())
         if self.node is not None:
             return {}
         return {**spark_env(self.release), **{ENV_PREFIX + k.upper(): v for k, v in self.placeholders.items()}}
@@ -164,7 +171,8 @@ class SubmittedApplication:
 
     def __init__(self, bootstrap: str, topic: str, spec: JobSpec, workdir: Path, *, master: str, cores: int, memory_mb: int,
                  conf: Mapping[str, str] | None = None, submission: Launch | None = None, sink: SinkReader | None = None,
-                 node: DriverLauncher | None = None, app_bootstrap: str | None = None, release: str = DEFAULT_RELEASE) -> None:
+                 node: DriverLauncher | None = None, app_bootstrap: str | None = None, release: str = DEFAULT_RELEASE,
+                 client_properties: Mapping[str, str] | None = None) -> None:
         """`submission` and `sink` default to spark-submit of `job.application` and the reader of
         `job.output`; a notebook brings its own launch (and, for a memory table, its own reader). With a
         `node` spark-submit runs there, with `app_bootstrap` (the brokers as that node names them) for
@@ -178,7 +186,8 @@ class SubmittedApplication:
         if submission is None:
             assert spec.application is not None
             submission = Submission(spec.application, bootstrap=app_bootstrap or bootstrap, topic=topic, workdir=workdir, memory_mb=memory_mb,
-                                    conf=conf, master=master, output_topic=spec.output.kafka_topic or "", node=node, release=release)
+                                    conf=conf, master=master, output_topic=spec.output.kafka_topic or "", node=node, release=release,
+                                    client_properties=client_properties)
         self.submission = submission
         self.node = node
         self.events = self.submission.events
@@ -213,12 +222,13 @@ class SubmittedApplication:
             exc.detail = processes.log_tail(self.log)
             raise
 
-    def wait_caught_up(self, goal: CatchUpGoal, *, timeout: float, progress: Callable[[str], None] | None = None) -> CatchUpState:
+    def wait_caught_up(self, goal: CatchUpGoal, *, timeout: float, progress: Callable[[str], None] | None = None,
+                       stalled: Callable[[], str | None] | None = None) -> CatchUpState:
         def observe() -> tuple[QueryView, list[QueryView]]:
             return QueryView.observe("application", self._progress(), self.topic, latest_checkpointed(job_checkpoint(self.workdir), self.topic)), []
 
         self.catch_up = wait_until_caught_up(observe, goal, running=lambda: not self.killed or self._alive(), check=self._check_alive,
-                                             timeout=timeout, progress=progress)
+                                             timeout=timeout, progress=progress, stalled=stalled)
         return self.catch_up
 
     def stop(self) -> JobHistory:

@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-Outcome = Literal["running", "finished", "idle", "not running", "timed out"]
+Outcome = Literal["running", "finished", "idle", "not running", "stalled", "timed out"]
 
 
 @dataclass(frozen=True)

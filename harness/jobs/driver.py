@@ -100,14 +100,15 @@ class DriverProcess:
     def restartable(self) -> DriverProcess:
         return self
 
-    def wait_caught_up(self, goal: CatchUpGoal, *, timeout: float, progress: Callable[[str], None] | None = None) -> CatchUpState:
+    def wait_caught_up(self, goal: CatchUpGoal, *, timeout: float, progress: Callable[[str], None] | None = None,
+                       stalled: Callable[[], str | None] | None = None) -> CatchUpState:
         def observe() -> tuple[QueryView, list[QueryView]]:
             checkpointed = latest_checkpointed(job_checkpoint(self.workdir), self.topic)  # where kill -9 cut a progress event short
             job = QueryView.observe("harness_job", self._progress("harness_job"), self.topic, checkpointed)
             return job, [QueryView.observe("harness_malformed", self._progress("harness_malformed"), self.topic)]
 
         self.catch_up = wait_until_caught_up(observe, goal, running=lambda: not self.killed or self.alive(), check=self._check_alive,
-                                             timeout=timeout, progress=progress)
+                                             timeout=timeout, progress=progress, stalled=stalled)
         return self.catch_up
 
     def _check_alive(self) -> None:

@@ -68,7 +68,8 @@ class JobHandle(Protocol):
     def wait_started(self) -> None:
         """Until the job has run its first (empty) batch; a job that fails first raises with its error."""
 
-    def wait_caught_up(self, goal: CatchUpGoal, *, timeout: float, progress: Callable[[str], None] | None = None) -> CatchUpState: ...
+    def wait_caught_up(self, goal: CatchUpGoal, *, timeout: float, progress: Callable[[str], None] | None = None,
+                       stalled: Callable[[], str | None] | None = None) -> CatchUpState: ...
 
     def stop(self) -> JobHistory: ...
 
@@ -170,13 +171,15 @@ class StreamingJob:
 
     # ----- wait and stop ------------------------------------------------------------------
 
-    def wait_caught_up(self, goal: CatchUpGoal, *, timeout: float, progress: Callable[[str], None] | None = None) -> CatchUpState:
+    def wait_caught_up(self, goal: CatchUpGoal, *, timeout: float, progress: Callable[[str], None] | None = None,
+                       stalled: Callable[[], str | None] | None = None) -> CatchUpState:
         def observe() -> tuple[QueryView, list[QueryView]]:
             main, malformed = self._queries
             checkpointed = latest_checkpointed(self.checkpoint, self.topic)
             return QueryView.observe(main.name, main.recentProgress, self.topic, checkpointed), [QueryView.observe(malformed.name, malformed.recentProgress, self.topic)]
 
-        state = wait_until_caught_up(observe, goal, running=lambda: True, check=self._raise_if_failed, timeout=timeout, progress=progress)
+        state = wait_until_caught_up(observe, goal, running=lambda: True, check=self._raise_if_failed, timeout=timeout, progress=progress,
+                                     stalled=stalled)
         self.history.catch_up = state
         return state
 
@@ -208,9 +211,11 @@ class StreamingJob:
 def wait_until_caught_up(
     observe: Callable[[], tuple[QueryView, list[QueryView]]], goal: CatchUpGoal, *, running: Callable[[], bool],
     check: Callable[[], None], timeout: float, progress: Callable[[str], None] | None = None, interval: float = 0.25,
+    stalled: Callable[[], str | None] | None = None,
 ) -> CatchUpState:
     """Until the job has done everything the goal says (see `harness.jobs.catchup`), Spark said it will
-    run no further batch, or the job is not running; the time-out is the failure path only. Returns how
+    run no further batch, the job is not running, or, before its first batch, `stalled` names why it
+    cannot get one (brokers refusing its handshakes); the time-out is the failure path only. Returns how
     it ended: a run stopped before the job finished gets its own failing check from that."""
     last: list[CatchUpState] = []
 
@@ -222,7 +227,8 @@ def wait_until_caught_up(
             return state
         if not running():
             return state.ended("not running", "the job's driver is not running: it was killed and not started again")
-        return None
+        why = stalled() if stalled is not None and job.latest is None else None
+        return state.ended("stalled", why) if why else None
 
     try:
         return wait_for(ended, what=f"the streaming job to consume {goal.total} records", timeout=timeout, guard=check, interval=interval,

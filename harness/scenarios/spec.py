@@ -108,6 +108,8 @@ class Scenario(_Strict):
     description: str = ""
     profile: str = Field(default="dev", description="topology to start when no running twin is given")
     backend: Literal["local", "docker"] | None = Field(default=None, description="backend of that twin (default: the profile's)")
+    security: Literal["plaintext", "tls", "mtls"] | None = Field(
+        default=None, description="kafka.security.protocol of that twin (default: the profile's); a twin given to the run keeps its own")
     topics: tuple[TopicSpec, ...] = Field(min_length=1)
     producers: tuple[ProducerSpec, ...] = Field(min_length=1)
     job: JobSpec = JobSpec()

@@ -67,3 +67,38 @@ def test_the_docker_backend_refuses_a_secured_profile_before_anything_starts() -
     assert "--backend local" in (refused.value.hint or "")
     with pytest.raises(ValueError, match="unknown security protocol 'ssl'; choose one of: plaintext, tls, mtls"):
         load_profile("dev").with_security("ssl")
+
+
+def test_a_stalled_job_on_a_secured_twin_is_told_the_handshakes_the_brokers_refused(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from harness.backends.base import Deployment
+
+    log = tmp_path / "server.log"
+    log.write_text("[2026-12-04 04:02:53,100] INFO started (kafka.server.KafkaServer)\n"
+                   + "[2026-12-04 04:02:54,932] INFO [SocketServer listenerType=BROKER, nodeId=1] Failed authentication with /127.0.0.1 "
+                     "(channelId=127.1.2.2:9093-127.0.0.1:51090-1-4) (SSL handshake failed) (org.apache.kafka.common.network.Selector)\n" * 3)
+    nodes = [SimpleNamespace(hostname="wn0-kafka", log=str(log)), SimpleNamespace(hostname="hn0-spark", log="")]
+
+    class Twin:
+        def __init__(self, protocol: str) -> None:
+            self.topology = load_profile("dev").with_security(protocol)
+
+        def state(self) -> SimpleNamespace:
+            return SimpleNamespace(nodes=nodes)
+
+        def is_broker(self, name: str) -> bool:
+            return name.endswith("-kafka")
+
+        handshake_refusals = Deployment.handshake_refusals
+        refused_handshakes = Deployment.refused_handshakes
+
+    def twin(protocol: str) -> Twin:
+        return Twin(protocol)
+    why = Deployment.refused_handshakes(twin("mtls"))  # type: ignore[arg-type]
+    assert why is not None and why.startswith("the brokers refused 3 TLS handshake(s)")
+    assert "wn0-kafka: Failed authentication with /127.0.0.1" in why and "no client certificate" in why and "{client_properties}" in why
+    assert twin("mtls").refused_handshakes(since=3) is None  # refusals from before a job are not its own
+    assert Deployment.refused_handshakes(twin("plaintext")) is None  # type: ignore[arg-type]
+    log.write_text("[2026-12-04 04:02:53,100] INFO started (kafka.server.KafkaServer)\n")
+    assert Deployment.refused_handshakes(twin("tls")) is None  # type: ignore[arg-type]

@@ -385,6 +385,9 @@ class DockerDeployment(Deployment):
 
     def explain_job_failure(self) -> str | None:
         """Check from the driver's node that every broker name the job uses resolves; say why not, and the fixes."""
+        refused = self.refused_handshakes()
+        if refused:
+            return refused
         head = self.topology.spark_master
         if head is None:
             return None
