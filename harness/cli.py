@@ -77,10 +77,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         rows = deployment.status()
         if args.json:
             out.print_json(json.dumps({"run": run.name, "status": state.status, "release": deployment.topology.release,
-                                       "bootstrap_servers": state.bootstrap_servers, "nodes": [r.__dict__ for r in rows]}))
+                                       "security": deployment.topology.kafka.security.protocol, "bootstrap_servers": state.bootstrap_servers,
+                                       "nodes": [r.__dict__ for r in rows]}))
             continue
+        security = deployment.topology.kafka.security
         table = Table(title=f"run {run.name!r}: profile {state.profile}, {state.status}, backend {state.backend}, "
-                            f"release {deployment.topology.stack.title}")
+                            f"release {deployment.topology.stack.title}" + (f", {security.protocol.upper()}" if security.secured else ""))
         for column in ("node", "FQDN", "address:port", "role", "rack", "pid", "state"):
             table.add_column(column)
         for row in rows:

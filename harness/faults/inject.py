@@ -12,6 +12,7 @@ control (the external backend has neither) says so before anything is touched.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -241,12 +242,17 @@ class FaultScheduler:
             self._held.difference_update(nodes)
 
     def _bootstrap(self) -> str:
-        """The brokers no fault of this schedule holds paused or cut off. Such a broker accepts
-        connections (or drops them) and answers nothing, so a client that picks it for a metadata request waits out its whole time-out: a
-        fault due 1 s after a pause would fire seconds late, after ZooKeeper gave up on the paused
-        brokers, and the scenario would test something else."""
-        free = [self.deployment.client_endpoint(b.hostname) for b in self.deployment.topology.brokers if b.hostname not in self._held]
+        """The brokers no fault of this schedule holds paused or cut off. Such a broker accepts connections
+        (or drops them) and answers nothing, so a client that picks it for a metadata request waits out
+        its whole time-out: a fault due 1 s after a pause would fire seconds late, after ZooKeeper gave
+        up on the paused brokers, and the scenario would test something else."""
+        free = [endpoint for name, endpoint in self._endpoints.items() if name not in self._held]
         return ",".join(free) or self.deployment.bootstrap_servers
+
+    @functools.cached_property
+    def _endpoints(self) -> dict[str, str]:
+        """Each broker's endpoint for clients here: asked once, when the first fault fires, not on every probe."""
+        return {b.hostname: self.deployment.client_endpoint(b.hostname) for b in self.deployment.topology.brokers}
 
     def _spawn(self, name: str, target: Callable[[], None]) -> threading.Thread:
         thread = threading.Thread(target=target, name=name, daemon=True)
