@@ -64,7 +64,7 @@ def run_scenario(
         require_valid(scenario.faults, twin)
         job = _job(scenario, twin, session, workdir)
         progress(f"starting streaming job {_job_name(scenario)} ({scenario.job.output_mode} mode)")
-        refused_before = twin.handshake_refusals()[0]  # refusals from before this job are not its own
+        logs_at_start = twin.broker_log_ends()  # refusals from before this job are not its own
         job.start()
         faults = FaultScheduler(twin, topic.name, scenario.faults, progress=progress, driver=job.restartable())
         healed = False
@@ -79,7 +79,7 @@ def run_scenario(
             acked = sorted(resolve_offsets([r for res in results for r in res.acked], stored), key=by_position)
             waited = time.monotonic()
             state = _explained(lambda: job.wait_caught_up(catch_up_goal(scenario, stored), timeout=CATCH_UP_TIMEOUT_S, progress=progress,
-                                                          stalled=lambda: twin.refused_handshakes(since=refused_before)), twin)
+                                                          stalled=lambda: twin.refused_handshakes(since=logs_at_start)), twin)
             caught_up_s = time.monotonic() - waited
             progress(f"job {'finished' if state.finished else 'stopped before it finished'}: {state.describe()}")
         finally:

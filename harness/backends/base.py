@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import os
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from harness.backends.rundir import RunDir, RunState
 from harness.kafka import security
 from harness.kafka.security import ClientSecurity, client_security
-from harness.runtime.processes import ProcessRecord, log_tail
+from harness.runtime.processes import ProcessRecord
 from harness.runtime.readiness import Progress, quiet
 from harness.topology.model import Topology
 
@@ -164,29 +165,35 @@ class Deployment(abc.ABC):
         """Why a streaming job in this twin may have failed or stalled, if the twin can tell."""
         return self.refused_handshakes()
 
-    def refused_handshakes(self, since: int = 0) -> str | None:
-        """On a secured twin, the TLS handshakes its brokers refused (beyond the first `since`), as their logs
-        record them: what a job that speaks plaintext to the TLS listener, or does not trust the run's CA,
-        or (mTLS) presents no certificate, leaves behind while it retries and finally times out."""
-        count, last = self.handshake_refusals()
-        if count <= since:
+    def refused_handshakes(self, since: Mapping[str, int] | None = None) -> str | None:
+        """On a secured twin, the TLS handshakes its brokers refused (after the log positions `since`, from
+        `broker_log_ends`), as their logs record them: what a job that speaks plaintext to the TLS listener,
+        or does not trust the run's CA, or (mTLS) presents no certificate, leaves while it retries."""
+        if not self.topology.kafka.security.secured:
             return None
-        return (f"the brokers refused {count - since} TLS handshake(s) (last, {last}): a client spoke plaintext to the TLS listener, "
+        refusals, last = 0, ""
+        for hostname, log in self._broker_logs().items():
+            lines = [line for line in _read_from(log, (since or {}).get(log, 0)).splitlines() if "Failed authentication with" in line]
+            refusals += len(lines)
+            last = f"{hostname}: {lines[-1][lines[-1].index('Failed authentication'):]}" if lines else last
+        if not refusals:
+            return None
+        return (f"the brokers refused {refusals} TLS handshake(s) (last, {last}): a client spoke plaintext to the TLS listener, "
                 "did not trust the run's CA" + (", or presented no client certificate" if self.topology.kafka.security.protocol == "mtls" else "")
                 + ". Give the job the twin's client settings: kafka.security.protocol=SSL and kafka.ssl.truststore.* (`harness status` "
                 "prints them); a submitted application gets them as {client_properties}")
 
-    def handshake_refusals(self) -> tuple[int, str]:
-        """How many TLS handshakes the brokers' logs record as refused, and the last one (0 on plaintext twins)."""
-        if not self.topology.kafka.security.secured:
-            return 0, ""
-        refusals, last = 0, ""
-        for node in self.state().nodes:
-            if node.log and self.is_broker(node.hostname):
-                lines = [line for line in log_tail(node.log, 2000).splitlines() if "Failed authentication with" in line]
-                refusals += len(lines)
-                last = f"{node.hostname}: {lines[-1][lines[-1].index('Failed authentication'):]}" if lines else last
-        return refusals, last
+    def broker_log_ends(self) -> dict[str, int]:
+        """Where each broker's log ends now: what is written after these belongs to what runs next."""
+        ends = {}
+        for log in self._broker_logs().values():
+            with contextlib.suppress(OSError):
+                ends[log] = os.path.getsize(log)
+        return ends
+
+    def _broker_logs(self) -> dict[str, str]:
+        """Host name -> log file of each broker whose log is a file here (the local backend's)."""
+        return {n.hostname: n.log for n in self.state().nodes if n.log and self.is_broker(n.hostname)}
 
     def access_notes(self) -> list[str]:
         """Extra lines for `harness status`: endpoints beyond the bootstrap servers, how to connect securely."""
@@ -328,3 +335,14 @@ class Deployment(abc.ABC):
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
+
+
+def _read_from(path: str, offset: int, most: int = 4_000_000) -> str:
+    """A log from `offset` on (at most its last `most` bytes): what was written since a mark."""
+    try:
+        with open(path, "rb") as log:
+            size = log.seek(0, os.SEEK_END)
+            log.seek(max(offset if offset <= size else 0, size - most))
+            return log.read().decode("utf-8", "replace")
+    except OSError:
+        return ""

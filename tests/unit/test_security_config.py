@@ -90,7 +90,8 @@ def test_a_stalled_job_on_a_secured_twin_is_told_the_handshakes_the_brokers_refu
         def is_broker(self, name: str) -> bool:
             return name.endswith("-kafka")
 
-        handshake_refusals = Deployment.handshake_refusals
+        _broker_logs = Deployment._broker_logs  # noqa: SLF001 - the fake reuses the real log reading
+        broker_log_ends = Deployment.broker_log_ends
         refused_handshakes = Deployment.refused_handshakes
 
     def twin(protocol: str) -> Twin:
@@ -98,7 +99,12 @@ def test_a_stalled_job_on_a_secured_twin_is_told_the_handshakes_the_brokers_refu
     why = Deployment.refused_handshakes(twin("mtls"))  # type: ignore[arg-type]
     assert why is not None and why.startswith("the brokers refused 3 TLS handshake(s)")
     assert "wn0-kafka: Failed authentication with /127.0.0.1" in why and "no client certificate" in why and "{client_properties}" in why
-    assert twin("mtls").refused_handshakes(since=3) is None  # refusals from before a job are not its own
+    marks = twin("mtls").broker_log_ends()
+    assert twin("mtls").refused_handshakes(since=marks) is None  # refusals from before a job are not its own
+    with log.open("a") as more:
+        more.write("[2026-12-04 04:03:00,000] INFO [SocketServer] Failed authentication with /127.0.0.9 (SSL handshake failed)\n")
+    assert (twin("mtls").refused_handshakes(since=marks) or "").startswith("the brokers refused 1 TLS handshake(s) (last, wn0-kafka: "
+                                                                           "Failed authentication with /127.0.0.9")
     assert Deployment.refused_handshakes(twin("plaintext")) is None  # type: ignore[arg-type]
     log.write_text("[2026-12-04 04:02:53,100] INFO started (kafka.server.KafkaServer)\n")
     assert Deployment.refused_handshakes(twin("tls")) is None  # type: ignore[arg-type]
