@@ -207,13 +207,14 @@ class Deployment(abc.ABC):
             return []
         from harness.runtime.pki import PASSWORDS_FILE
 
-        client, passwords = self.client_security, self.authority().directory / PASSWORDS_FILE
+        authority, client = self.authority(), self.client_security
+        passwords = authority.directory / PASSWORDS_FILE
 
         secret_names = {value: name for name, value in client.secrets.items()}
 
         def shown(options: dict[str, str]) -> str:
             return " ".join(f"{k}=<\"{secret_names[v]}\" in {passwords}>" if v in secret_names else f"{k}={v}" for k, v in options.items())
-        notes = [f"security: {settings.protocol.upper()} with the run's own CA ({self.authority().certificate})"
+        notes = [f"security: {settings.protocol.upper()} with the run's own CA ({authority.certificate})"
                  + ("; a client certificate is required (CN=harness is the harness's)" if settings.protocol == "mtls" else "")]
         notes.append(f"  confluent-kafka: {shown(dict(client.librdkafka))}")
         notes.append(f"  Spark: {shown(client.spark_options())}")
