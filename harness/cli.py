@@ -22,7 +22,7 @@ from harness.errors import HarnessError
 from harness.runtime.processes import sigterm_as_interrupt
 from harness.topology.loader import builtin_profiles, profile_path
 from harness.topology.model import SECURITY_PROTOCOLS, Topology
-from harness.versions import DEFAULT_RELEASE, RELEASES
+from harness.versions import DEFAULT_RELEASE, RELEASES, release
 
 # Tables are wide (FQDNs); when output is piped, do not squeeze them into 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 160)
@@ -43,10 +43,17 @@ def _progress() -> Callable[[str], None]:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from harness.dist import resolve_all
+    from harness.backends.class_archive import class_archives
+    from harness.dist import find_java, kafka_classpath, resolve_all
+    from harness.spark.class_archive import ensure_driver_archive
 
-    for name, path in resolve_all(tuple(args.release or RELEASES)).items():
+    names = tuple(args.release or RELEASES)
+    for name, path in resolve_all(names).items():
         out.print(f"{name}: {path}")
+    for name in names:  # a failed training run is tried again here, and only here
+        kafka = class_archives(release(name), find_java().executable, kafka_classpath(name), _progress(), retry=True)
+        spark = ensure_driver_archive(name, _progress(), retry=True)
+        out.print(f"class archives ({name}): Kafka {'ready' if kafka else 'none'}, Spark driver {'ready' if spark else 'none'}")
     return 0
 
 

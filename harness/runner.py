@@ -208,7 +208,10 @@ def _explained(wait: Callable[[], T], twin: Deployment) -> T:
 def running_twin(deployment: Deployment, progress: Progress = quiet) -> Iterator[Deployment]:
     """The one twin lifecycle (runner, gate, pytest plugin): start it, and stop everything it started
     when the block ends, also on failure and Ctrl-C."""
+    from harness.spark.class_archive import ensure_driver_archive
+
     try:
+        ensure_driver_archive(deployment.topology.stack.name, progress)  # once per machine; `harness fetch` does it too
         deployment.start(progress=progress)
         yield deployment
     finally:

@@ -83,3 +83,41 @@ def test_the_hdinsight_release_resolves_spark_33_and_its_scala_212_connector() -
     names = [p.name for p in artifacts.connector_jars("hdinsight-5.1")]
     assert any(n.startswith("spark-sql-kafka-0-10_2.12-3.3.4") for n in names)
     assert not any(n.startswith("scala-library") for n in names)  # Spark 3.3.4 ships its own Scala 2.12
+
+
+@pytest.mark.parametrize("release_name", ["current", "hdinsight-5.1"])
+def test_each_release_s_kafka_jvms_map_their_class_archives(release_name: str) -> None:
+    """-Xshare:on makes the JVM refuse to start when an archive does not match its Java and class path,
+    so the twin's JVMs get the speed the archives promise, not a silent fallback."""
+    import subprocess
+
+    from harness.backends.class_archive import class_archives
+    from harness.versions import release
+
+    stack = release(release_name)
+    runtime, classpath = java.find_java(), artifacts.kafka_classpath(release_name)
+    archives = class_archives(stack, runtime.executable, classpath)
+    assert set(archives) == ({"org.apache.zookeeper.server.quorum.QuorumPeerMain", "kafka.Kafka"} if stack.uses_zookeeper
+                             else {"kafka.tools.StorageTool", "kafka.Kafka"})
+    for archive in archives.values():
+        done = subprocess.run([str(runtime.executable), "-Xshare:on", f"-XX:SharedArchiveFile={archive}", "-cp", classpath,
+                               "kafka.Kafka", "--version"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert stack.kafka_version in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("release_name", ["current", "hdinsight-5.1"])
+def test_each_release_s_spark_driver_maps_its_class_archive(release_name: str) -> None:
+    """The driver JVM as spark-submit launches it (its own class path), refusing to start if the archive does not map."""
+    import subprocess
+
+    from harness.dist.spark import spark_runtime
+    from harness.spark import spark_env, spark_submit
+    from harness.spark.class_archive import ensure_driver_archive
+
+    archive = ensure_driver_archive(release_name)
+    assert archive is not None and archive.exists()
+    done = subprocess.run([str(spark_submit(release_name)), "--conf", f"spark.driver.extraJavaOptions=-Xshare:on -XX:SharedArchiveFile={archive}",
+                           "--version"], capture_output=True, text=True, timeout=120, env={**os.environ, **spark_env(release_name)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert spark_runtime(release_name).release.spark_version in done.stdout + done.stderr

@@ -47,6 +47,8 @@ log4j.logger.state.change.logger=WARN
 """
 """Kafka 3.2 and ZooKeeper 3.6 log through reload4j (log4j 1.2's API)."""
 
+BROKER_MAIN = "kafka.Kafka"
+FORMAT_MAIN = "kafka.tools.StorageTool"
 ZOOKEEPER_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 ZOOKEEPER_PORTS = {"zookeeper": 2181, "peer": 2888, "election": 3888}
 """ZooKeeper's client, follower and leader-election ports, as HDInsight's zk nodes use them."""
@@ -251,11 +253,17 @@ def logging_flag(logging: str, path: PurePath) -> str:
     return f"-Dlog4j.configuration=file:{path}" if logging == "reload4j" else f"-Dlog4j2.configurationFile={path}"
 
 
-def jvm_command(java: Path, classpath: str, main: str, *args: str, heap_mb: int, log_dir: Path, log4j: Path) -> list[str]:
-    """`log4j` names a log4j2 file (Kafka 4) or a log4j 1 one (`log4j.properties`: Kafka 3.2, ZooKeeper)."""
+def jvm_command(java: Path, classpath: str, main: str, *args: str, heap_mb: int, log_dir: Path, log4j: Path,
+                class_archive: Path | None = None, record_archive: Path | None = None) -> list[str]:
+    """`log4j` names a log4j2 file (Kafka 4) or a log4j 1 one (`log4j.properties`: Kafka 3.2, ZooKeeper).
+    `class_archive` maps a class-data-sharing archive of this main class; `record_archive` writes one at exit
+    (see harness.backends.class_archive)."""
     log_flag = logging_flag("reload4j" if log4j.name == "log4j.properties" else "log4j2", log4j)
+    sharing = [f"-XX:SharedArchiveFile={class_archive}"] if class_archive else []
+    sharing += [f"-XX:ArchiveClassesAtExit={record_archive}"] if record_archive else []
     return [
         str(java),
+        *sharing,
         f"-Xms{max(128, heap_mb // 2)}m",
         f"-Xmx{heap_mb}m",
         "-XX:+UseG1GC",

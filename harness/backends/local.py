@@ -14,8 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from harness.backends.base import READY_TIMEOUT_S, Deployment, NetworkControl, NodeControl, NodeStatus
-from harness.runtime.readiness import Progress, quiet
 from harness.backends.kafka_node import (
+    BROKER_MAIN,
+    FORMAT_MAIN,
     ZOOKEEPER_MAIN,
     ZOOKEEPER_PORTS,
     BrokerTls,
@@ -28,6 +29,7 @@ from harness.backends.kafka_node import (
     server_properties,
     zookeeper_properties,
 )
+from harness.backends.class_archive import class_archives
 from harness.backends.rundir import NodeState, RunDir, RunState, all_runs
 from harness.backends.spark_node import master_command, spark_env, worker_command, worker_resources
 from harness.dist.artifacts import kafka_classpath
@@ -36,7 +38,7 @@ from harness.errors import HarnessError, NotReadyError
 from harness.runtime import processes
 from harness.runtime.faultproxy import Impairment
 from harness.runtime.private import write_secret
-from harness.runtime.readiness import free_port, port_free, port_open, wait_for
+from harness.runtime.readiness import Progress, free_port, port_free, port_open, quiet, wait_for
 from harness.topology.model import Node, Topology
 
 
@@ -50,6 +52,7 @@ class LocalDeployment(Deployment):
     def __init__(self, topology: Topology, run: RunDir, profile: str) -> None:
         super().__init__(topology, run, profile)
         self._plans: dict[str, KafkaNodePlan] = {}
+        self._archives: dict[str, Path] = {}  # main class -> class-data-sharing archive (harness.backends.class_archive)
 
     # ----- construction -------------------------------------------------------------------
 
@@ -69,6 +72,7 @@ class LocalDeployment(Deployment):
         stack = self.topology.stack
         progress(f"release {stack.title}; resolving its Kafka jars (first run only)")
         classpath = kafka_classpath(stack.name)
+        self._archives = class_archives(stack, java.executable, classpath, progress)
         self.run.claim()
         state = RunState(
             name=self.run.name, backend=self.backend, profile=self.profile,
@@ -196,8 +200,8 @@ class LocalDeployment(Deployment):
 
         def format_one(plan: KafkaNodePlan) -> None:
             argv = jvm_command(
-                java, classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self._config_path(plan)),
-                heap_mb=256, log_dir=plan.log_dir, log4j=self._log_config(plan),
+                java, classpath, FORMAT_MAIN, "format", "-t", cluster_id, "-c", str(self._config_path(plan)),
+                heap_mb=256, log_dir=plan.log_dir, log4j=self._log_config(plan), class_archive=self._archives.get(FORMAT_MAIN),
             )
             try:
                 processes.run_tool(argv, what=f"formatting KRaft storage of {plan.node.hostname}")
@@ -210,11 +214,11 @@ class LocalDeployment(Deployment):
 
     def _kafka_command(self, plan: KafkaNodePlan, java: Path, classpath: str) -> list[str]:
         if plan.node.is_zookeeper:  # ZooKeeper's jars are in Kafka 3.2's closure; a small heap is plenty for a twin
-            return jvm_command(java, classpath, ZOOKEEPER_MAIN, str(self._config_path(plan)),
-                               heap_mb=256, log_dir=plan.log_dir, log4j=self._log_config(plan))
+            return jvm_command(java, classpath, ZOOKEEPER_MAIN, str(self._config_path(plan)), heap_mb=256, log_dir=plan.log_dir,
+                               log4j=self._log_config(plan), class_archive=self._archives.get(ZOOKEEPER_MAIN))
         return jvm_command(
-            java, classpath, "kafka.Kafka", str(self._config_path(plan)),
-            heap_mb=self.topology.kafka.heap_mb, log_dir=plan.log_dir, log4j=self._log_config(plan),
+            java, classpath, BROKER_MAIN, str(self._config_path(plan)),
+            heap_mb=self.topology.kafka.heap_mb, log_dir=plan.log_dir, log4j=self._log_config(plan), class_archive=self._archives.get(BROKER_MAIN),
         )
 
     @staticmethod

@@ -81,7 +81,7 @@ def harness_conf(bootstrap_servers: str, driver_memory_mb: int, release: str = D
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
-        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={Path(__file__).with_name('log4j2.properties')}",
+        "spark.driver.extraJavaOptions": " ".join([f"-Dlog4j2.configurationFile={Path(__file__).with_name('log4j2.properties')}", *_class_sharing(release)]),
         "spark.sql.shuffle.partitions": "4",
         "spark.dynamicAllocation.enabled": "false",  # Microsoft's advice for streaming on HDInsight
         "spark.sql.session.timeZone": "UTC",
@@ -89,6 +89,14 @@ def harness_conf(bootstrap_servers: str, driver_memory_mb: int, release: str = D
         "spark.sql.streaming.numRecentProgressUpdates": "100000",  # the run report reads every batch
         BOOTSTRAP_CONF: bootstrap_servers,
     }
+
+
+def _class_sharing(release: str) -> list[str]:
+    """The driver's class-data-sharing archive where this machine has one (harness.spark.class_archive)."""
+    from harness.spark.class_archive import driver_archive
+
+    archive = driver_archive(release)
+    return [f"-XX:SharedArchiveFile={archive}"] if archive else []
 
 
 def spark_submit(release: str = DEFAULT_RELEASE) -> Path:
@@ -109,8 +117,9 @@ def _imported_pyspark_is(runtime: SparkRuntime) -> ModuleType:
     return pyspark
 
 
-def stop_spark(session: SparkSession | None) -> None:
-    """Stop the session and its JVM: `SparkSession.stop()` alone leaves the py4j JVM running."""
+def stop_spark(session: SparkSession | None, *, exit_timeout: float = 15.0) -> None:
+    """Stop the session and its JVM: `SparkSession.stop()` alone leaves the py4j JVM running. The JVM gets
+    `exit_timeout` seconds to exit by itself before it is killed."""
     from pyspark import SparkContext
 
     if session is not None:
@@ -128,7 +137,7 @@ def stop_spark(session: SparkSession | None) -> None:
         if proc is not None:
             try:
                 proc.stdin.close()
-                proc.wait(timeout=15)
+                proc.wait(timeout=exit_timeout)
             except Exception:  # noqa: BLE001
                 proc.kill()
         SparkContext._gateway = None
