@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from harness.dist.java import find_java
-from harness.dist.spark import spark_runtime
+from harness.dist.spark import SparkRuntime, installed_runtime, spark_runtime
 from harness.errors import HarnessError
 from harness.runtime.class_sharing import archive_folder, existing_archives, trained_archives
 from harness.runtime.processes import excerpt
@@ -29,18 +29,20 @@ DRIVER = "spark-driver"
 _TRAINING_TIMEOUT_S = 600.0
 
 
-def _folder(release: str) -> Path:
-    return archive_folder(f"spark-{release}", find_java().executable, str(spark_runtime(release).jars))
+def _folder(runtime: SparkRuntime) -> Path:
+    return archive_folder(f"spark-{runtime.release.name}", find_java().executable, str(runtime.jars))
 
 
 def driver_archive(release: str) -> Path | None:
-    """The archive a driver of this release maps, if one was trained on this machine (a lookup only)."""
-    return existing_archives(_folder(release), (DRIVER,)).get(DRIVER)
+    """The archive a driver of this release maps, if one was trained on this machine (a lookup only: it installs
+    and trains nothing, so a driver on a docker node, whose Java differs, finds none and starts as before)."""
+    runtime = installed_runtime(release)
+    return existing_archives(_folder(runtime), (DRIVER,)).get(DRIVER) if runtime else None
 
 
 def ensure_driver_archive(release: str, progress: Progress = quiet, *, retry: bool = False) -> Path | None:
     """Train the release's driver archive the first time (about 30 s, once per machine)."""
-    found = trained_archives(_folder(release), (DRIVER,), lambda directory: _train(release, directory / f"{DRIVER}.jsa"),
+    found = trained_archives(_folder(spark_runtime(release)), (DRIVER,), lambda directory: _train(release, directory / f"{DRIVER}.jsa"),
                              f"Spark {spark_runtime(release).release.spark_version}", progress, retry=retry)
     return found.get(DRIVER)
 
