@@ -56,8 +56,13 @@ def run_scenario(
     release: str | None = None,
     security: str | None = None,
 ) -> RunReport:
-    with _twin(scenario, deployment, run_name, progress, backend, release, security) as twin, \
-            _spark(twin, spark, progress, needed=_needs_session(scenario, twin)) as session:
+    clock = PhaseClock()
+    with contextlib.ExitStack() as stack:
+        with clock.phase("twin_ready_s", counted=deployment is None):
+            twin = stack.enter_context(_twin(scenario, deployment, run_name, progress, backend, release, security))
+        needed = _needs_session(scenario, twin)
+        with clock.phase("spark_session_s", counted=spark is None and needed):
+            session = stack.enter_context(_spark(twin, spark, progress, needed=needed))
         workdir = twin.run.path / "scenarios" / f"{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns() % 10_000}"
         topic = scenario.source_topic
         _fresh_topics(twin, scenario, progress)
@@ -65,13 +70,16 @@ def run_scenario(
         job = _job(scenario, twin, session, workdir)
         progress(f"starting streaming job {_job_name(scenario)} ({scenario.job.output_mode} mode)")
         logs_at_start = twin.broker_log_ends()  # refusals from before this job are not its own
-        job.start()
+        with clock.phase("job_start_s"):
+            job.start()
         faults = FaultScheduler(twin, topic.name, scenario.faults, progress=progress, driver=job.restartable())
         healed = False
         try:
-            _explained(job.wait_started, twin)
+            with clock.phase("job_start_s"):
+                _explained(job.wait_started, twin)
             faults.start()
-            results = [_replay(twin, topic.name, p, progress) for p in scenario.producers]
+            with clock.phase("replay_s"):
+                results = [_replay(twin, topic.name, p, progress) for p in scenario.producers]
             events = faults.join()
             check_interrupted()
             healed = _heal(twin, scenario, progress)  # a fault the schedule left in place (one that waited in vain) would hide what was stored
@@ -81,6 +89,7 @@ def run_scenario(
             state = _explained(lambda: job.wait_caught_up(catch_up_goal(scenario, stored), timeout=CATCH_UP_TIMEOUT_S, progress=progress,
                                                           stalled=lambda: twin.refused_handshakes(since=logs_at_start)), twin)
             caught_up_s = time.monotonic() - waited
+            clock.phases["catch_up_s"] = round(caught_up_s, 3)
             progress(f"job {'finished' if state.finished else 'stopped before it finished'}: {state.describe()}")
         finally:
             faults.cancel()
@@ -96,9 +105,34 @@ def run_scenario(
                               malformed_reported=len(history.malformed_offsets) if history.malformed_known else None, emitted_ms=history.emitted_ms,
                               rewritten=history.rewritten, sink_notes=history.sink_notes, sampled=history.sampled,
                               late_events=twin.topology.stack.late_events)
-        return run_report(scenario.name, twin.profile, twin.bootstrap_servers, recorded, judge(recorded), manifest=str(manifest),
+        with clock.phase("verify_s"):
+            verdict = judge(recorded)
+        return run_report(scenario.name, twin.profile, twin.bootstrap_servers, recorded, verdict, manifest=str(manifest),
                           release=twin.topology.stack.title, security=twin.topology.kafka.security.protocol,
-                          faults=[e.to_json() for e in events], job_facts=_job_facts(history, caught_up_s, _spark_facts(twin, session, history)))
+                          faults=[e.to_json() for e in events], job_facts=_job_facts(history, caught_up_s, _spark_facts(twin, session, history)),
+                          timings={**clock.phases, "run_s": clock.elapsed()})
+
+
+class PhaseClock:
+    """Where a run's seconds go, phase by phase (the report's `time` line; the run-time benchmark reads it):
+    a phase entered twice adds up, and a phase this run did not pay for (a twin or session it was given)
+    is not recorded."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.phases: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def phase(self, name: str, *, counted: bool = True) -> Iterator[None]:
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            if counted:
+                self.phases[name] = round(self.phases.get(name, 0.0) + time.monotonic() - began, 3)
+
+    def elapsed(self) -> float:
+        return round(time.monotonic() - self.started, 3)
 
 
 def _heal(twin: Deployment, scenario: Scenario, progress: Progress) -> bool:

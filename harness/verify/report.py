@@ -26,6 +26,7 @@ class RunReport:
     faults: list[dict[str, Any]] = field(default_factory=list)
     release: str = ""
     security: str = "plaintext"  # how clients and the job reached the brokers (kafka.security.protocol)
+    timings: dict[str, float] = field(default_factory=dict)  # where the run's seconds went, phase by phase (runner.PhaseClock)
 
     @property
     def verdict(self) -> str:
@@ -45,6 +46,7 @@ class RunReport:
             "verification": self.verification,
             "delivery": self.delivery,
             "faults": self.faults,
+            "timings": self.timings,
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
         }
 
@@ -82,6 +84,8 @@ class RunReport:
             lines += [f"          {note}" for note in fault.get("notes") or []]
         if self.faults and "caught_up_after_replay_s" in j:
             lines.append(f"          job caught up {j['caught_up_after_replay_s']:.2f}s after the replay and faults ended")
+        if self.timings:
+            lines.append(f"time      {render_timings(self.timings, j.get('batch_time_s'))}")
         for check in self.checks:
             mark = "PASS" if check.ok else "FAIL"
             detail = check.detail if not check.ok else check.detail.splitlines()[0] if check.detail else ""
@@ -95,7 +99,7 @@ class RunReport:
 
 def run_report(scenario: str, profile: str, bootstrap_servers: str, history: RunHistory, verdict: Verdict, *,
                job_facts: dict[str, Any] | None = None, faults: Sequence[dict[str, Any]] = (), manifest: str | None = None,
-               release: str = "", security: str = "plaintext") -> RunReport:
+               release: str = "", security: str = "plaintext", timings: Mapping[str, float] | None = None) -> RunReport:
     """The report of one run, from its history and verdict; `job_facts` are what the job handle adds
     (wall time, how the catch-up wait ended, driver incarnations)."""
     spec, verification, batches = history.job, verdict.verification, history.batches
@@ -109,7 +113,7 @@ def run_report(scenario: str, profile: str, bootstrap_servers: str, history: Run
     comparison = verification.comparison
     return RunReport(
         scenario=scenario, profile=profile, bootstrap_servers=bootstrap_servers, manifest=manifest, faults=list(faults), release=release,
-        security=security, replay={
+        security=security, timings=dict(timings or {}), replay={
             "sent": sum(r.sent for r in replays), "acked": len(acked), "failed": history.failed_sends, "seconds": round(seconds, 3),
             "rate_per_s": round(len(acked) / seconds, 1) if seconds else 0.0, "per_partition": counts(per_partition),
             "ack_latency_ms": latency_summary([ms for r in replays for ms in r.ack_latencies_ms]),
@@ -119,6 +123,7 @@ def run_report(scenario: str, profile: str, bootstrap_servers: str, history: Run
             "window_ms": spec.window, "slide_ms": spec.slide,
             "watermark_ms": spec.watermark, "micro_batches": len(batches), "input_rows": input_rows,
             "tasks_per_batch": tasks_summary([b.tasks(spec.min_partitions) for b in batches]),
+            "batch_time_s": round(batch_time_s, 3),
             "throughput_rows_per_s": round(input_rows / batch_time_s, 1) if batch_time_s else 0.0,
             **(job_facts or {}),
             "latency_ms": latency_summary(verification.latencies_ms),
@@ -145,6 +150,17 @@ def run_report(scenario: str, profile: str, bootstrap_servers: str, history: Run
         checks=verdict.checks,
         delivery=verdict.delivery.to_json(),
     )
+
+
+_PHASES = (("twin_ready_s", "twin ready"), ("spark_session_s", "Spark session"), ("job_start_s", "job start"), ("replay_s", "replay"),
+           ("catch_up_s", "catch-up"), ("verify_s", "verification"))
+
+
+def render_timings(timings: Mapping[str, float], batch_time_s: float | None) -> str:
+    """`52.3s in all: twin ready 13.0s, ...; the job's own batches 9.8s`: where a run's seconds went."""
+    parts = [f"{label} {timings[key]:.1f}s" for key, label in _PHASES if key in timings]
+    text = f"{timings.get('run_s', 0):.1f}s in all: " + ", ".join(parts)
+    return text + (f"; the job's own batches {batch_time_s:.1f}s" if batch_time_s is not None else "")
 
 
 def latency_summary(values: Sequence[float]) -> dict[str, float | None]:
