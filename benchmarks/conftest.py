@@ -52,7 +52,7 @@ def record_figure(name: str, value: float, *, goal: str = "", how: str = "") -> 
 
 
 def render_summary(figures: list[Figure]) -> str:
-    lines = ["# Benchmark summary", "", "Each figure is a ratio to a baseline measured in the same run.", "",
+    lines = ["# Benchmark summary", "", "Each figure is a ratio to a baseline measured in the same run, or, where the goal is a time (latency), seconds.", "",
              "| figure | value | goal | | measured as |", "|---|---|---|---|---|"]
     for f in figures:
         mark = {True: "meets", False: "**misses**", None: ""}[f.meets]

@@ -40,6 +40,7 @@ class Verification:
     oracle: OracleResult | None = None
     generic_diff: list[str] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
+    commit_latencies_ms: list[float] = field(default_factory=list)  # per record: in Kafka -> its batch committed (`commit_latencies`)
     not_checked: list[str] = field(default_factory=list)  # checks the run could not make, each with why
 
     @property
@@ -223,9 +224,35 @@ class Verdict:
 Checker = Callable[[RunHistory, Verification, Delivery], list[Check]]
 
 
+def commit_latencies(records: Sequence[AckedRecord], batches: Sequence[RecordedBatch]) -> list[float]:
+    """Record-to-commit latency, per record the job consumed: from its broker timestamp to the end of the first
+    batch whose offset range holds it. It measures the engine (trigger wait, reading, the batch's work, its
+    commit) and not the output mode's wait: in update mode that batch emitted the record's window row; in
+    append mode the row waits on, until the watermark passes the window's end. A record no batch read is left
+    out (the consumption check names it)."""
+    ranges: dict[int, list[tuple[int, int, int]]] = {}
+    for batch in sorted(batches, key=lambda b: b.finished_ms):
+        for partition, end in batch.end_offsets.items():
+            start = batch.start_offsets.get(partition, 0)
+            if end > start:
+                ranges.setdefault(partition, []).append((start, end, batch.finished_ms))
+    starts = {p: sorted(r) for p, r in ranges.items()}
+    latencies: list[float] = []
+    for record in records:
+        if record.offset is None or record.timestamp_ms is None or record.partition not in starts:
+            continue
+        spans = starts[record.partition]
+        at = bisect.bisect_right(spans, (record.offset, math.inf, math.inf))
+        covering = [finished for start, end, finished in spans[:at] if start <= record.offset < end]
+        if covering:
+            latencies.append(max(0.0, float(min(covering) - record.timestamp_ms)))
+    return latencies
+
+
 def judge(history: RunHistory) -> Verdict:
     """The oracle's outcome and the delivery accounting, then every checker in order."""
     verification = verify_with_oracle(history)
+    verification.commit_latencies_ms = commit_latencies(history.stored, history.batches)
     delivery = account(history.acked, history.stored)
     return Verdict([c for checker in CHECKERS for c in checker(history, verification, delivery)], verification, delivery)
 

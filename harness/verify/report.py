@@ -56,7 +56,7 @@ class RunReport:
 
     def render(self) -> str:
         r, j, v = self.replay, self.job, self.verification
-        lat, ack = j.get("latency_ms") or {}, r.get("ack_latency_ms") or {}
+        lat, ack, commit = j.get("latency_ms") or {}, r.get("ack_latency_ms") or {}, j.get("commit_latency_ms") or {}
         lines = [
             f"scenario {self.scenario} on profile {self.profile} ({self.bootstrap_servers})"
             + (f", release {self.release}" if self.release else "") + (f", over {self.security.upper()}" if self.security != "plaintext" else ""),
@@ -69,6 +69,8 @@ class RunReport:
             f"          driver {_driver(j.get('spark') or {})}",
             f"          throughput {j.get('throughput_rows_per_s', 0):,.0f} rows/s of batch time; "
             f"event-to-result latency p50 {_ms(lat.get('p50'))} p95 {_ms(lat.get('p95'))} p99 {_ms(lat.get('p99'))}",
+            f"          record-to-commit latency p50 {_ms(commit.get('p50'))} p95 {_ms(commit.get('p95'))} p99 {_ms(commit.get('p99'))} "
+            "(a record in Kafka to the commit of the batch that read it)",
             f"verify    {v.get('expected_rows')} expected rows, {v.get('actual_rows')} in the sink; "
             f"{v.get('late_dropped_records', 0)} records dropped as late, {v.get('malformed_expected', 0)} malformed",
         ]
@@ -127,6 +129,7 @@ def run_report(scenario: str, profile: str, bootstrap_servers: str, history: Run
             "throughput_rows_per_s": round(input_rows / batch_time_s, 1) if batch_time_s else 0.0,
             **(job_facts or {}),
             "latency_ms": latency_summary(verification.latencies_ms),
+            "commit_latency_ms": latency_summary(verification.commit_latencies_ms),
             "batches": [{"id": b.batch_id, "input_rows": b.input_rows, "duration_ms": b.duration_ms, "watermark_ms": b.watermark_ms,
                          "tasks": b.tasks(spec.min_partitions), "dropped_by_watermark": b.dropped_by_watermark,
                          "lag": b.lag, "finished_ms": b.finished_ms} for b in batches],
