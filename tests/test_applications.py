@@ -23,6 +23,20 @@ def test_the_submitted_application_passes_verified_from_its_kafka_topic(harness_
     assert {c.name for c in report.checks} >= {"sink rows equal the oracle's", "Spark's watermark per batch equals the oracle's"}
 
 
+def test_the_real_time_application_passes_against_its_oracle_and_times_every_alert(harness_deployment: Deployment,
+                                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """scenarios/price-alerts-realtime.yaml: a stateless application with Spark's real-time trigger, Kafka to Kafka."""
+    stack = harness_deployment.topology.stack
+    if tuple(int(n) for n in stack.spark_version.split(".")[:2]) < (4, 1):
+        pytest.skip(f"real-time mode is Spark 4.1+; release {stack.name} runs Spark {stack.spark_version}")
+    monkeypatch.chdir(REPO)
+    report = run_on(load_scenario(REPO / "scenarios" / "price-alerts-realtime.yaml"), deployment=harness_deployment)
+    assert report.verdict == "pass", report.render()
+    assert "sink rows equal the user's oracle" in {c.name for c in report.checks}
+    assert report.verification["actual_rows"] >= 200
+    assert report.job["latency_ms"]["count"] == report.verification["actual_rows"]  # every alert timed: send -> appended
+
+
 def test_the_plugin_runs_a_scenario_with_a_teams_wrong_application_and_names_the_missing_rows(run_scenario, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     """The plugin's `run_scenario(..., job={...})`: the built-in job's scenario, with the team's application
     (its --wrong variant, tests/data/stock-ticker-app-wrong.yaml as a job) in its place."""

@@ -127,6 +127,13 @@ def verify_generic(expected: Sequence[Mapping[str, Any]], outputs: Mapping[int, 
     return result
 
 
+def pass_through_latencies(outputs: Mapping[int, list[dict[str, Any]]], emitted_ms: Mapping[int, int]) -> list[float]:
+    """Event-to-result of a job that passes each input record's Kafka timestamp through to its row as
+    `source_timestamp_ms` (a stateless job can): per row, from that timestamp to when the row reached the sink."""
+    return [max(0.0, float(emitted_ms[entry] - row["source_timestamp_ms"])) for entry, rows in outputs.items() if entry in emitted_ms
+            for row in rows if isinstance(row.get("source_timestamp_ms"), int)]
+
+
 def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return all(_same_value(a.get(c), b.get(c)) for c in a)
 
@@ -270,7 +277,9 @@ def verify_with_oracle(history: RunHistory) -> Verification:
         oracle = load_callable(spec.oracle, what="oracle")
         expected = oracle(list(history.stored), oracle_batches(history.batches), job_options(spec))
         key_columns = [c.strip() for c in str(spec.options.get("key", "symbol,window_start_ms,window_end_ms")).split(",")]
-        return verify_generic(expected, history.outputs, spec.output_mode, key_columns)
+        result = verify_generic(expected, history.outputs, spec.output_mode, key_columns)
+        result.latencies_ms = pass_through_latencies(history.outputs, history.emitted_ms or {})
+        return result
     semantics = JobSemantics(spec.window, spec.slide, spec.watermark, spec.output_mode, late_events=history.late_events)
     foreign = sorted({c for rows in history.outputs.values() for row in rows for c in WINDOW_COLUMNS if c not in row})
     if foreign:

@@ -30,3 +30,11 @@ def test_a_re_run_batch_counts_from_its_first_commit_and_an_unread_record_is_lef
 
 def test_a_batch_that_ended_before_the_producers_clock_said_it_sent_gives_zero_not_a_negative() -> None:
     assert commit_latencies([_record(0, 0, 2_000)], [_batch(0, {0: (0, 1)}, 1_000, 500)]) == [0.0]
+
+
+def test_a_row_that_carries_its_source_timestamp_is_timed_from_it_to_when_it_reached_the_sink() -> None:
+    from harness.verify.check import pass_through_latencies
+
+    outputs = {0: [{"symbol": "A", "source_timestamp_ms": 1_000}], 1: [{"symbol": "B", "source_timestamp_ms": 2_000}],
+               2: [{"symbol": "C"}], 3: [{"symbol": "D", "source_timestamp_ms": 5_000}]}
+    assert pass_through_latencies(outputs, {0: 1_020, 1: 2_500, 2: 9_000}) == [20.0, 500.0]
