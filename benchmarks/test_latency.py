@@ -32,7 +32,7 @@ def _at_real_rate(minutes: float) -> Scenario:
 def test_stock_ticker_latency_at_real_rate(benchmark, reports_dir: Path) -> None:  # noqa: ANN001
     measured = _at_real_rate(1 if quick_mode() else 5)
     with running_twin(new_deployment("dev", f"bench-latency-{os.getpid()}", "local")) as twin, spark_for(twin) as spark:
-        run_scenario(_at_real_rate(0.5), deployment=twin, spark=spark)  # warm-up, not measured
+        run_scenario(_at_real_rate(1 / 3), deployment=twin, spark=spark)  # warm-up (two ticks), not measured
         report = benchmark.pedantic(lambda: run_scenario(measured, deployment=twin, spark=spark), rounds=1, iterations=1, warmup_rounds=0)
     assert report.verdict == "pass", report.render()
     commit, windows = report.job["commit_latency_ms"], report.job["latency_ms"]

@@ -4,6 +4,7 @@ Kafka) on one dev twin, in the same run, each verified against its oracle.
 Latency is per alert, from the tick's send (its Kafka timestamp, set by the producer) to the alert's append
 on the broker (the alerts topic stamps LogAppendTime): scenarios/price-alerts-realtime.yaml. The same
 scenario with `--trigger microbatch` is the baseline; the figure is the ratio of their p50s.
+HARNESS_BENCH_QUICK=1: 300 ticks (15 s of replay) per trigger instead of the scenario's 600.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from benchmarks.conftest import record_figure
+from benchmarks.conftest import quick_mode, record_figure
 from harness.backends import new_deployment
 from harness.runner import run_scenario, running_twin
 from harness.scenarios.spec import Scenario, load_scenario
@@ -26,6 +27,9 @@ def _with_trigger(trigger: str) -> Scenario:
     args[args.index("--trigger") + 1] = trigger
     data["job"]["application"]["args"] = args
     data["name"] = f"price-alerts-{trigger}"
+    if quick_mode():  # 300 ticks in 15 s of replay instead of 600 in 30 s
+        data["producers"][0]["duration"] = 5 * 60_000
+        data["expect"]["min_windows"] = 100
     return Scenario.model_validate(data)
 
 

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from harness.backends.base import DriverLauncher
 
 PROGRESS_EVENT = "org.apache.spark.sql.streaming.StreamingQueryListener$QueryProgressEvent"
-STARTED_EVENT = "org.apache.spark.sql.streaming.StreamingQueryListener$QueryStartedEvent"
 LOG_START_EVENT = "SparkListenerLogStart"  # the first line of every event log: which Spark wrote it
 ENV_PREFIX = "HARNESS_"
 CLIENT_PROPERTIES = "client.properties"
@@ -214,10 +213,12 @@ class SubmittedApplication:
         self.record, _ = processes.launch("application", self.argv(), log=self.log, env=env, cwd=Path.cwd())
 
     def wait_started(self, timeout: float = 180.0) -> None:
-        """Until the application's streaming query has started (Spark logged its start event)."""
+        """Until the application's query has run its first (empty) micro-batch, as the harness's own job does: the
+        job is live before data flows, and a fault on the replay's timeline cannot land in batch 0. (In CI, an application killed before its batch 0
+        committed was resubmitted and failed with Spark 4.2's STATE_STORE_CHECKPOINT_LOCATION_NOT_EMPTY.)"""
         try:
-            wait_for(lambda: any(e.get("Event") == STARTED_EVENT for e in self._events(self._incarnation_logs[-1])),
-                     what="the application's streaming query to start", timeout=timeout, guard=self._check_alive, interval=0.2)
+            wait_for(self.first_batch_after_start, what="the application's first (empty) micro-batch", timeout=timeout,
+                     guard=self._check_alive, interval=0.2)
         except NotReadyError as exc:
             exc.detail = processes.log_tail(self.log)
             raise
