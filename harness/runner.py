@@ -70,13 +70,17 @@ def run_scenario(
         job = _job(scenario, twin, session, workdir)
         progress(f"starting streaming job {_job_name(scenario)} ({scenario.job.output_mode} mode)")
         logs_at_start = twin.broker_log_ends()  # refusals from before this job are not its own
+
+        def stalled() -> str | None:  # a fact the start and catch-up waits both end on
+            return twin.refused_handshakes(since=logs_at_start)
+
         with clock.phase("job_start_s"):
             job.start()
         faults = FaultScheduler(twin, topic.name, scenario.faults, progress=progress, driver=job.restartable())
         healed = False
         try:
             with clock.phase("job_start_s"):
-                _explained(job.wait_started, twin)
+                _explained(lambda: job.wait_started(stalled=stalled), twin)
             faults.start()
             with clock.phase("replay_s"):
                 results = [_replay(twin, topic.name, p, progress) for p in scenario.producers]
@@ -87,7 +91,7 @@ def run_scenario(
             acked = sorted(resolve_offsets([r for res in results for r in res.acked], stored), key=by_position)
             waited = time.monotonic()
             state = _explained(lambda: job.wait_caught_up(catch_up_goal(scenario, stored), timeout=CATCH_UP_TIMEOUT_S, progress=progress,
-                                                          stalled=lambda: twin.refused_handshakes(since=logs_at_start)), twin)
+                                                          stalled=stalled), twin)
             caught_up_s = time.monotonic() - waited
             clock.phases["catch_up_s"] = round(caught_up_s, 3)
             progress(f"job {'finished' if state.finished else 'stopped before it finished'}: {state.describe()}")

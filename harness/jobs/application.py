@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from harness.errors import ConfigError, HarnessError, NotReadyError
 from harness.jobs.binary import require_links
 from harness.jobs.catchup import CatchUpGoal, CatchUpState, QueryView, is_executed, latest_checkpointed
-from harness.jobs.runner import JobHistory, completed_batches, job_checkpoint, wait_until_caught_up
+from harness.jobs.runner import JobHistory, completed_batches, job_checkpoint, started_or_stalled, wait_until_caught_up
 from harness.jobs.spec import ApplicationSpec, JobSpec
 from harness.jobs.sink_rows import SinkReader, SinkRows
 from harness.jobs.sinks import reader_for
@@ -212,12 +212,12 @@ class SubmittedApplication:
         self._started = self._started or time.perf_counter()
         self.record, _ = processes.launch("application", self.argv(), log=self.log, env=env, cwd=Path.cwd())
 
-    def wait_started(self, timeout: float = 180.0) -> None:
+    def wait_started(self, timeout: float = 180.0, *, stalled: Callable[[], str | None] | None = None) -> None:
         """Until the application's query has run its first (empty) micro-batch, as the harness's own job does: the
         job is live before data flows, and a fault on the replay's timeline cannot land in batch 0. (In CI, an application killed before its batch 0
         committed was resubmitted and failed with Spark 4.2's STATE_STORE_CHECKPOINT_LOCATION_NOT_EMPTY.)"""
         try:
-            wait_for(self.first_batch_after_start, what="the application's first (empty) micro-batch", timeout=timeout,
+            wait_for(started_or_stalled(self.first_batch_after_start, stalled), what="the application's first (empty) micro-batch", timeout=timeout,
                      guard=self._check_alive, interval=0.2)
         except NotReadyError as exc:
             exc.detail = processes.log_tail(self.log)

@@ -23,7 +23,7 @@ from harness.backends.base import DriverLauncher
 from harness.dist.spark import spark_runtime
 from harness.errors import HarnessError, NotReadyError
 from harness.jobs.catchup import CatchUpGoal, CatchUpState, QueryView, latest_checkpointed
-from harness.jobs.runner import JobHistory, completed_batches, job_checkpoint, wait_until_caught_up
+from harness.jobs.runner import JobHistory, completed_batches, job_checkpoint, started_or_stalled, wait_until_caught_up
 from harness.runtime import processes
 from harness.runtime.private import write_secret
 from harness.runtime.readiness import wait_for
@@ -89,9 +89,10 @@ class DriverProcess:
         except (OSError, ValueError):
             return []
 
-    def wait_started(self, timeout: float = 180.0) -> None:
+    def wait_started(self, timeout: float = 180.0, *, stalled: Callable[[], str | None] | None = None) -> None:
         try:
-            wait_for(lambda: bool(self._progress("harness_job") and self._progress("harness_malformed")), what="the driver process's first (empty) batch",
+            wait_for(started_or_stalled(lambda: bool(self._progress("harness_job") and self._progress("harness_malformed")), stalled),
+                     what="the driver process's first (empty) batch",
                      timeout=timeout, guard=self._check_alive, interval=0.2)
         except NotReadyError as exc:
             exc.detail = processes.log_tail(self.workdir / "driver.log")

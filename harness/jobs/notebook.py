@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Union
@@ -42,7 +42,7 @@ from harness.errors import ConfigError, HarnessError, NotReadyError
 from harness.jobs.application import SubmittedApplication, Submission
 from harness.jobs.catchup import is_executed
 from harness.jobs.driver import STOP_FILE
-from harness.jobs.runner import JobHistory
+from harness.jobs.runner import JobHistory, started_or_stalled
 from harness.jobs.sink_rows import SinkRows, normal_row
 from harness.jobs.spec import ApplicationSpec, JobSpec, NotebookSpec
 from harness.runtime import processes
@@ -580,13 +580,13 @@ class NotebookJob(SubmittedApplication):
         (self.workdir / STOP_FILE).unlink(missing_ok=True)
         super().start()
 
-    def wait_started(self, timeout: float = 240.0) -> None:
+    def wait_started(self, timeout: float = 240.0, *, stalled: Callable[[], str | None] | None = None) -> None:
         """Until the notebook's query has reported its first progress (a batch, or Spark's idle report): its
         cells have all run and it is live before data flows, as the harness's own job is. A shell that
         compiles each cell starts slower than a submitted script, hence the longer time-out."""
-        super().wait_started(timeout)
+        super().wait_started(timeout, stalled=stalled)
         try:
-            wait_for(lambda: bool(self._progress()), what=f"the first progress of the notebook {self.notebook.name}'s query",
+            wait_for(started_or_stalled(lambda: bool(self._progress()), stalled), what=f"the first progress of the notebook {self.notebook.name}'s query",
                      timeout=timeout, guard=self._check_alive, interval=0.2)
         except NotReadyError as exc:
             exc.detail = processes.log_tail(self.log)

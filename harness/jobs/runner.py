@@ -65,8 +65,10 @@ class JobHandle(Protocol):
 
     def start(self) -> None: ...
 
-    def wait_started(self) -> None:
-        """Until the job has run its first (empty) batch; a job that fails first raises with its error."""
+    def wait_started(self, *, stalled: Callable[[], str | None] | None = None) -> None:
+        """Until the job has run its first (empty) batch; a job that fails first raises with its error. `stalled`
+        names a fact that ends the wait early (a job refused by a TLS listener never runs a batch): the
+        catch-up wait then reports it."""
 
     def wait_caught_up(self, goal: CatchUpGoal, *, timeout: float, progress: Callable[[str], None] | None = None,
                        stalled: Callable[[], str | None] | None = None) -> CatchUpState: ...
@@ -75,6 +77,11 @@ class JobHandle(Protocol):
 
     def restartable(self) -> RestartableDriver | None:
         """The driver a `driver` fault acts on, or None when the job cannot be killed on its own."""
+
+
+def started_or_stalled(started: Callable[[], object], stalled: Callable[[], str | None] | None) -> Callable[[], object]:
+    """A start wait's check: the job ran its first batch, or a fact says it never will (`stalled`)."""
+    return lambda: started() or (stalled() if stalled is not None else None)
 
 
 class StreamingJob:
@@ -129,10 +136,10 @@ class StreamingJob:
         )
         self._queries.append(malformed)
 
-    def wait_started(self, timeout: float = 120.0) -> None:
+    def wait_started(self, timeout: float = 120.0, *, stalled: Callable[[], str | None] | None = None) -> None:
         """Until both queries finished their first (empty) batch: the job is live before data flows,
         as a deployed job is, so start-up cost does not count as latency."""
-        wait_for(lambda: all(q.lastProgress is not None for q in self._queries), what="the streaming job's first (empty) batch",
+        wait_for(started_or_stalled(lambda: all(q.lastProgress is not None for q in self._queries), stalled), what="the streaming job's first (empty) batch",
                  timeout=timeout, guard=self._raise_if_failed, interval=0.1)  # a job that fails at once fails the run at once
 
     def restartable(self) -> None:
