@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from harness.errors import HarnessError
 from harness.kafka.clients import consumer
@@ -22,11 +22,30 @@ class StoredMessage:
     timestamp_ms: int
 
 
+_LEADERSHIP_MOVED = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError._TIMED_OUT)
+
+
+def _high_watermark(client: Consumer, topic: str, partition: int, timeout: float) -> int:
+    """The partition's high watermark, asked again while the client's metadata still names a leader that gave
+    the role up (NOT_LEADER_FOR_PARTITION right after a failover, until the client refreshes its metadata)."""
+
+    def ask() -> int | None:
+        try:
+            return int(client.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1])
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if error is not None and (error.retriable() or error.code() in _LEADERSHIP_MOVED):
+                return None
+            raise
+
+    return wait_for(ask, what=f"the high watermark of {topic}/{partition}", timeout=timeout, interval=0.5, fatal=(KafkaException,))
+
+
 def read_topic(bootstrap: str, topic: str, partitions: int, *, timeout: float = 120.0) -> list[StoredMessage]:
     """Every committed record of every partition, from the start to the high watermark at call time."""
     client = consumer(bootstrap, group=f"harness-readback-{uuid.uuid4().hex[:8]}", **{"isolation.level": "read_committed"})
     try:
-        ends = {p: client.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in range(partitions)}
+        ends = {p: _high_watermark(client, topic, p, timeout) for p in range(partitions)}
         client.assign([TopicPartition(topic, p, 0) for p in range(partitions) if ends[p] > 0])
         seen: list[StoredMessage] = []
         done = {p for p, end in ends.items() if end == 0}

@@ -35,3 +35,35 @@ def test_a_manifest_keeps_an_unknown_offset(tmp_path: Path) -> None:
     records = [_record(0, 0, "a"), _record(1, None, "gone")]
     write_manifest(tmp_path / "m.jsonl", records)
     assert read_manifest(tmp_path / "m.jsonl") == records
+
+
+def test_reading_back_asks_again_while_a_failover_leaves_the_client_pointing_at_an_old_leader() -> None:
+    from confluent_kafka import KafkaError, KafkaException
+
+    from harness.kafka.readback import _high_watermark
+
+    class Client:
+        calls = 0
+
+        def get_watermark_offsets(self, partition, timeout):  # noqa: ANN001, ANN202
+            Client.calls += 1
+            if Client.calls < 3:
+                raise KafkaException(KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION))
+            return (0, 42)
+
+    assert _high_watermark(Client(), "t", 0, timeout=30) == 42  # type: ignore[arg-type]
+    assert Client.calls == 3
+
+
+def test_reading_back_fails_at_once_on_an_error_that_no_retry_mends() -> None:
+    import pytest
+    from confluent_kafka import KafkaError, KafkaException
+
+    from harness.kafka.readback import _high_watermark
+
+    class Client:
+        def get_watermark_offsets(self, partition, timeout):  # noqa: ANN001, ANN202
+            raise KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED))
+
+    with pytest.raises(KafkaException):
+        _high_watermark(Client(), "t", 0, timeout=30)  # type: ignore[arg-type]
