@@ -583,8 +583,8 @@ class NotebookJob(SubmittedApplication):
     def wait_started(self, timeout: float = 240.0, *, stalled: Callable[[], str | None] | None = None) -> None:
         """Until the notebook's query has reported its first progress (a batch, or Spark's idle report): its
         cells have all run and it is live before data flows, as the harness's own job is. A shell that
-        compiles each cell starts slower than a submitted script, hence the longer time-out."""
-        super().wait_started(timeout, stalled=stalled)
+        compiles each cell starts slower than a submitted script, hence the longer time-out. (This replaces the
+        application's wait for any first batch: a notebook's progress is that of the query reading the topic.)"""
         try:
             wait_for(started_or_stalled(lambda: bool(self._progress()), stalled), what=f"the first progress of the notebook {self.notebook.name}'s query",
                      timeout=timeout, guard=self._check_alive, interval=0.2)
