@@ -75,6 +75,35 @@ def state_of(record: ProcessRecord) -> str:
         return "exited"
 
 
+def process_tree(pid: int) -> list[int]:
+    """A process and all its descendants (a container's processes, seen from the host)."""
+    try:
+        root = psutil.Process(pid)
+        return [root.pid, *(child.pid for child in root.children(recursive=True))]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def pid_state(pid: int) -> str:
+    """"paused" (stopped by a signal), "running" or "exited", for a process the harness did not launch."""
+    try:
+        status = psutil.Process(pid).status()
+    except psutil.NoSuchProcess:
+        return "exited"
+    if status == psutil.STATUS_ZOMBIE:
+        return "exited"
+    return "paused" if status == psutil.STATUS_STOPPED else "running"
+
+
+def signal_pid(pid: int, sig: signal.Signals) -> bool:
+    """Signal one process; False when it is gone."""
+    try:
+        os.kill(pid, sig)
+        return True
+    except ProcessLookupError:
+        return False
+
+
 def send(record: ProcessRecord, sig: signal.Signals) -> bool:
     """Signal the process's whole group (its session), so helper children go too."""
     proc = _process(record)

@@ -283,13 +283,10 @@ class DockerDeployment(Deployment):
             container.start()
 
     def pause_node(self, name: str) -> None:
-        self.container(name).pause()
+        pause_container(self.container(name), name)
 
     def resume_node(self, name: str) -> None:
-        container = self.container(name)
-        container.reload()
-        if container.status == "paused":
-            container.unpause()
+        resume_container(self.container(name))
 
     def active_controller(self) -> str:
         if self.topology.stack.uses_zookeeper:
@@ -531,3 +528,41 @@ class _NodeDriver:
 def literal_pattern(text: str) -> str:
     """`text` as a pkill pattern (a POSIX extended regular expression) that matches only itself."""
     return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", text)
+
+
+
+def pause_container(container: Container, name: str) -> None:
+    """Docker's pause freezes the container's cgroup. cgroup v1's freezer gives up on a busy JVM
+    ("OCI runtime pause failed: unable to freeze", seen on a loaded 2-core machine); then every process
+    of the container is stopped with SIGSTOP instead, as the local backend pauses a node: to its peers
+    both look the same, a host whose kernel still holds its sockets open while it answers nothing."""
+    import docker.errors
+
+    try:
+        container.pause()
+    except docker.errors.APIError as exc:
+        if "freeze" not in str(exc):
+            raise
+        pids = _container_pids(container)
+        if not pids:
+            raise HarnessError(f"{name} is not running, so it cannot be paused") from exc
+        for pid in pids:
+            processes.signal_pid(pid, signal.SIGSTOP)
+        wait_for(lambda: all(processes.pid_state(pid) != "running" for pid in pids),
+                 what=f"every process of {name} to stop", timeout=10)
+
+
+def resume_container(container: Container) -> None:
+    """Undo either way of pausing: thaw a frozen container, continue its stopped processes."""
+    container.reload()
+    if container.status == "paused":
+        container.unpause()
+    for pid in _container_pids(container):
+        processes.signal_pid(pid, signal.SIGCONT)
+
+
+def _container_pids(container: Container) -> list[int]:
+    """Host PIDs of a running container's processes: its first process and every descendant."""
+    container.reload()
+    first = int(container.attrs.get("State", {}).get("Pid") or 0)
+    return processes.process_tree(first) if first else []
