@@ -65,6 +65,13 @@ def kafka_bootstrap(harness_deployment: Deployment) -> str:
     return harness_deployment.bootstrap_servers
 
 
+@pytest.fixture(scope="session")
+def kafka_options(harness_deployment: Deployment) -> dict[str, str]:
+    """The connector's `kafka.`-prefixed options that reach this twin, for `spark.read.format("kafka").options(**kafka_options)`:
+    empty on a plaintext twin; on a secured one the protocol and the run's truststore (and under mTLS the client keystore)."""
+    return harness_deployment.client_security.spark_options()
+
+
 _topic_numbers = itertools.count()
 
 

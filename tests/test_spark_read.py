@@ -7,12 +7,14 @@ from collections.abc import Callable
 from tests.test_cluster import produce
 
 
-def test_batch_read_returns_exactly_the_produced_records(spark, kafka_bootstrap: str, kafka_topic: Callable[..., str]) -> None:  # noqa: ANN001
+def test_batch_read_returns_exactly_the_produced_records(spark, kafka_bootstrap: str, kafka_topic: Callable[..., str],  # noqa: ANN001
+                                                         kafka_options: dict[str, str]) -> None:
     topic = kafka_topic(partitions=4)
     acked = produce(kafka_bootstrap, topic, 200, "spark")
     frame = (
         spark.read.format("kafka")
         .option("kafka.bootstrap.servers", kafka_bootstrap)
+        .options(**kafka_options)  # a secured twin's protocol and truststore; none on plaintext
         .option("subscribe", topic)
         .option("startingOffsets", "earliest")
         .load()

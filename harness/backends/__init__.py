@@ -29,9 +29,6 @@ def new_deployment(profile: str, run_name: str, backend: str | None = None, *, s
         topology = topology.model_copy(update={"spark": topology.spark.model_copy(update={"mode": spark})})
     if security is not None:
         topology = topology.with_security(security)
-    if backend == "docker" and topology.kafka.security.secured:
-        raise HarnessError(f"the docker backend does not secure its listeners yet (kafka.security.protocol: {topology.kafka.security.protocol})",
-                           hint="run a secured twin on the local backend (--backend local), or drop --security")
     if backend == "docker":
         from harness.backends.docker.deployment import DockerDeployment
 

@@ -106,7 +106,7 @@ def create_topic(
     return wait_for(ready, what=f"topic {name} to be fully replicated", timeout=timeout)
 
 
-def delete_topic(bootstrap: str, name: str, timeout: float = 30.0) -> None:
+def delete_topic(bootstrap: str, name: str, timeout: float = 60.0) -> None:
     """Delete a topic and wait until no broker lists it and the cluster would create it anew (a topic re-created
     too early would find the old one; on ZooKeeper the controller deletes after the brokers stop listing it,
     and a create meanwhile fails with "marked for deletion")."""

@@ -65,7 +65,7 @@ def wait_for(
         now = time.monotonic()
         if now >= deadline:
             seen = f"; last seen: {last_seen()}" if last_seen is not None else ""
-            why = f" (last probe error: {last_error})" if last_error else ""
+            why = f" (last probe error: {str(last_error) or type(last_error).__name__})" if last_error else ""
             tails = "\n".join(f"--- {r.name} ({r.log}):\n{log_tail(r.log, 10)}" for r in watch)
             raise NotReadyError(f"timed out after {timeout:.0f}s waiting for {what}{why}{seen}", detail=tails or None)
         if progress is not None and now - reported >= report_every:

@@ -165,6 +165,41 @@ def test_brokers_advertise_fqdn_inside_and_loopback_port_on_the_host() -> None:
         assert container.image == "img/kafka:test" and container.service == "kafka"
 
 
+@pytest.mark.parametrize(("release", "plaintext_beside"), [("hdinsight", False), ("hdinsight@current", True)])
+def test_a_secured_twin_speaks_tls_on_9093_in_the_vnet_and_on_the_host_and_mounts_only_its_pki(release: str, plaintext_beside: bool) -> None:
+    from harness.backends.kafka_node import BrokerTls
+
+    base = profile(release).with_security("mtls")
+    topology = base.model_copy(update={"kafka": base.kafka.model_copy(update={
+        "security": base.kafka.security.model_copy(update={"plaintext_listener": plaintext_beside})})})
+    pki = "/srv/runs/t1/pki"
+    tls = {n.hostname: BrokerTls(Path(f"{pki}/{n.hostname}.p12"), "k-pass", Path(f"{pki}/truststore.p12"), "t-pass", client_auth=True)
+           for n in topology.brokers}
+    plan = plan_deployment(topology, PlanInputs(**{**make_inputs().__dict__, "broker_tls": tls, "pki_dir": pki}))
+    assert vnet_bootstrap(topology) == ",".join(f"{n.fqdn}:9093" for n in topology.brokers)
+    for node in topology.brokers:
+        container = plan.container(node.hostname)
+        server = props(container)
+        protocols = dict(entry.split(":") for entry in server["listener.security.protocol.map"].split(","))
+        assert protocols["INTERNAL"] == protocols["HOST"] == "SSL" and server["inter.broker.listener.name"] == "INTERNAL"
+        assert f"INTERNAL://{node.fqdn}:9093" in server["advertised.listeners"].split(",")
+        assert (f"PLAINTEXT://{node.fqdn}:9092" in server["advertised.listeners"]) is plaintext_beside
+        assert ("PLAINTEXT" in protocols) is plaintext_beside
+        assert server["ssl.keystore.location"] == f"{pki}/{node.hostname}.p12" and server["ssl.client.auth"] == "required"
+        assert container.binds == {pki: (pki, "ro")}
+    assert all(not c.binds or pki not in c.binds for c in plan.containers if c.node not in topology.brokers)
+    with pytest.raises(ValueError, match="needs a certificate for broker"):
+        plan_of(topology)
+
+
+def test_compose_export_refuses_a_secured_profile_and_says_how_to_run_it() -> None:
+    from harness.backends.docker.compose import export_compose
+
+    with pytest.raises(HarnessError, match="cannot carry a secured twin") as refused:
+        export_compose(profile("hdinsight").with_security("tls"), profile="hdinsight")
+    assert "--backend docker" in (refused.value.hint or "")
+
+
 def test_voters_are_exactly_the_controllers_by_fqdn() -> None:
     topology = profile("hdinsight@current")
     plan = plan_of(topology)

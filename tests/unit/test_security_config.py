@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends import new_deployment
 from harness.backends.kafka_node import BrokerTls, KafkaNodePlan, local_listeners, server_properties
-from harness.errors import HarnessError
 from harness.kafka import security
 from harness.kafka.clients import _base  # noqa: PLC2701 - the one place client settings are assembled
 from harness.kafka.security import client_security
@@ -61,10 +59,7 @@ def test_clients_of_a_registered_twin_get_its_settings_and_no_repr_shows_a_passw
     assert client_security(authority, "plaintext").spark_options() == {}
 
 
-def test_the_docker_backend_refuses_a_secured_profile_before_anything_starts() -> None:
-    with pytest.raises(HarnessError, match="docker backend does not secure its listeners yet") as refused:
-        new_deployment("dev", "never-started", "docker", security="tls")
-    assert "--backend local" in (refused.value.hint or "")
+def test_an_unknown_security_protocol_is_refused_with_the_choices() -> None:
     with pytest.raises(ValueError, match="unknown security protocol 'ssl'; choose one of: plaintext, tls, mtls"):
         load_profile("dev").with_security("ssl")
 

@@ -26,6 +26,7 @@ from harness.backends.docker.images import image_names
 from harness.backends.docker.plan import (
     AMBARI_PORT, HOST_LISTENER_PORT, LIVY_PORT, SPARK_UI_PORT, ContainerPlan, DockerPlan, NetworkPlan, PlanInputs, plan_deployment,
 )
+from harness.errors import HarnessError
 from harness.topology.model import Topology
 
 RUN = "twin"
@@ -40,6 +41,11 @@ FORMAT_VERSION = "2.4"
 
 
 def export_compose(topology: Topology, *, profile: str) -> str:
+    if topology.kafka.security.secured:
+        raise HarnessError(f"profile {profile} secures Kafka (kafka.security.protocol: {topology.kafka.security.protocol}), and a compose "
+                           "file cannot carry a secured twin: its CA, certificates and store passwords are made per run and never written "
+                           "into a file others read",
+                           hint=f"start it with `harness up --profile {profile} --backend docker`, or export with kafka.security.protocol: plaintext")
     plan = compose_plan(topology)
     document = {
         "version": FORMAT_VERSION,

@@ -18,16 +18,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.backends.base import READY_TIMEOUT_S, Deployment, NetworkControl, NodeControl, NodeShell, NodeStatus
+from harness.backends.base import PKI_DIR, READY_TIMEOUT_S, Deployment, NetworkControl, NodeControl, NodeShell, NodeStatus
 from harness.runtime.readiness import Progress, quiet
 from harness.backends.docker import network as hostnet
 from harness.backends.docker.engine import LABEL_RUN, docker_client
 from harness.backends.docker.images import build_images
 from harness.backends.docker.plan import (
     BROKER_PORT, CONTROLLER_PORT, HOST_LISTENER_PORT, LIVY_PORT, SPARK_MASTER_PORT, SPARK_UI_PORT, AMBARI_PORT, ContainerPlan, DockerPlan, PlanInputs,
-    head_driver_conf, plan_deployment, vnet_bootstrap,
+    head_driver_conf, node_addresses, plan_deployment, vnet_bootstrap, vnet_broker_port,
 )
-from harness.backends.kafka_node import ZOOKEEPER_PORTS, new_cluster_id, quorum_leader
+from harness.backends.kafka_node import ZOOKEEPER_PORTS, BrokerTls, new_cluster_id, quorum_leader
 from harness.backends.rundir import NodeState, RunDir, RunState
 from harness.errors import HarnessError, NotReadyError, RunStateError
 from harness.runtime import processes
@@ -61,6 +61,7 @@ class DockerDeployment(Deployment):
         state = run.load()
         deployment = cls(Topology.model_validate(state.topology), run, state.profile)
         deployment._plan = deployment._make_plan(state.backend_data, {n.hostname: n.ports for n in state.nodes})
+        deployment.register_clients()
         return deployment
 
     # ----- planning -----------------------------------------------------------------------------
@@ -76,11 +77,28 @@ class DockerDeployment(Deployment):
         images = image_names(self.topology.stack.name)
         import harness
 
+        secured = self.topology.kafka.security.secured
         return plan_deployment(self.topology, PlanInputs(
             run=self.run.name, kafka_image=images.kafka, spark_image=images.spark, host_port=host_port,
             cluster_id=data["cluster_id"], ambari_password_sha256=data["ambari_password_sha256"],
             harness_src=str(Path(harness.__file__).parent), shared_dirs=(str(self.run.path),),
+            broker_tls=self._broker_tls() if secured else {}, pki_dir=str(self.run.path / PKI_DIR) if secured else None,
         ))
+
+    def _broker_tls(self) -> dict[str, BrokerTls]:
+        """Each broker's identity from the run's CA (issued at start, reused when attached), with the names a
+        team's CA puts in it (FQDN and short name), its VNet address, and 127.0.0.1, by which the host's
+        clients reach its published port. The Spark nodes see the truststore where the run directory is
+        mounted, the cluster's shared storage, as a team copies its truststore to every node."""
+        authority, addresses = self.authority(), node_addresses(self.topology)
+        mtls = self.topology.kafka.security.protocol == "mtls"
+        tls = {}
+        for node in self.topology.brokers:
+            identity = authority.identity(node.hostname) or authority.issue_server(
+                node.hostname, dns_names=[node.fqdn, node.hostname], addresses=[addresses[node.hostname], "127.0.0.1"])
+            tls[node.hostname] = BrokerTls(identity.keystore, authority.password(node.hostname), authority.truststore,
+                                           authority.password("truststore"), client_auth=mtls)
+        return tls
 
     @property
     def plan(self) -> DockerPlan:
@@ -142,6 +160,7 @@ class DockerDeployment(Deployment):
         data = {"cluster_id": new_cluster_id(), "ambari_password_sha256": hashlib.sha256(password.encode()).hexdigest(),
                 "images": [images.kafka, images.spark]}
         self._plan = self._make_plan(data)
+        self.register_clients()
         state = RunState(name=self.run.name, backend=self.backend, profile=self.profile, topology=self.topology.model_dump(mode="json"),
                          bootstrap_servers=self.bootstrap_servers, spark_master=self.spark_master, backend_data=data,
                          nodes=[self._node_state(c) for c in self.plan.containers])
@@ -160,7 +179,7 @@ class DockerDeployment(Deployment):
         node = container.node
         ports = {f"host:{inner}": outer for inner, outer in container.ports.items()}
         if node.is_broker:
-            ports["broker"] = BROKER_PORT
+            ports["broker"] = vnet_broker_port(self.topology)
         if node.is_controller:
             ports["controller"] = CONTROLLER_PORT
         if node.is_zookeeper:
@@ -436,7 +455,7 @@ class DockerDeployment(Deployment):
             container = running.get(plan.name)
             role = "+".join(node.kafka) if node.kafka else {"spark-master": "spark master", "spark-worker": "spark worker",
                                                             "ambari": "ambari"}.get(plan.service, f"{node.kind} {node.role} (idle)")
-            port = (BROKER_PORT if node.is_broker else CONTROLLER_PORT if node.is_controller else ZOOKEEPER_PORTS["zookeeper"] if node.is_zookeeper
+            port = (vnet_broker_port(self.topology) if node.is_broker else CONTROLLER_PORT if node.is_controller else ZOOKEEPER_PORTS["zookeeper"] if node.is_zookeeper
                     else SPARK_MASTER_PORT if plan.service == "spark-master" else None)
             endpoint = f"{plan.address}:{port}" if port else plan.address
             pid = int(container.attrs["State"]["Pid"]) if container and container.attrs["State"]["Pid"] else None

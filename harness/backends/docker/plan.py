@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from pathlib import PurePosixPath
 
-from harness.backends.kafka_node import ZOOKEEPER_PORTS, KafkaNodePlan, Listeners, server_properties, zookeeper_properties
+from harness.backends.kafka_node import ZOOKEEPER_PORTS, BrokerTls, KafkaNodePlan, Listeners, server_properties, zookeeper_properties
 from harness.backends.spark_node import executor_conf, worker_resources
 from harness.topology.model import Node, Topology
 
@@ -109,6 +109,10 @@ class PlanInputs:
     ambari_password_sha256: str
     harness_src: str
     shared_dirs: tuple[str, ...] = ()
+    broker_tls: Mapping[str, BrokerTls] = field(default_factory=dict)
+    """A secured twin's broker identities by host name; their files lie in `pki_dir`, mounted into each
+    Kafka container read-only at the same path, so the paths in server.properties hold on both sides."""
+    pki_dir: str | None = None
 
 
 def resource_name(run: str, part: str) -> str:
@@ -159,10 +163,17 @@ def advertised_host(topology: Topology, node: Node, addresses: dict[str, str]) -
     return addresses[node.hostname] if topology.kafka.advertise == "ip" else node.fqdn
 
 
+def vnet_broker_port(topology: Topology) -> int:
+    """The port clients in the VNet use: 9092, or on a secured twin the TLS listener's (HDInsight's 9093)."""
+    security = topology.kafka.security
+    return security.tls_port if security.secured else BROKER_PORT
+
+
 def vnet_bootstrap(topology: Topology) -> str:
     """The bootstrap servers a job inside the VNet names: the brokers as they advertise themselves there."""
     addresses = node_addresses(topology)
-    return ",".join(f"{advertised_host(topology, n, addresses)}:{BROKER_PORT}" for n in topology.brokers)
+    port = vnet_broker_port(topology)
+    return ",".join(f"{advertised_host(topology, n, addresses)}:{port}" for n in topology.brokers)
 
 
 def head_driver_conf(topology: Topology) -> tuple[str | None, dict[str, str]]:
@@ -187,16 +198,20 @@ def _kafka_container(topology: Topology, node: Node, inputs: PlanInputs, address
     if node.is_zookeeper:
         return _zookeeper_container(topology, node, inputs, addresses, kafka_ids, common)
     ports = {HOST_LISTENER_PORT: inputs.host_port(node.hostname, HOST_LISTENER_PORT)} if node.is_broker else {}
+    tls = inputs.broker_tls.get(node.hostname) if node.is_broker and topology.kafka.security.secured else None
+    if node.is_broker and topology.kafka.security.secured and tls is None:
+        raise ValueError(f"a secured twin needs a certificate for broker {node.hostname}")
     plan = KafkaNodePlan(node=node, node_id=kafka_ids[node.hostname], address=addresses[node.hostname],
-                         broker_port=BROKER_PORT if node.is_broker else None,
+                         broker_port=vnet_broker_port(topology) if node.is_broker else None,
                          controller_port=CONTROLLER_PORT if node.is_controller else None,
-                         data_dir=PurePosixPath(DATA_DIR), log_dir=PurePosixPath("/tmp"))  # type: ignore[arg-type]
+                         data_dir=PurePosixPath(DATA_DIR), log_dir=PurePosixPath("/tmp"), tls=tls)  # type: ignore[arg-type]
     properties = server_properties(plan, topology, _listeners(topology, node, addresses, kafka_ids, ports))
     volume = resource_name(inputs.run, f"{node.hostname}-data")
     env = {"KAFKA_SERVER_PROPERTIES": properties, "KAFKA_CLUSTER_ID": inputs.cluster_id,
            "KAFKA_HEAP_OPTS": f"-Xms{max(128, topology.kafka.heap_mb // 2)}m -Xmx{topology.kafka.heap_mb}m"}
+    binds = {inputs.pki_dir: (inputs.pki_dir, "ro")} if tls and inputs.pki_dir else {}
     return ContainerPlan(image=inputs.kafka_image, command=("kafka",), environment=env, ports=ports,
-                         volumes={volume: DATA_DIR}, service="kafka", **common)
+                         volumes={volume: DATA_DIR}, binds=binds, service="kafka", **common)
 
 
 def _zookeeper_container(topology: Topology, node: Node, inputs: PlanInputs, addresses: dict[str, str],
@@ -221,20 +236,26 @@ def zookeeper_connect(topology: Topology, addresses: dict[str, str]) -> str:
 
 def _listeners(topology: Topology, node: Node, addresses: dict[str, str], kafka_ids: dict[str, int], ports: dict[int, int]) -> Listeners:
     """INTERNAL in the VNet (FQDN or IP), HOST through the 127.0.0.1 port mapping, CONTROLLER for the quorum
-    (on a ZooKeeper release the brokers register in the ensemble instead)."""
-    bind, advertised = [], []
+    (on a ZooKeeper release the brokers register in the ensemble instead). On a secured twin INTERNAL and
+    HOST speak TLS, INTERNAL on HDInsight's 9093, and brokers talk to each other over it; a plaintext
+    listener on 9092 stays open beside it only where the profile asks (`kafka.security.plaintext_listener`)."""
+    security = topology.kafka.security
+    client = "SSL" if security.secured else "PLAINTEXT"
+    bind, advertised, protocols = [], [], [f"INTERNAL:{client}", f"HOST:{client}"]
     if node.is_broker:
-        bind += [f"INTERNAL://0.0.0.0:{BROKER_PORT}", f"HOST://0.0.0.0:{HOST_LISTENER_PORT}"]
-        advertised += [f"INTERNAL://{advertised_host(topology, node, addresses)}:{BROKER_PORT}",
-                       f"HOST://127.0.0.1:{ports[HOST_LISTENER_PORT]}"]
-    if node.is_controller:
-        bind.append(f"CONTROLLER://0.0.0.0:{CONTROLLER_PORT}")
+        port, host = vnet_broker_port(topology), advertised_host(topology, node, addresses)
+        bind += [f"INTERNAL://0.0.0.0:{port}", f"HOST://0.0.0.0:{HOST_LISTENER_PORT}"]
+        advertised += [f"INTERNAL://{host}:{port}", f"HOST://127.0.0.1:{ports[HOST_LISTENER_PORT]}"]
+        if security.secured and security.plaintext_listener:
+            bind.append(f"PLAINTEXT://0.0.0.0:{BROKER_PORT}")
+            advertised.append(f"PLAINTEXT://{host}:{BROKER_PORT}")
+    if security.secured and security.plaintext_listener:
+        protocols.append("PLAINTEXT:PLAINTEXT")
     if topology.stack.uses_zookeeper:
-        return Listeners(tuple(bind), tuple(advertised), ("INTERNAL:PLAINTEXT", "HOST:PLAINTEXT"), "INTERNAL",
-                         zookeeper_connect(topology, addresses))
+        return Listeners(tuple(bind), tuple(advertised), tuple(protocols), "INTERNAL", zookeeper_connect(topology, addresses))
+    bind += [f"CONTROLLER://0.0.0.0:{CONTROLLER_PORT}"] if node.is_controller else []
     voters = ",".join(f"{kafka_ids[q.hostname]}@{advertised_host(topology, q, addresses)}:{CONTROLLER_PORT}" for q in topology.controllers)
-    return Listeners(tuple(bind), tuple(advertised), ("INTERNAL:PLAINTEXT", "HOST:PLAINTEXT", "CONTROLLER:PLAINTEXT"),
-                     "INTERNAL" if node.is_broker else None, voters)
+    return Listeners(tuple(bind), tuple(advertised), (*protocols, "CONTROLLER:PLAINTEXT"), "INTERNAL" if node.is_broker else None, voters)
 
 
 def _ambari_container(topology: Topology, node: Node, inputs: PlanInputs, common: dict) -> ContainerPlan:  # type: ignore[type-arg]
