@@ -151,11 +151,19 @@ class RecordedBatch:
     watermark_ms: int | None
     dropped_by_watermark: int = 0
     latest_offsets: dict[int, int] = field(default_factory=dict)
+    event_times_seen: bool | None = None
+    """Whether rows reached the job's watermark operator (its progress has an event-time max); None when
+    unknown (no progress event, or no watermark). False with offsets read: a re-run a sink skipped."""
 
     @property
     def lag(self) -> int:
         """Records already in Kafka but not yet in this or an earlier batch (consumer lag at batch end)."""
         return sum(max(0, latest - self.end_offsets.get(p, 0)) for p, latest in self.latest_offsets.items())
+
+    @property
+    def input_range(self) -> int:
+        """Records in the batch's offset range (its input, whatever the progress counted)."""
+        return sum(max(0, end - self.start_offsets.get(p, 0)) for p, end in self.end_offsets.items())
 
     @property
     def finished_ms(self) -> int:

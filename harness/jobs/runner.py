@@ -315,5 +315,6 @@ def _batches(progresses: list[dict[str, Any]], topic: str) -> list[RecordedBatch
             watermark_ms=watermark_of(item),
             dropped_by_watermark=int(operators[0].get("numRowsDroppedByWatermark", 0)),
             latest_offsets=topic_offsets(source.get("latestOffset"), topic),
+            event_times_seen="max" in item["eventTime"] if "watermark" in (item.get("eventTime") or {}) else None,
         )
     return [seen[k] for k in sorted(seen)]

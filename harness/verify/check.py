@@ -70,7 +70,8 @@ def window_row(row: Mapping[str, Any]) -> WindowRow:
 
 
 def oracle_batches(batches: Sequence[RecordedBatch]) -> list[Batch]:
-    return [Batch(b.batch_id, {p: (b.start_offsets.get(p, 0), end) for p, end in b.end_offsets.items()}) for b in batches]
+    return [Batch(b.batch_id, {p: (b.start_offsets.get(p, 0), end) for p, end in b.end_offsets.items()},
+                  watermark_blind=b.event_times_seen is False and b.input_range > 0) for b in batches]
 
 
 def verify_windows(records: Sequence[AckedRecord], batches: Sequence[RecordedBatch], outputs: Mapping[int, list[dict[str, Any]]],

@@ -235,6 +235,11 @@ class Batch:
 
     batch_id: int
     offsets: Mapping[int, tuple[int, int]]
+    watermark_blind: bool = False
+    """The batch's rows did not reach the watermark operator in the run that committed it: a driver
+    restarted after an earlier run had written the batch to an idempotent sink (a file sink's log) but not
+    to the commit log re-runs it, the sink skips it, and the restarted driver never sees its event times.
+    Its rows are in the state and the sink from the earlier run; the watermark does not move from them."""
 
     def __post_init__(self) -> None:
         _require_int("batch_id", self.batch_id, 0)
@@ -528,7 +533,7 @@ class _Simulation:
         self._record_whole_drops(ticks, first_drop)
         max_et = max((t.event_time_ms for _, t in ticks), default=None)
         self._report(batch, len(records), max_et, len(late), emitted)
-        self._advance(max_et)
+        self._advance(None if batch.watermark_blind else max_et)
 
     def _report(
         self,

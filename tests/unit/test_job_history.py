@@ -55,3 +55,19 @@ def test_a_batch_missing_from_progress_is_filled_from_the_checkpoint(tmp_path: P
 def test_no_checkpoint_means_progress_alone(tmp_path: Path) -> None:
     progress = [_progress(0, ENDS[0], ENDS[0]), _progress(1, ENDS[0], ENDS[1])]
     assert [b.batch_id for b in completed_batches(progress, tmp_path / "absent", TOPIC)] == [0, 1]
+
+
+def test_a_batch_whose_rows_never_reached_the_watermark_is_marked_for_the_oracle(tmp_path: Path) -> None:
+    """A re-run a file sink skipped reports its offsets but no event-time max: the oracle must not let it
+    move the watermark (harness.verify.oracle.Batch.watermark_blind)."""
+    from harness.verify.check import oracle_batches
+
+    progress = [_progress(0, ENDS[0], ENDS[0]), _progress(1, ENDS[0], ENDS[1]), _progress(2, ENDS[1], ENDS[2])]
+    progress[0]["eventTime"] = {"watermark": "1970-01-01T00:00:00.000Z"}  # empty batch: no rows, no max
+    progress[1]["eventTime"] = {"watermark": "1970-01-01T00:00:00.000Z"}  # rows read, none reached the tracker
+    progress[2]["eventTime"] = {"watermark": "1970-01-01T00:00:00.000Z", "max": "2023-11-14T23:13:10.000Z"}
+    batches = completed_batches(progress, tmp_path / "absent", TOPIC)
+    assert [b.event_times_seen for b in batches] == [False, False, True]
+    assert [b.watermark_blind for b in oracle_batches(batches)] == [False, True, False]
+    del progress[2]["eventTime"]  # a job without a watermark: nothing to say
+    assert completed_batches(progress, tmp_path / "absent", TOPIC)[2].event_times_seen is None

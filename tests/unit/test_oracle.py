@@ -235,6 +235,20 @@ def test_no_data_batch_advances_watermark_and_emits_in_append() -> None:
     assert not after.pending_no_data_batch
 
 
+def test_a_batch_a_restarted_driver_re_ran_into_a_sink_that_had_it_counts_but_does_not_move_the_watermark() -> None:
+    """Seen on Spark 4.2 (parquet sink, driver killed after the sink's log had batch 1 but before the commit
+    log did): the re-run batch 1 reported no event-time max, commits/1 held nextBatchWatermarkMs 0, and
+    batch 2 ran with watermark 0 where an unbroken run has batch 1's max minus the delay."""
+    recs = records([value("F", 100, 9.0), value("F", 120, 9.5), value("F", 130, 9.6)])
+    sem = JobSemantics(10_000, None, 5_000, "append")
+    unbroken = expected_rows(recs, batches(1, 1, 1), sem)
+    assert unbroken.watermarks == {0: 0, 1: s(95), 2: s(115)}
+    re_run = [Batch(0, {0: (0, 1)}), Batch(1, {0: (1, 2)}, watermark_blind=True), Batch(2, {0: (2, 3)})]
+    restarted = expected_rows(recs, re_run, sem)
+    assert restarted.watermarks == {0: 0, 1: s(95), 2: s(95)}  # batch 1's 120 s never reached the tracker
+    assert restarted.batches[1].input_records == 1 and restarted.next_watermark_ms == s(125)
+
+
 def test_malformed_records_are_reported_and_do_not_advance_the_watermark() -> None:
     far_future = 10**6
     vals = [value("F", 100, 9.0), value("F", far_future, "x"), value(None, far_future, 1.0)]
