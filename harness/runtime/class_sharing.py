@@ -14,6 +14,7 @@ fast as before, says so once, and is tried again by `harness fetch`.
 from __future__ import annotations
 
 import contextlib
+import os
 import fcntl
 import hashlib
 import shutil
@@ -33,8 +34,23 @@ def archive_folder(kind: str, java: Path, classpath: str) -> Path:
     module image's size and time, which change when the JDK is updated."""
     modules = java.resolve().parent.parent / "lib" / "modules"
     stat = modules.stat() if modules.exists() else None
-    key = f"{java.resolve()}|{stat.st_size if stat else 0}|{stat.st_mtime_ns if stat else 0}|{classpath}"
+    key = f"{java.resolve()}|{stat.st_size if stat else 0}|{stat.st_mtime_ns if stat else 0}|{classpath}|{_jar_stamps(classpath)}"
     return cache_root() / "cds" / f"{kind}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+
+
+def _jar_stamps(classpath: str) -> str:
+    """Size and time of every jar on the class path: the JVM refuses an archive whose jars changed since it
+    was trained (a reinstalled pyspark at the same path, as a fresh clone in the same place makes), so a
+    changed jar must mean another archive, trained anew."""
+    stamps = []
+    for entry in filter(None, classpath.split(os.pathsep)):
+        folder = Path(entry.removesuffix("*"))
+        jars = sorted(folder.glob("*.jar")) if entry.endswith("*") or folder.is_dir() else [folder]
+        for jar in jars:
+            with contextlib.suppress(OSError):
+                info = jar.stat()
+                stamps.append(f"{jar.name}:{info.st_size}:{info.st_mtime_ns}")
+    return ",".join(stamps)
 
 
 def existing_archives(folder: Path, names: tuple[str, ...]) -> dict[str, Path]:

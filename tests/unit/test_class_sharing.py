@@ -58,3 +58,23 @@ def test_the_folder_changes_with_the_class_path_and_the_java(tmp_path: Path, mon
     assert archive_folder("kafka", java, "a.jar:b.jar") == archive_folder("kafka", java, "a.jar:b.jar")
     assert archive_folder("kafka", java, "a.jar:b.jar") != archive_folder("kafka", java, "a.jar:c.jar")
     assert archive_folder("kafka", java, "a.jar") != archive_folder("kafka", other, "a.jar")
+
+
+def test_the_folder_changes_when_a_jar_at_the_same_path_is_reinstalled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The JVM refuses an archive whose jars changed (CI: a fresh clone at the same path reinstalled pyspark,
+    and -Xshare:on refused the archive trained on the clone before it)."""
+    import os
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path))
+    java = tmp_path / "jdk" / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text("")
+    jars = tmp_path / "pyspark" / "jars"
+    jars.mkdir(parents=True)
+    (jars / "spark-core.jar").write_bytes(b"one")
+    for classpath in (str(jars), f"{jars}/*", str(jars / "spark-core.jar")):
+        before = archive_folder("spark", java, classpath)
+        assert archive_folder("spark", java, classpath) == before
+        os.utime(jars / "spark-core.jar", ns=(1, 1))  # the same bytes, installed again
+        assert archive_folder("spark", java, classpath) != before
+        (jars / "spark-core.jar").write_bytes(b"one")
