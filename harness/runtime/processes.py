@@ -21,17 +21,31 @@ import psutil
 
 @dataclass(frozen=True)
 class ProcessRecord:
+    """A process the harness launched. `started_after_boot` (seconds from boot to its start, as the kernel
+    counts them) tells it from a later process that got its pid; `create_time` is the same instant on the
+    wall clock, which moves when the clock is set (a VM resumed, time synced), so it only decides for records
+    written before `started_after_boot` existed."""
+
     name: str
     pid: int
     create_time: float
     log: str
+    started_after_boot: float | None = None
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> ProcessRecord:
-        return cls(name=str(data["name"]), pid=int(data["pid"]), create_time=float(data["create_time"]), log=str(data["log"]))  # type: ignore[arg-type]
+        after_boot = data.get("started_after_boot")
+        return cls(name=str(data["name"]), pid=int(data["pid"]), create_time=float(data["create_time"]), log=str(data["log"]),  # type: ignore[arg-type]
+                   started_after_boot=float(after_boot) if after_boot is not None else None)  # type: ignore[arg-type]
+
+
+def _started_after_boot(proc: psutil.Process) -> float:
+    """Seconds from boot to the process's start: the kernel's tick count, free of wall-clock steps (psutil
+    adds the boot time, read afresh from a wall-clock-based value, to the same count)."""
+    return proc.create_time() - psutil.boot_time()
 
 
 def launch(name: str, argv: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> tuple[ProcessRecord, subprocess.Popen[bytes]]:
@@ -43,17 +57,21 @@ def launch(name: str, argv: Sequence[str], *, log: Path, env: Mapping[str, str] 
             env=full_env, cwd=cwd, start_new_session=True,
         )
     try:
-        created = psutil.Process(proc.pid).create_time()
+        launched = psutil.Process(proc.pid)
+        created, after_boot = launched.create_time(), _started_after_boot(launched)
     except psutil.NoSuchProcess:
-        created = 0.0
-    return ProcessRecord(name=name, pid=proc.pid, create_time=created, log=str(log)), proc
+        created, after_boot = 0.0, None
+    return ProcessRecord(name=name, pid=proc.pid, create_time=created, log=str(log), started_after_boot=after_boot), proc
 
 
 def _process(record: ProcessRecord) -> psutil.Process | None:
     try:
         proc = psutil.Process(record.pid)
-        if record.create_time and abs(proc.create_time() - record.create_time) > 1.0:
-            return None  # the pid was recycled by an unrelated process
+        if record.started_after_boot is not None:
+            if abs(_started_after_boot(proc) - record.started_after_boot) > 0.5:
+                return None  # the pid was recycled by an unrelated process
+        elif record.create_time and abs(proc.create_time() - record.create_time) > 1.0:
+            return None
         if proc.status() == psutil.STATUS_ZOMBIE:
             return None
         return proc
