@@ -26,7 +26,9 @@ from harness.runtime.readiness import Progress, quiet
 from harness.topology.model import Topology
 
 if TYPE_CHECKING:
+    from harness.backends.kafka_node import BrokerTls
     from harness.runtime.pki import RunAuthority
+    from harness.topology.model import Node
 
 READY_TIMEOUT_S = 120.0
 PROBE_TOPIC = "__harness_ready_probe"
@@ -131,6 +133,17 @@ class Deployment(abc.ABC):
         from harness.runtime.pki import RunAuthority  # `cryptography`: not in a node's Python, whose driver imports this module
 
         return RunAuthority(self.run.path / PKI_DIR)
+
+    def broker_tls(self, node: Node, addresses: Sequence[str]) -> BrokerTls:
+        """A broker's TLS identity from the run's CA (issued on first use, reused when attached): the names a
+        team's CA puts in it (FQDN and short name) and the addresses clients here connect by."""
+        from harness.backends.kafka_node import BrokerTls
+
+        authority = self.authority()
+        identity = authority.identity(node.hostname) or authority.issue_server(node.hostname, dns_names=[node.fqdn, node.hostname],
+                                                                               addresses=list(addresses))
+        return BrokerTls(identity.keystore, authority.password(node.hostname), authority.truststore, authority.password("truststore"),
+                         client_auth=self.topology.kafka.security.protocol == "mtls")
 
     @property
     def client_security(self) -> ClientSecurity:

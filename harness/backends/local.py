@@ -19,7 +19,6 @@ from harness.backends.kafka_node import (
     FORMAT_MAIN,
     ZOOKEEPER_MAIN,
     ZOOKEEPER_PORTS,
-    BrokerTls,
     KafkaNodePlan,
     jvm_command,
     local_listeners,
@@ -141,19 +140,11 @@ class LocalDeployment(Deployment):
                     broker_port=ports.get("broker"), controller_port=ports.get("controller"), bind_port=ports.get("listener"),
                     zookeeper_ports={name: ports[name] for name in ZOOKEEPER_PORTS} if node.is_zookeeper else None,
                     data_dir=node_dir / "data", log_dir=node_dir / "logs",
-                    tls=self._broker_tls(node, address) if node.is_broker and security.secured else None,
+                    tls=self.broker_tls(node, [address]) if node.is_broker and security.secured else None,
                     plaintext_port=ports.get("plaintext"),
                 )
             )
         return plans
-
-    def _broker_tls(self, node: Node, address: str) -> BrokerTls:
-        """The broker's identity from the run's CA (issued on the first plan, reused when attached): the names
-        a team's CA puts in it (FQDN and short name) and the address clients here connect by."""
-        authority = self.authority()
-        identity = authority.identity(node.hostname) or authority.issue_server(node.hostname, dns_names=[node.fqdn, node.hostname], addresses=[address])
-        return BrokerTls(identity.keystore, authority.password(node.hostname), authority.truststore, authority.password("truststore"),
-                         client_auth=self.topology.kafka.security.protocol == "mtls")
 
     def _node_state(self, plan: KafkaNodePlan) -> NodeState:
         ports = {k: v for k, v in (("broker", plan.broker_port), ("controller", plan.controller_port), ("listener", plan.bind_port),

@@ -82,23 +82,15 @@ class DockerDeployment(Deployment):
             run=self.run.name, kafka_image=images.kafka, spark_image=images.spark, host_port=host_port,
             cluster_id=data["cluster_id"], ambari_password_sha256=data["ambari_password_sha256"],
             harness_src=str(Path(harness.__file__).parent), shared_dirs=(str(self.run.path),),
-            broker_tls=self._broker_tls() if secured else {}, pki_dir=str(self.run.path / PKI_DIR) if secured else None,
+            broker_tls=self._broker_identities() if secured else {}, pki_dir=str(self.run.path / PKI_DIR) if secured else None,
         ))
 
-    def _broker_tls(self) -> dict[str, BrokerTls]:
-        """Each broker's identity from the run's CA (issued at start, reused when attached), with the names a
-        team's CA puts in it (FQDN and short name), its VNet address, and 127.0.0.1, by which the host's
-        clients reach its published port. The Spark nodes see the truststore where the run directory is
-        mounted, the cluster's shared storage, as a team copies its truststore to every node."""
-        authority, addresses = self.authority(), node_addresses(self.topology)
-        mtls = self.topology.kafka.security.protocol == "mtls"
-        tls = {}
-        for node in self.topology.brokers:
-            identity = authority.identity(node.hostname) or authority.issue_server(
-                node.hostname, dns_names=[node.fqdn, node.hostname], addresses=[addresses[node.hostname], "127.0.0.1"])
-            tls[node.hostname] = BrokerTls(identity.keystore, authority.password(node.hostname), authority.truststore,
-                                           authority.password("truststore"), client_auth=mtls)
-        return tls
+    def _broker_identities(self) -> dict[str, BrokerTls]:
+        """Each broker's identity also holds its VNet address and 127.0.0.1, by which the host's clients reach its
+        published port. The Spark nodes see the truststore where the run directory is mounted (the cluster's
+        shared storage), as a team copies its truststore to every node."""
+        addresses = node_addresses(self.topology)
+        return {node.hostname: self.broker_tls(node, [addresses[node.hostname], "127.0.0.1"]) for node in self.topology.brokers}
 
     @property
     def plan(self) -> DockerPlan:
@@ -547,7 +539,6 @@ class _NodeDriver:
 def literal_pattern(text: str) -> str:
     """`text` as a pkill pattern (a POSIX extended regular expression) that matches only itself."""
     return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", text)
-
 
 
 def pause_container(container: Container, name: str) -> None:
