@@ -43,9 +43,13 @@ class ProcessRecord:
 
 
 def _started_after_boot(proc: psutil.Process) -> float:
-    """Seconds from boot to the process's start: the kernel's tick count, free of wall-clock steps (psutil
-    adds the boot time, read afresh from a wall-clock-based value, to the same count)."""
-    return proc.create_time() - psutil.boot_time()
+    """Seconds from boot to the process's start: the kernel's tick count (`starttime` in /proc/PID/stat), free
+    of wall-clock steps; psutil's create_time adds to it a boot time read afresh from a wall-clock-based value."""
+    try:
+        stat = Path(f"/proc/{proc.pid}/stat").read_text()
+        return int(stat[stat.rindex(")") + 2:].split()[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return proc.create_time() - psutil.boot_time()
 
 
 def launch(name: str, argv: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> tuple[ProcessRecord, subprocess.Popen[bytes]]:
