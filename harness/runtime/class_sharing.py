@@ -14,9 +14,9 @@ fast as before, says so once, and is tried again by `harness fetch`.
 from __future__ import annotations
 
 import contextlib
-import os
 import fcntl
 import hashlib
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator

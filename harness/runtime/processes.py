@@ -88,13 +88,7 @@ def is_alive(record: ProcessRecord) -> bool:
 
 
 def state_of(record: ProcessRecord) -> str:
-    proc = _process(record)
-    if proc is None:
-        return "exited"
-    try:
-        return "paused" if proc.status() == psutil.STATUS_STOPPED else "running"
-    except psutil.NoSuchProcess:
-        return "exited"
+    return "exited" if _process(record) is None else pid_state(record.pid)
 
 
 def process_tree(pid: int) -> list[int]:

@@ -198,8 +198,9 @@ def _kafka_container(topology: Topology, node: Node, inputs: PlanInputs, address
     if node.is_zookeeper:
         return _zookeeper_container(topology, node, inputs, addresses, kafka_ids, common)
     ports = {HOST_LISTENER_PORT: inputs.host_port(node.hostname, HOST_LISTENER_PORT)} if node.is_broker else {}
-    tls = inputs.broker_tls.get(node.hostname) if node.is_broker and topology.kafka.security.secured else None
-    if node.is_broker and topology.kafka.security.secured and tls is None:
+    secured = node.is_broker and topology.kafka.security.secured
+    tls = inputs.broker_tls.get(node.hostname) if secured else None
+    if secured and tls is None:
         raise ValueError(f"a secured twin needs a certificate for broker {node.hostname}")
     plan = KafkaNodePlan(node=node, node_id=kafka_ids[node.hostname], address=addresses[node.hostname],
                          broker_port=vnet_broker_port(topology) if node.is_broker else None,
