@@ -226,7 +226,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     submission = Submission(app, bootstrap=deployment.job_bootstrap() if node is not None else deployment.bootstrap_servers, topic=args.topic,
                             output_topic=args.output_topic or "", master=master or f"local[{deployment.topology.spark.local_cores}]",
                             workdir=workdir, memory_mb=deployment.topology.spark.driver_memory_mb, conf=conf, node=node,
-                            release=deployment.topology.stack.name, client_properties=deployment.client_security.java)
+                            release=deployment.topology.stack.name, client_properties=deployment.job_security.java)
     argv, env = submission.argv(), submission.env()
     err.print(f"[dim]checkpoint {submission.placeholders['checkpoint']}; event log {submission.events}[/dim]")
     try:

@@ -68,8 +68,9 @@ def kafka_bootstrap(harness_deployment: Deployment) -> str:
 @pytest.fixture(scope="session")
 def kafka_options(harness_deployment: Deployment) -> dict[str, str]:
     """The connector's `kafka.`-prefixed options that reach this twin, for `spark.read.format("kafka").options(**kafka_options)`:
-    empty on a plaintext twin; on a secured one the protocol and the run's truststore (and under mTLS the client keystore)."""
-    return harness_deployment.client_security.spark_options()
+    empty on a plaintext twin; on a secured one the protocol and the run's truststore (under mTLS the client keystore, under
+    SASL the SCRAM login of the profile's `job_principal`)."""
+    return harness_deployment.job_security.spark_options()
 
 
 _topic_numbers = itertools.count()

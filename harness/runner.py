@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -38,6 +38,7 @@ from harness.versions import CURRENT
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+    from harness.topology.model import KafkaSecurity
 
 CATCH_UP_TIMEOUT_S = 600.0
 T = TypeVar("T")
@@ -80,7 +81,7 @@ def run_scenario(
         healed = False
         try:
             with clock.phase("job_start_s"):
-                _explained(lambda: job.wait_started(stalled=stalled), twin)
+                _explained(lambda: job.wait_started(stalled=stalled), twin, logs_at_start)
             faults.start()
             with clock.phase("replay_s"):
                 results = [_replay(twin, topic.name, p, progress) for p in scenario.producers]
@@ -91,7 +92,7 @@ def run_scenario(
             acked = sorted(resolve_offsets([r for res in results for r in res.acked], stored), key=by_position)
             waited = time.monotonic()
             state = _explained(lambda: job.wait_caught_up(catch_up_goal(scenario, stored), timeout=CATCH_UP_TIMEOUT_S, progress=progress,
-                                                          stalled=stalled), twin)
+                                                          stalled=stalled), twin, logs_at_start)
             caught_up_s = time.monotonic() - waited
             clock.phases["catch_up_s"] = round(caught_up_s, 3)
             progress(f"job {'finished' if state.finished else 'stopped before it finished'}: {state.describe()}")
@@ -203,7 +204,7 @@ def _job(scenario: Scenario, twin: Deployment, session: SparkSession | None, wor
         master, conf = twin.driver_spark_conf() if node is not None else twin.spark_conf()
         return SubmittedApplication(twin.bootstrap_servers, topic, scenario.job, workdir, master=master or "", conf=conf,
                                     cores=settings.local_cores, memory_mb=settings.driver_memory_mb, node=node, app_bootstrap=twin.job_bootstrap(),
-                                    release=release, client_properties=twin.client_security.java)
+                                    release=release, client_properties=twin.job_security.java)
     if scenario.job.notebook is not None:
         node = twin.driver_launcher()  # docker: the notebook's driver on the Spark head node, as HDInsight's Livy session runs it
         master, conf = twin.driver_spark_conf() if node is not None else twin.spark_conf()
@@ -214,9 +215,9 @@ def _job(scenario: Scenario, twin: Deployment, session: SparkSession | None, wor
     if launcher is not None or not own_spark_runs(twin) or any(f.target == "driver" for f in scenario.faults):
         master, conf = twin.driver_spark_conf()
         return DriverProcess(twin.job_bootstrap(), topic, scenario.job, workdir, cores=settings.local_cores, memory_mb=settings.driver_memory_mb,
-                             master=master, conf=conf, launcher=launcher, release=release, kafka_options=twin.client_security.spark_options())
+                             master=master, conf=conf, launcher=launcher, release=release, kafka_options=twin.job_security.spark_options())
     assert session is not None
-    return StreamingJob(session, twin.bootstrap_servers, topic, scenario.job, workdir, kafka_options=twin.client_security.spark_options())
+    return StreamingJob(session, twin.bootstrap_servers, topic, scenario.job, workdir, kafka_options=twin.job_security.spark_options())
 
 
 def _job_name(scenario: Scenario) -> str:
@@ -230,13 +231,13 @@ def _needs_session(scenario: Scenario, twin: Deployment) -> bool:
             and not any(f.target == "driver" for f in scenario.faults))
 
 
-def _explained(wait: Callable[[], T], twin: Deployment) -> T:
+def _explained(wait: Callable[[], T], twin: Deployment, since: Mapping[str, int]) -> T:
     """A job that died or stalled gets the backend's diagnosis (names that do not resolve in its VNet,
-    TLS handshakes the brokers refused)."""
+    TLS handshakes the brokers refused, operations their authorizer denied since the broker logs' marks `since`)."""
     try:
         return wait()
     except HarnessError as exc:
-        why = twin.explain_job_failure()
+        why = twin.explain_job_failure(since)
         if why:
             exc.hint = why
         raise
@@ -287,7 +288,7 @@ def shared_spark(twin: Deployment, progress: Progress = quiet) -> Iterator[Spark
 
 @contextlib.contextmanager
 def _twin(scenario: Scenario, given: Deployment | None, run_name: str, progress: Progress, backend: str | None,
-          release: str | None, security: str | None) -> Iterator[Deployment]:
+          release: str | None, security: str | KafkaSecurity | None) -> Iterator[Deployment]:
     if given is not None:
         yield given
         return

@@ -8,14 +8,15 @@ from harness.backends.local import LocalDeployment
 from harness.backends.rundir import RunDir, all_runs
 from harness.errors import HarnessError, RunStateError
 from harness.topology.loader import load_profile
+from harness.topology.model import KafkaSecurity
 
 BACKENDS = ("local", "docker")
 
 
 def new_deployment(profile: str, run_name: str, backend: str | None = None, *, spark: str | None = None,
-                   release: str | None = None, security: str | None = None) -> Deployment:
+                   release: str | None = None, security: str | KafkaSecurity | None = None) -> Deployment:
     """`backend` overrides the profile's `backend` (default local); `spark` its spark.mode; `release` its
-    release; `security` its kafka.security.protocol."""
+    release; `security` its kafka.security.protocol (or the whole kafka.security)."""
     topology = load_profile(profile)
     if release is not None and release != topology.release:
         try:
@@ -31,6 +32,10 @@ def new_deployment(profile: str, run_name: str, backend: str | None = None, *, s
         topology = topology.with_security(security)
     if backend == "docker":
         from harness.backends.docker.deployment import DockerDeployment
+
+        if topology.kafka.security.sasl:
+            raise HarnessError("the docker backend does not run SASL_SSL yet: its brokers serve plaintext, TLS and mutual TLS",
+                               hint="run a sasl_ssl twin on the local backend (--backend local), or choose --security tls|mtls on docker")
 
         return DockerDeployment(topology, RunDir(run_name), profile=str(profile))
     return LocalDeployment(topology, RunDir(run_name), profile=str(profile))

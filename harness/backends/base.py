@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import os
+import re
 import signal
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -20,13 +21,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from harness.backends.rundir import RunDir, RunState
 from harness.kafka import security
-from harness.kafka.security import ClientSecurity, client_security
+from harness.kafka.security import HARNESS_PRINCIPAL, ClientSecurity, client_security, scram_password_name
 from harness.runtime.processes import ProcessRecord
 from harness.runtime.readiness import Progress, quiet
 from harness.topology.model import Topology
 
 if TYPE_CHECKING:
-    from harness.backends.kafka_node import BrokerTls
+    from harness.backends.kafka_node import BrokerSasl, BrokerTls
     from harness.runtime.pki import RunAuthority
     from harness.topology.model import Node
 
@@ -137,7 +138,7 @@ class Deployment(abc.ABC):
     def broker_tls(self, node: Node, addresses: Sequence[str]) -> BrokerTls:
         """A broker's TLS identity from the run's CA (issued on first use, reused when attached): the names a
         team's CA puts in it (FQDN and short name) and the addresses clients here connect by."""
-        from harness.backends.kafka_node import BrokerTls
+        from harness.backends.kafka_node import BrokerSasl, BrokerTls
 
         authority = self.authority()
         identity = authority.identity(node.hostname) or authority.issue_server(node.hostname, dns_names=[node.fqdn, node.hostname],
@@ -145,12 +146,45 @@ class Deployment(abc.ABC):
         return BrokerTls(identity.keystore, authority.password(node.hostname), authority.truststore, authority.password("truststore"),
                          client_auth=self.topology.kafka.security.protocol == "mtls")
 
+    def broker_sasl(self) -> BrokerSasl:
+        """A SASL twin's node settings; the twin's own users' passwords are generated once per run."""
+        from harness.backends.kafka_node import BROKER_USER, CONTROLLER_USER, BrokerSasl
+
+        authority = self.authority()
+        return BrokerSasl(authority.password(scram_password_name(BROKER_USER)), authority.password(scram_password_name(CONTROLLER_USER)))
+
+    def scram_users(self) -> dict[str, str]:
+        """Every SCRAM user of a SASL twin and its password: the harness's, the brokers', the profile's principals."""
+        from harness.backends.kafka_node import BROKER_USER
+
+        names = (HARNESS_PRINCIPAL, BROKER_USER, *(p.name for p in self.topology.kafka.security.principals))
+        authority = self.authority()
+        return {name: authority.password(scram_password_name(name)) for name in names}
+
     @property
     def client_security(self) -> ClientSecurity:
-        """How the harness's clients and jobs reach this twin: plaintext, or the run's CA (and under mTLS
-        the harness's client certificate)."""
+        """How the harness's own clients reach this twin: plaintext, or the run's CA (and under mTLS the
+        harness's client certificate, under SASL its super user)."""
         protocol = self.topology.kafka.security.protocol
         return client_security(self.authority() if protocol != "plaintext" else None, protocol)
+
+    @property
+    def job_security(self) -> ClientSecurity:
+        """How a streaming job reaches this twin: as the harness does, but under SASL as the profile's
+        `job_principal`, whose ACLs are what the job may do."""
+        settings = self.topology.kafka.security
+        if not settings.sasl:
+            return self.client_security
+        return client_security(self.authority(), settings.protocol, settings.job_principal)
+
+    def apply_acls(self) -> None:
+        """The profile's principals' ACLs, created by the harness's super user (again after a restart: Kafka
+        keeps existing bindings, so this is idempotent)."""
+        from harness.kafka import admin
+
+        principals = self.topology.kafka.security.principals
+        if self.topology.kafka.security.sasl and principals:
+            admin.create_acls(self.bootstrap_servers, principals)
 
     def register_clients(self) -> None:
         """Every client this process makes for one of the twin's brokers uses its security from now on."""
@@ -174,9 +208,30 @@ class Deployment(abc.ABC):
         """Master and settings for a driver process; None means local[N] in that process."""
         return None, {}
 
-    def explain_job_failure(self) -> str | None:
-        """Why a streaming job in this twin may have failed or stalled, if the twin can tell."""
-        return self.refused_handshakes()
+    def explain_job_failure(self, since: Mapping[str, int] | None = None) -> str | None:
+        """Why a streaming job in this twin may have failed or stalled, if the twin can tell (from what its
+        brokers logged after the marks `since`, from `broker_log_ends`)."""
+        return self.refused_handshakes(since) or self.denied_operations(since)
+
+    def denied_operations(self, since: Mapping[str, int] | None = None) -> str | None:
+        """On a SASL twin, what the brokers' authorizer denied and to whom, as its audit log records it: Kafka's
+        client error names only the resource (`Not authorized to access group: ...`), the broker the principal."""
+        if not self.topology.kafka.security.sasl:
+            return None
+        denied: dict[tuple[str, str, str], dict[str, str]] = {}  # (principal, operation, resource type) -> resource -> request
+        for log in self._broker_logs().values():
+            for found in _DENIED.finditer(_read_from(log, (since or {}).get(log, 0))):
+                kind = found["resource"].split(":", 1)[0]
+                denied.setdefault((found["principal"], found["operation"].upper(), kind), {})[found["resource"]] = found["request"] or "request"
+        if not denied:
+            return None
+
+        def what(resources: dict[str, str]) -> str:  # Spark names a group per query and attempt: one line for them all
+            last, request = list(resources.items())[-1]
+            return f"{last} ({request})" if len(resources) == 1 else f"{len(resources)} resources, the last {last} ({request})"
+        listed = "; ".join(f"{principal} was denied {operation} on {what(resources)}" for (principal, operation, _), resources in denied.items())
+        return (f"the brokers' authorizer denied: {listed}. Grant it in kafka.security.principals of the profile or scenario (topics: / groups:, "
+                "a name ending in * is a prefix; Spark's connector names its groups spark-kafka-source-*), or run the job as a principal that has it")
 
     def refused_handshakes(self, since: Mapping[str, int] | None = None) -> str | None:
         """On a secured twin, the TLS handshakes its brokers refused (after the log positions `since`, from
@@ -191,9 +246,12 @@ class Deployment(abc.ABC):
             last = f"{hostname}: {lines[-1][lines[-1].index('Failed authentication'):]}" if lines else last
         if not refusals:
             return None
-        return (f"the brokers refused {refusals} TLS handshake(s) (last, {last}): a client spoke plaintext to the TLS listener, "
-                "did not trust the run's CA" + (", or presented no client certificate" if self.topology.kafka.security.protocol == "mtls" else "")
-                + ". Give the job the twin's client settings: kafka.security.protocol=SSL and kafka.ssl.truststore.* (`harness status` "
+        protocol = self.topology.kafka.security.protocol
+        also = {"mtls": ", or presented no client certificate", "sasl_ssl": ", or gave no SCRAM login or a wrong one"}.get(protocol, "")
+        settings = "kafka.security.protocol=SASL_SSL, kafka.sasl.* and kafka.ssl.truststore.*" if protocol == "sasl_ssl" \
+            else "kafka.security.protocol=SSL and kafka.ssl.truststore.*"
+        return (f"the brokers refused {refusals} connection(s) at TLS or authentication (last, {last}): a client spoke plaintext to the "
+                f"TLS listener, did not trust the run's CA{also}. Give the job the twin's client settings: {settings} (`harness status` "
                 "prints them); a submitted application gets them as {client_properties}")
 
     def broker_log_ends(self) -> dict[str, int]:
@@ -220,17 +278,19 @@ class Deployment(abc.ABC):
             return []
         from harness.runtime.pki import PASSWORDS_FILE
 
-        authority, client = self.authority(), self.client_security
+        authority, client, job = self.authority(), self.client_security, self.job_security
         passwords = authority.directory / PASSWORDS_FILE
 
-        secret_names = {value: name for name, value in client.secrets.items()}
-
-        def shown(options: dict[str, str]) -> str:
-            return " ".join(f"{k}=<\"{secret_names[v]}\" in {passwords}>" if v in secret_names else f"{k}={v}" for k, v in options.items())
-        notes = [f"security: {settings.protocol.upper()} with the run's own CA ({authority.certificate})"
+        def shown(security: ClientSecurity, options: dict[str, str]) -> str:
+            return " ".join(f"{k}={security.masked(v)}" for k, v in options.items())
+        notes = [f"security: {settings.protocol.upper()} with the run's own CA ({authority.certificate}); <name> is a password "
+                 f"kept under that name in {passwords}"
                  + ("; a client certificate is required (CN=harness is the harness's)" if settings.protocol == "mtls" else "")]
-        notes.append(f"  confluent-kafka: {shown(dict(client.librdkafka))}")
-        notes.append(f"  Spark: {shown(client.spark_options())}")
+        if settings.sasl:
+            notes.append(f"  SCRAM-SHA-512 users: harness (super user){''.join(f', {p.name}' for p in settings.principals)}; "
+                         f"the job connects as {settings.job_principal}")
+        notes.append(f"  confluent-kafka: {shown(client, dict(client.librdkafka))}")
+        notes.append(f"  Spark (the job's): {shown(job, job.spark_options())}")
         if settings.plaintext_listener:
             notes.append(f"  plaintext listener open beside TLS on port {self.topology.kafka.broker_port}: anyone who reaches it needs no certificate")
         return notes
@@ -288,6 +348,7 @@ class Deployment(abc.ABC):
         progress("probing replication across all brokers")
         admin.create_topic(self.bootstrap_servers, PROBE_TOPIC, partitions=brokers, replication_factor=brokers, timeout=timeout, exist_ok=True)
         admin.delete_topic(self.bootstrap_servers, PROBE_TOPIC)
+        self.apply_acls()
 
     def zookeeper_modes(self) -> dict[str, str | None]:
         """Each ZooKeeper server's own word on its role (`leader`, `follower`), None while it does not serve."""
@@ -349,6 +410,11 @@ class Deployment(abc.ABC):
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
+
+
+_DENIED = re.compile(r"Principal = (?P<principal>\S+) is Denied [Oo]peration = (?P<operation>\w+) from host = \S+ "
+                     r"on resource = (?P<resource>\S+?)(?: for request = (?P<request>\w+))?(?= |$)", re.MULTILINE)
+"""An authorizer's audit line for a denial: Kafka 3.2's AclAuthorizer and KRaft's StandardAuthorizer both write it."""
 
 
 def _read_from(path: str, offset: int, most: int = 4_000_000) -> str:

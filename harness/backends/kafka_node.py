@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+from harness.kafka.security import HARNESS_PRINCIPAL, SCRAM_MECHANISM, scram_jaas
 from harness.topology.model import Node, Topology
 
 LOG4J2_PROPERTIES = """\
@@ -49,6 +50,7 @@ log4j.logger.state.change.logger=WARN
 
 BROKER_MAIN = "kafka.Kafka"
 FORMAT_MAIN = "kafka.tools.StorageTool"
+CONFIG_MAIN = "kafka.admin.ConfigCommand"  # kafka-configs: on Kafka 3.2 it writes SCRAM users straight into ZooKeeper
 ZOOKEEPER_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 ZOOKEEPER_PORTS = {"zookeeper": 2181, "peer": 2888, "election": 3888}
 """ZooKeeper's client, follower and leader-election ports, as HDInsight's zk nodes use them."""
@@ -81,6 +83,49 @@ class BrokerTls:
         }
 
 
+KRAFT_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+ZOOKEEPER_AUTHORIZER = "kafka.security.authorizer.AclAuthorizer"  # Kafka 3.2's, with ACLs kept in ZooKeeper
+BROKER_USER, CONTROLLER_USER = "broker", "controller"
+
+
+@dataclass(frozen=True)
+class BrokerSasl:
+    """What a node of a SASL twin reads: SCRAM-SHA-512 on the client listener (which brokers use between
+    themselves too, as user `broker`), Kafka's standard authorizer, and the twin's own users as super users.
+    KRaft's controller listener speaks SASL/PLAIN: SCRAM's credentials live in the metadata the controllers
+    serve, so a broker could not prove itself with them before it has that metadata."""
+
+    broker_password: str
+    controller_password: str
+
+    def properties(self, *, zookeeper: bool, client_listener: str) -> dict[str, object]:
+        props: dict[str, object] = {
+            "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+            "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
+            f"listener.name.{client_listener.lower()}.{SCRAM_MECHANISM.lower()}.sasl.jaas.config": scram_jaas(BROKER_USER, self.broker_password),
+            "authorizer.class.name": ZOOKEEPER_AUTHORIZER if zookeeper else KRAFT_AUTHORIZER,
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": ";".join(f"User:{u}" for u in (HARNESS_PRINCIPAL, BROKER_USER) + (() if zookeeper else (CONTROLLER_USER,))),
+        }
+        if not zookeeper:
+            props |= self.controller_properties()
+        return props
+
+    def controller_properties(self) -> dict[str, object]:
+        """The controller listener's side: a KRaft controller's own user, as server and as client."""
+        password = self.controller_password
+        return {
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config":
+                f'org.apache.kafka.common.security.plain.PlainLoginModule required username="{CONTROLLER_USER}" '
+                f'password="{password}" user_{CONTROLLER_USER}="{password}";',
+            "authorizer.class.name": KRAFT_AUTHORIZER,
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": ";".join(f"User:{u}" for u in (HARNESS_PRINCIPAL, BROKER_USER, CONTROLLER_USER)),
+        }
+
+
 @dataclass(frozen=True)
 class KafkaNodePlan:
     """Where one Kafka process lives: identity, address, ports, directories."""
@@ -96,6 +141,7 @@ class KafkaNodePlan:
     zookeeper_ports: dict[str, int] | None = None  # client, peer and election ports of a ZooKeeper server
     tls: BrokerTls | None = None  # the client listener (on broker_port) speaks TLS, and brokers speak it to each other
     plaintext_port: int | None = None  # a plaintext listener kept open beside TLS (kafka.security.plaintext_listener)
+    sasl: BrokerSasl | None = None  # SCRAM users and ACLs on the client listener (kafka.security.protocol sasl_ssl)
 
     @property
     def broker_endpoint(self) -> str:
@@ -123,10 +169,34 @@ class Listeners:
     """KRaft: `id@host:port` of every controller; ZooKeeper: the ensemble's `host:port` connect string."""
 
 
+def scram_credential(name: str, password: str) -> str:
+    """A SCRAM user as the KRaft storage formatter's `--add-scram` takes it (the passwords are URL-safe tokens)."""
+    return f"{SCRAM_MECHANISM}=[name={name},password={password}]"
+
+
+def client_protocol(plan: KafkaNodePlan) -> str:
+    """The client listener's protocol, which is also its name and the one brokers speak to each other."""
+    return "SASL_SSL" if plan.sasl else "SSL" if plan.tls else "PLAINTEXT"
+
+
+def controller_protocol(plan: KafkaNodePlan) -> str:
+    return "SASL_PLAINTEXT" if plan.sasl else "PLAINTEXT"
+
+
+def security_properties(plan: KafkaNodePlan, topology: Topology, client_listener: str) -> dict[str, object]:
+    """A node's TLS identity (brokers) and SASL settings (every KRaft node; brokers on ZooKeeper)."""
+    props: dict[str, object] = dict(plan.tls.properties()) if plan.tls and plan.node.is_broker else {}
+    if plan.sasl:
+        zookeeper = topology.stack.uses_zookeeper
+        props |= plan.sasl.properties(zookeeper=zookeeper, client_listener=client_listener) if plan.node.is_broker \
+            else plan.sasl.controller_properties()
+    return props
+
+
 def local_listeners(plan: KafkaNodePlan, quorum: list[KafkaNodePlan]) -> Listeners:
     node = plan.node
     zookeeper = any(q.node.is_zookeeper for q in quorum)
-    client = "SSL" if plan.tls else "PLAINTEXT"
+    client = client_protocol(plan)
     served = [f"{client}://{plan.address}:{plan.broker_port}"] if node.is_broker else []
     if node.is_broker and plan.plaintext_port:
         served.append(f"PLAINTEXT://{plan.address}:{plan.plaintext_port}")
@@ -137,7 +207,7 @@ def local_listeners(plan: KafkaNodePlan, quorum: list[KafkaNodePlan]) -> Listene
     return Listeners(
         bind=tuple(bind),
         advertised=tuple(served),
-        protocol_map=tuple(f"{name}:{name}" for name in protocols) + (() if zookeeper else ("CONTROLLER:PLAINTEXT",)),
+        protocol_map=tuple(f"{name}:{name}" for name in protocols) + (() if zookeeper else (f"CONTROLLER:{controller_protocol(plan)}",)),
         inter_broker=client if node.is_broker else None,
         voters=",".join(q.zookeeper_endpoint for q in quorum) if zookeeper
         else ",".join(f"{q.node_id}@{q.address}:{q.controller_port}" for q in quorum),
@@ -179,7 +249,7 @@ def server_properties(plan: KafkaNodePlan, topology: Topology, listeners: Listen
         props["inter.broker.listener.name"] = listeners.inter_broker
         if node.rack:
             props["broker.rack"] = node.rack
-        props.update(plan.tls.properties() if plan.tls else {})
+    props.update(security_properties(plan, topology, listeners.inter_broker or ""))
     props.update(topology.kafka.server_properties)
     return _properties_text(props)
 
@@ -199,7 +269,7 @@ def _zookeeper_broker_properties(plan: KafkaNodePlan, topology: Topology, listen
     }
     if plan.node.rack:
         props["broker.rack"] = plan.node.rack
-    props.update(plan.tls.properties() if plan.tls else {})
+    props.update(security_properties(plan, topology, listeners.inter_broker or ""))
     props.update(topology.kafka.server_properties)
     return props
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from harness.backends.base import READY_TIMEOUT_S, Deployment, NetworkControl, NodeControl, NodeStatus
 from harness.backends.kafka_node import (
     BROKER_MAIN,
+    CONFIG_MAIN,
     FORMAT_MAIN,
     ZOOKEEPER_MAIN,
     ZOOKEEPER_PORTS,
@@ -25,6 +26,7 @@ from harness.backends.kafka_node import (
     logging_config,
     new_cluster_id,
     quorum_leader,
+    scram_credential,
     server_properties,
     zookeeper_properties,
 )
@@ -34,6 +36,7 @@ from harness.backends.spark_node import master_command, spark_env, worker_comman
 from harness.dist.artifacts import kafka_classpath
 from harness.dist.java import find_java
 from harness.errors import HarnessError, NotReadyError
+from harness.kafka.security import SCRAM_MECHANISM
 from harness.runtime import processes
 from harness.runtime.faultproxy import Impairment
 from harness.runtime.private import write_secret
@@ -100,6 +103,8 @@ class LocalDeployment(Deployment):
             self.run.save(state)
             if ensemble:
                 self.wait_zookeeper_serving(progress, watch=[n.process for n in ensemble if n.process])
+                if self.topology.kafka.security.sasl:
+                    self._add_scram_users_to_zookeeper(ensemble[0], java.executable, classpath, progress)
             for node_state in state.nodes:
                 if node_state.process is None:
                     node_state.process = self._spawn(node_state)
@@ -142,6 +147,7 @@ class LocalDeployment(Deployment):
                     data_dir=node_dir / "data", log_dir=node_dir / "logs",
                     tls=self.broker_tls(node, [address]) if node.is_broker and security.secured else None,
                     plaintext_port=ports.get("plaintext"),
+                    sasl=self.broker_sasl() if security.sasl and not node.is_zookeeper else None,
                 )
             )
         return plans
@@ -189,19 +195,41 @@ class LocalDeployment(Deployment):
     def _format(self, plans: list[KafkaNodePlan], java: Path, classpath: str) -> None:
         cluster_id = new_cluster_id()
 
+        scram = [arg for name, password in self.scram_users().items() for arg in ("--add-scram", scram_credential(name, password))] \
+            if self.topology.kafka.security.sasl else []
+
         def format_one(plan: KafkaNodePlan) -> None:
             argv = jvm_command(
-                java, classpath, FORMAT_MAIN, "format", "-t", cluster_id, "-c", str(self._config_path(plan)),
+                java, classpath, FORMAT_MAIN, "format", "-t", cluster_id, "-c", str(self._config_path(plan)), *scram,
                 heap_mb=256, log_dir=plan.log_dir, log4j=self._log_config(plan), class_archive=self._archives.get(FORMAT_MAIN),
             )
             try:
-                processes.run_tool(argv, what=f"formatting KRaft storage of {plan.node.hostname}")
+                processes.run_tool(argv, what=f"formatting KRaft storage of {plan.node.hostname}", secrets=self.scram_users().values() if scram else ())
             except HarnessError as exc:
                 exc.hint = f"the node's configuration is {self._config_path(plan)}; `kafka.server_properties` in the profile adds to it"
                 raise
 
         with ThreadPoolExecutor(max_workers=len(plans)) as pool:
             list(pool.map(format_one, plans))
+
+    def _add_scram_users_to_zookeeper(self, server: NodeState, java: Path, classpath: str, progress: Progress) -> None:
+        """On a ZooKeeper release SCRAM credentials live in ZooKeeper, and brokers need theirs before they
+        start: Kafka 3.2's own `kafka-configs --zookeeper` writes them, one user per call."""
+        users = self.scram_users()
+        progress(f"adding {len(users)} SCRAM users to ZooKeeper")
+        log_dir = self.run.path / "tools"  # the tool's own log, beside (not inside) the ZooKeeper server's
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log4j_name, log4j_text = logging_config(self.topology.stack.kafka_logging)
+        (log_dir / log4j_name).write_text(log4j_text)
+
+        def add(name: str, password: str) -> None:
+            argv = jvm_command(java, classpath, CONFIG_MAIN, "--zookeeper", f"{server.address}:{server.ports['zookeeper']}", "--alter",
+                               "--add-config", f"{SCRAM_MECHANISM}=[iterations=4096,password={password}]", "--entity-type", "users",
+                               "--entity-name", name, heap_mb=256, log_dir=log_dir, log4j=log_dir / log4j_name)
+            processes.run_tool(argv, what=f"adding SCRAM user {name} to ZooKeeper", secrets=[password])
+
+        with ThreadPoolExecutor(max_workers=len(users)) as pool:
+            list(pool.map(lambda item: add(*item), users.items()))
 
     def _kafka_command(self, plan: KafkaNodePlan, java: Path, classpath: str) -> list[str]:
         if plan.node.is_zookeeper:  # ZooKeeper's jars are in Kafka 3.2's closure; a small heap is plenty for a twin

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, AdminClient, NewTopic, ResourcePatternType, ResourceType
 
 from harness.runtime.readiness import wait_for
 from harness.errors import HarnessError
 from harness.kafka.clients import admin
+
+if TYPE_CHECKING:
+    from harness.topology.model import Principal
 
 
 @dataclass(frozen=True)
@@ -126,3 +131,31 @@ def _creatable(client: AdminClient, name: str) -> bool:
         if exc.args[0].name() == "TOPIC_ALREADY_EXISTS":
             return False
         raise
+
+
+def acl_bindings(principals: Sequence[Principal]) -> list[AclBinding]:
+    """Allow-bindings for each principal's topics and groups, from any host: `name*` is a prefix, `*` every resource."""
+    bindings = []
+    for principal in principals:
+        for kind, grants in ((ResourceType.TOPIC, principal.topics), (ResourceType.GROUP, principal.groups)):
+            for name, operations in grants.items():
+                prefixed = name.endswith("*") and name != "*"
+                pattern = ResourcePatternType.PREFIXED if prefixed else ResourcePatternType.LITERAL
+                for operation in operations:
+                    bindings.append(AclBinding(kind, name.removesuffix("*") if prefixed else name, pattern, f"User:{principal.name}", "*",
+                                               AclOperation[operation.upper()], AclPermissionType.ALLOW))
+    return bindings
+
+
+def create_acls(bootstrap: str, principals: Sequence[Principal], timeout: float = 30.0) -> None:
+    """Create the principals' ACLs (as the harness's super user); Kafka keeps a binding that exists already."""
+    bindings = acl_bindings(principals)
+    if not bindings:
+        return
+    client = admin(bootstrap)  # held until every future resolves: a client collected early fails them all
+    for binding, future in client.create_acls(bindings, request_timeout=timeout).items():
+        try:
+            future.result(timeout=timeout)
+        except KafkaException as exc:
+            raise HarnessError(f"could not create the ACL {binding}: {exc.args[0].str()}",
+                               hint="check the principals' topics and groups in kafka.security of the profile") from None

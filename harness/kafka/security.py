@@ -20,7 +20,8 @@ if TYPE_CHECKING:  # the CA needs `cryptography`, which a node's Python (docker 
     from harness.runtime.pki import RunAuthority
 
 HARNESS_PRINCIPAL = "harness"
-"""The client certificate the harness's own clients and jobs present under mutual TLS (`CN=harness`)."""
+"""Who the harness's own clients are: the client certificate they present under mutual TLS (`CN=harness`),
+and under SASL a SCRAM user that is a super user (it creates topics and ACLs, replays, reads back)."""
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class ClientSecurity:
     """One client identity's settings for a twin. `secrets` are the values no log or report may show, by the
     name the run's passwords file keeps them under."""
 
-    protocol: str  # Kafka's security.protocol: PLAINTEXT or SSL
+    protocol: str  # Kafka's security.protocol: PLAINTEXT, SSL or SASL_SSL
     librdkafka: Mapping[str, str] = field(default_factory=dict)
     java: Mapping[str, str] = field(default_factory=dict, repr=False)  # holds store passwords: never in a repr
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -36,6 +37,13 @@ class ClientSecurity:
     @property
     def secured(self) -> bool:
         return self.protocol != "PLAINTEXT"
+
+    def masked(self, value: str) -> str:
+        """`value` with every secret in it replaced by the name the passwords file keeps it under (a JAAS
+        line holds a password inside it)."""
+        for name, secret in self.secrets.items():
+            value = value.replace(secret, f"<{name}>")
+        return value
 
     def spark_options(self) -> dict[str, str]:
         """The connector's options (`kafka.` + the Java client's property), for readStream and write alike."""
@@ -45,14 +53,29 @@ class ClientSecurity:
 PLAINTEXT = ClientSecurity("PLAINTEXT")
 
 
-def client_security(authority: RunAuthority | None, protocol: str) -> ClientSecurity:
-    """What a client of a twin secured by `protocol` (plaintext, tls, mtls) needs, from the run's CA:
-    the CA to trust, and under mTLS the harness's client identity (issued once per run)."""
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+
+
+def scram_password_name(principal: str) -> str:
+    """The key of a SCRAM user's password in the run's passwords file."""
+    return f"scram-{principal}"
+
+
+def scram_jaas(username: str, password: str) -> str:
+    """The JAAS line a Java client (or a broker, for its own connections) logs in with over SCRAM."""
+    return f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{username}" password="{password}";'
+
+
+def client_security(authority: RunAuthority | None, protocol: str, principal: str = HARNESS_PRINCIPAL) -> ClientSecurity:
+    """What a client of a twin secured by `protocol` (plaintext, tls, mtls, sasl_ssl) needs, from the run's
+    CA: the CA to trust; under mTLS the harness's client identity (issued once per run); under SASL the
+    SCRAM user `principal` and its generated password."""
     if protocol == "plaintext" or authority is None:
         return PLAINTEXT
     trust_password = authority.password("truststore")
-    librdkafka = {"security.protocol": "SSL", "ssl.ca.location": str(authority.certificate), "ssl.endpoint.identification.algorithm": "https"}
-    java = {"security.protocol": "SSL", "ssl.truststore.type": "PKCS12", "ssl.truststore.location": str(authority.truststore),
+    kind = "SASL_SSL" if protocol == "sasl_ssl" else "SSL"
+    librdkafka = {"security.protocol": kind, "ssl.ca.location": str(authority.certificate), "ssl.endpoint.identification.algorithm": "https"}
+    java = {"security.protocol": kind, "ssl.truststore.type": "PKCS12", "ssl.truststore.location": str(authority.truststore),
             "ssl.truststore.password": trust_password, "ssl.endpoint.identification.algorithm": "https"}
     secrets = {"truststore": trust_password}
     if protocol == "mtls":
@@ -62,7 +85,12 @@ def client_security(authority: RunAuthority | None, protocol: str) -> ClientSecu
         java |= {"ssl.keystore.type": "PKCS12", "ssl.keystore.location": str(identity.keystore),
                  "ssl.keystore.password": key_password, "ssl.key.password": key_password}
         secrets[HARNESS_PRINCIPAL] = key_password
-    return ClientSecurity("SSL", librdkafka, java, secrets)
+    if protocol == "sasl_ssl":
+        password = authority.password(scram_password_name(principal))
+        librdkafka |= {"sasl.mechanisms": SCRAM_MECHANISM, "sasl.username": principal, "sasl.password": password}
+        java |= {"sasl.mechanism": SCRAM_MECHANISM, "sasl.jaas.config": scram_jaas(principal, password)}
+        secrets[scram_password_name(principal)] = password
+    return ClientSecurity(kind, librdkafka, java, secrets)
 
 
 # ----- the twins this process talks to -------------------------------------------------------------

@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -226,16 +226,23 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous[1])
 
 
-def run_tool(argv: Sequence[str], *, what: str, timeout: float = 120.0, cwd: Path | None = None) -> str:
-    """Run a short-lived command to completion (a storage formatter, a perf tool); fail with its output."""
+def run_tool(argv: Sequence[str], *, what: str, timeout: float = 120.0, cwd: Path | None = None, secrets: Iterable[str] = ()) -> str:
+    """Run a short-lived command to completion (a storage formatter, a perf tool); fail with its output,
+    in which any of `secrets` (passwords in its arguments) is masked."""
     from harness.errors import HarnessError
 
+    hidden = [s for s in secrets if s]
+
+    def masked(text: str) -> str:
+        for secret in hidden:
+            text = text.replace(secret, "<secret>")
+        return text
     try:
         done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:
-        raise HarnessError(f"{what} did not finish within {timeout:.0f}s", detail=str(exc.stdout or "")[-2000:]) from None
+        raise HarnessError(f"{what} did not finish within {timeout:.0f}s", detail=masked(str(exc.stdout or "")[-2000:])) from None
     if done.returncode != 0:
-        raise HarnessError(f"{what} failed with exit code {done.returncode}", detail=excerpt((done.stdout + done.stderr).strip(), 12))
+        raise HarnessError(f"{what} failed with exit code {done.returncode}", detail=masked(excerpt((done.stdout + done.stderr).strip(), 12)))
     return done.stdout
 
 

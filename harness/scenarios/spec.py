@@ -18,6 +18,7 @@ from harness.faults.schedule import FaultSpec, check_schedule
 from harness.jobs.spec import JobSpec
 from harness.verify.expectations import Expectations
 from harness.topology.loader import load_model
+from harness.topology.model import KafkaSecurity, SecurityProtocol
 
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
@@ -108,8 +109,9 @@ class Scenario(_Strict):
     description: str = ""
     profile: str = Field(default="dev", description="topology to start when no running twin is given")
     backend: Literal["local", "docker"] | None = Field(default=None, description="backend of that twin (default: the profile's)")
-    security: Literal["plaintext", "tls", "mtls"] | None = Field(
-        default=None, description="kafka.security.protocol of that twin (default: the profile's); a twin given to the run keeps its own")
+    security: SecurityProtocol | KafkaSecurity | None = Field(
+        default=None, description="kafka.security.protocol of that twin, or a whole kafka.security with its principals "
+                                  "(default: the profile's); a twin given to the run keeps its own")
     topics: tuple[TopicSpec, ...] = Field(min_length=1)
     producers: tuple[ProducerSpec, ...] = Field(min_length=1)
     job: JobSpec = JobSpec()

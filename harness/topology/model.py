@@ -172,10 +172,30 @@ class TopicDefaults(_Strict):
         return self
 
 
-SecurityProtocol = Literal["plaintext", "tls", "mtls"]
-SECURITY_PROTOCOLS: tuple[str, ...] = ("plaintext", "tls", "mtls")
+SecurityProtocol = Literal["plaintext", "tls", "mtls", "sasl_ssl"]
+SECURITY_PROTOCOLS: tuple[str, ...] = ("plaintext", "tls", "mtls", "sasl_ssl")
 TLS_PORT = 9093
 """HDInsight's port for Kafka clients over TLS, beside 9092 for plaintext."""
+RESERVED_PRINCIPALS = ("harness", "broker", "controller")
+"""SCRAM users every SASL twin has: the harness's own clients, the brokers to each other, KRaft's controllers."""
+AclOperation = Literal["read", "write", "describe", "create", "delete", "alter", "describe_configs", "all"]
+
+
+class Principal(_Strict):
+    """A SCRAM-SHA-512 user of a SASL twin and what Kafka's standard authorizer lets it do. A resource name
+    ending in `*` is a prefix (`spark-kafka-source-*`: every group Spark's connector names); `*` alone is
+    every resource. Nothing is allowed that is not listed, as on a cluster with `allow.everyone.if.no.acl.found=false`."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$", description="the SCRAM user name (principal User:<name>)")
+    topics: dict[str, tuple[AclOperation, ...]] = Field(default={}, description="topic (or prefix*) -> operations allowed")
+    groups: dict[str, tuple[AclOperation, ...]] = Field(default={}, description="consumer group (or prefix*) -> operations allowed")
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name in RESERVED_PRINCIPALS:
+            raise ValueError(f"principal {name!r} is the twin's own ({', '.join(RESERVED_PRINCIPALS)} are reserved); give yours another name")
+        return name
 
 
 class KafkaSecurity(_Strict):
@@ -184,7 +204,8 @@ class KafkaSecurity(_Strict):
 
     protocol: SecurityProtocol = Field(
         default="plaintext",
-        description="plaintext; tls (encrypted, the client verifies the broker); mtls (the broker verifies the client's certificate too)",
+        description="plaintext; tls (encrypted, the client verifies the broker); mtls (the broker verifies the client's certificate too); "
+                    "sasl_ssl (TLS, and SCRAM-SHA-512 users under Kafka's standard authorizer with the principals' ACLs)",
     )
     tls_port: int = Field(default=TLS_PORT, ge=1, le=65535, description="preferred port of the TLS listener (HDInsight's 9093)")
     plaintext_listener: bool = Field(
@@ -192,10 +213,30 @@ class KafkaSecurity(_Strict):
         description="keep a plaintext listener on broker_port open beside TLS, as HDInsight's default layout does "
                     "(anyone who reaches it needs no certificate; the gate says so)",
     )
+    principals: tuple[Principal, ...] = Field(
+        default=(), description="sasl_ssl: the SCRAM users besides the harness's own, each with its topic and group ACLs")
+    job_principal: str = Field(
+        default="harness",
+        description="sasl_ssl: the user the streaming job connects as (one of principals; `harness` is a super user that may do anything)",
+    )
 
     @property
     def secured(self) -> bool:
         return self.protocol != "plaintext"
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol == "sasl_ssl"
+
+    @model_validator(mode="after")
+    def _job_principal_declared(self) -> KafkaSecurity:
+        names = [p.name for p in self.principals]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two principals share a name: {names}")
+        if self.job_principal not in ("harness", *names):
+            raise ValueError(f"job_principal {self.job_principal!r} is not among principals {names}; declare it there with its ACLs, "
+                             "or leave job_principal out to run the job as the harness's super user")
+        return self
 
 
 class KafkaSettings(_Strict):
@@ -280,11 +321,13 @@ class Topology(_Strict):
         return Topology.model_validate({**self.model_dump(mode="json"), "release": name,
                                         "clusters": [c.model_dump(mode="json") for c in clusters]})
 
-    def with_security(self, protocol: str) -> Topology:
-        """The same deployment with its client listeners secured by `protocol` (or plaintext again)."""
-        if protocol not in SECURITY_PROTOCOLS:
-            raise ValueError(f"unknown security protocol {protocol!r}; choose one of: {', '.join(SECURITY_PROTOCOLS)}")
-        security = self.kafka.security.model_copy(update={"protocol": protocol})
+    def with_security(self, security: str | KafkaSecurity) -> Topology:
+        """The same deployment with its client listeners secured by a protocol name (the profile's principals
+        kept) or by a whole `kafka.security` of a scenario's own."""
+        if isinstance(security, str):
+            if security not in SECURITY_PROTOCOLS:
+                raise ValueError(f"unknown security protocol {security!r}; choose one of: {', '.join(SECURITY_PROTOCOLS)}")
+            security = self.kafka.security.model_copy(update={"protocol": security})
         return self.model_copy(update={"kafka": self.kafka.model_copy(update={"security": security})})
 
     @model_validator(mode="after")

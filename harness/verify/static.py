@@ -215,17 +215,23 @@ def _security_matches_listeners(topology: Topology, job: JobDeclaration) -> Chec
         return Check(name, True, "the job declares no kafka.* options")
     options = {k.removeprefix("kafka."): v for k, v in job.kafka_options.items()}
     said = options.get("security.protocol", "PLAINTEXT").upper()
-    served = {"plaintext": {"PLAINTEXT"}, "tls": {"SSL"}, "mtls": {"SSL"}}[settings.protocol] | ({"PLAINTEXT"} if settings.plaintext_listener else set())
+    served = {"plaintext": {"PLAINTEXT"}, "tls": {"SSL"}, "mtls": {"SSL"}, "sasl_ssl": {"SASL_SSL"}}[settings.protocol] \
+        | ({"PLAINTEXT"} if settings.plaintext_listener else set())
     if said not in served:
+        secured = next((p for p in served if p != "PLAINTEXT"), None)
         return Check(name, False, f"the job uses {said}, and the brokers of profile {topology.name} serve {' and '.join(sorted(served))} only",
-                     "set kafka.security.protocol=SSL with kafka.ssl.truststore.location/password (harness status prints them)"
-                     if "SSL" in served else "set kafka.security.protocol=PLAINTEXT, or secure the profile (kafka.security.protocol: tls)")
+                     f"set kafka.security.protocol={secured} with kafka.ssl.truststore.location/password"
+                     + (" and kafka.sasl.mechanism/kafka.sasl.jaas.config" if secured == "SASL_SSL" else "") + " (harness status prints them)"
+                     if secured else "set kafka.security.protocol=PLAINTEXT, or secure the profile (kafka.security.protocol: tls)")
     missing = [] if said == "PLAINTEXT" else [k for k in ("ssl.truststore.location",) if k not in options]
     if settings.protocol == "mtls" and said == "SSL":
         missing += [k for k in ("ssl.keystore.location",) if k not in options]
+    if said == "SASL_SSL":
+        missing += [k for k in ("sasl.mechanism", "sasl.jaas.config") if k not in options]
     if missing:
         return Check(name, False, f"the job uses {said} but sets no {', '.join('kafka.' + k for k in missing)}: "
-                     + ("it cannot verify the brokers' certificates" if "ssl.truststore.location" in missing else "the brokers demand a client certificate"),
+                     + ("it cannot verify the brokers' certificates" if "ssl.truststore.location" in missing
+                        else "it has no SCRAM login (SCRAM-SHA-512 and a JAAS line)" if said == "SASL_SSL" else "the brokers demand a client certificate"),
                      f"add {', '.join('kafka.' + k for k in missing)}, pointing at a file present on every Spark node (driver and executors)")
     return Check(name, True, f"the job uses {said}; the brokers serve {' and '.join(sorted(served))}")
 

@@ -60,7 +60,7 @@ def test_clients_of_a_registered_twin_get_its_settings_and_no_repr_shows_a_passw
 
 
 def test_an_unknown_security_protocol_is_refused_with_the_choices() -> None:
-    with pytest.raises(ValueError, match="unknown security protocol 'ssl'; choose one of: plaintext, tls, mtls"):
+    with pytest.raises(ValueError, match="unknown security protocol 'ssl'; choose one of: plaintext, tls, mtls, sasl_ssl"):
         load_profile("dev").with_security("ssl")
 
 
@@ -92,13 +92,13 @@ def test_a_stalled_job_on_a_secured_twin_is_told_the_handshakes_the_brokers_refu
     def twin(protocol: str) -> Twin:
         return Twin(protocol)
     why = Deployment.refused_handshakes(twin("mtls"))  # type: ignore[arg-type]
-    assert why is not None and why.startswith("the brokers refused 3 TLS handshake(s)")
+    assert why is not None and why.startswith("the brokers refused 3 connection(s) at TLS or authentication")
     assert "wn0-kafka: Failed authentication with /127.0.0.1" in why and "no client certificate" in why and "{client_properties}" in why
     marks = twin("mtls").broker_log_ends()
     assert twin("mtls").refused_handshakes(since=marks) is None  # refusals from before a job are not its own
     with log.open("a") as more:
         more.write("[2026-12-04 04:03:00,000] INFO [SocketServer] Failed authentication with /127.0.0.9 (SSL handshake failed)\n")
-    assert (twin("mtls").refused_handshakes(since=marks) or "").startswith("the brokers refused 1 TLS handshake(s) (last, wn0-kafka: "
+    assert (twin("mtls").refused_handshakes(since=marks) or "").startswith("the brokers refused 1 connection(s) at TLS or authentication (last, wn0-kafka: "
                                                                            "Failed authentication with /127.0.0.9")
     assert Deployment.refused_handshakes(twin("plaintext")) is None  # type: ignore[arg-type]
     log.write_text("[2026-12-04 04:02:53,100] INFO started (kafka.server.KafkaServer)\n")

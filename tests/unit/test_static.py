@@ -142,6 +142,11 @@ SECURITY_CHECK = "job's security options match the brokers' listeners"
     ("mtls", {"kafka.security.protocol": "SSL", "kafka.ssl.truststore.location": "/t.p12"}, False, "demand a client certificate"),
     ("plaintext", {"kafka.security.protocol": "SSL", "kafka.ssl.truststore.location": "/t.p12"}, False, "serve PLAINTEXT only"),
     ("plaintext", {"kafka.security.protocol": "PLAINTEXT"}, True, "uses PLAINTEXT"),
+    ("sasl_ssl", {"kafka.security.protocol": "SSL", "kafka.ssl.truststore.location": "/t.p12"}, False, "serve SASL_SSL only"),
+    ("sasl_ssl", {"kafka.security.protocol": "SASL_SSL", "kafka.ssl.truststore.location": "/t.p12"}, False,
+     "sets no kafka.sasl.mechanism, kafka.sasl.jaas.config: it has no SCRAM login"),
+    ("sasl_ssl", {"kafka.security.protocol": "SASL_SSL", "kafka.ssl.truststore.location": "/t.p12", "kafka.sasl.mechanism": "SCRAM-SHA-512",
+                  "kafka.sasl.jaas.config": "${file:/etc/kafka/jaas.properties:job}"}, True, "uses SASL_SSL"),
 ])
 def test_a_jobs_security_protocol_must_be_one_the_brokers_serve(protocol: str, options: dict[str, str], ok: bool, says: str) -> None:
     check = checks(load_profile("dev").with_security(protocol), [], JobDeclaration(kafka_options=options))[SECURITY_CHECK]

@@ -14,6 +14,7 @@ import secrets
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -391,9 +392,9 @@ class DockerDeployment(Deployment):
         """The driver stands on the Spark head node; executors on the workers call it back by its address."""
         return head_driver_conf(self.topology)
 
-    def explain_job_failure(self) -> str | None:
+    def explain_job_failure(self, since: Mapping[str, int] | None = None) -> str | None:
         """Check from the driver's node that every broker name the job uses resolves; say why not, and the fixes."""
-        refused = self.refused_handshakes()
+        refused = self.refused_handshakes(since)
         if refused:
             return refused
         head = self.topology.spark_master
