@@ -371,3 +371,17 @@ def test_a_run_without_its_directory_is_listed_and_down_by_name_removes_it(docke
     finally:
         for container in client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run}"}):
             container.remove(force=True)
+
+
+def test_a_certificate_without_the_fqdn_fails_the_job_and_names_both_sides(docker_engine: None, module_runs: Path) -> None:
+    """scenarios/tls-certificate-without-fqdn.yaml: brokers' certificates hold the short name, the job on the head node
+    connects by FQDN. Its wait ends on the refused handshakes (read from the brokers' consoles), and the reason names
+    the name the job used and the names the certificate holds. Its fix (FQDN certificates) is the docker line's TLS ticker."""
+    scenario = load_scenario(REPO / "scenarios" / "tls-certificate-without-fqdn.yaml")
+    report = run_scenario(scenario, run_name=f"nofqdn-{os.getpid()}")
+    assert report.verdict == "fail" and report.security == "tls"
+    finished = next(c for c in report.checks if c.name == "the job finished before it was stopped")
+    assert not finished.ok and finished.detail.startswith("stalled:"), finished.detail
+    assert "hostname verification fails: the job connects by wn0-kafka." in finished.detail
+    assert "wn0-kafka's holds wn0-kafka, 10.0.0." in finished.detail and "certificate_names: fqdn" in finished.detail
+    assert docker_leftovers(f"nofqdn-{os.getpid()}") == {"containers": 0, "networks": 0, "volumes": 0, "firewall rules": 0}

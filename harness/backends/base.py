@@ -137,14 +137,16 @@ class Deployment(abc.ABC):
 
     def broker_tls(self, node: Node, addresses: Sequence[str]) -> BrokerTls:
         """A broker's TLS identity from the run's CA (issued on first use, reused when attached): the names a
-        team's CA puts in it (FQDN and short name) and the addresses clients here connect by."""
+        team's CA puts in it (FQDN and short name) and the addresses clients here connect by. A certificate
+        without the FQDN (a mistake to rehearse) leaves the brokers' own hostname verification off, so the twin
+        comes up and the job's client is what fails, as on a cluster configured that way."""
         from harness.backends.kafka_node import BrokerSasl, BrokerTls
 
         authority = self.authority()
-        identity = authority.identity(node.hostname) or authority.issue_server(node.hostname, dns_names=[node.fqdn, node.hostname],
-                                                                               addresses=list(addresses))
+        names = [node.fqdn, node.hostname] if self.topology.kafka.security.certificate_names == "fqdn" else [node.hostname]
+        identity = authority.identity(node.hostname) or authority.issue_server(node.hostname, dns_names=names, addresses=list(addresses))
         return BrokerTls(identity.keystore, authority.password(node.hostname), authority.truststore, authority.password("truststore"),
-                         client_auth=self.topology.kafka.security.protocol == "mtls")
+                         client_auth=self.topology.kafka.security.protocol == "mtls", verify_peers=len(names) > 1)
 
     def broker_sasl(self) -> BrokerSasl:
         """A SASL twin's node settings; the twin's own users' passwords are generated once per run."""
@@ -219,8 +221,8 @@ class Deployment(abc.ABC):
         if not self.topology.kafka.security.sasl:
             return None
         denied: dict[tuple[str, str, str], dict[str, str]] = {}  # (principal, operation, resource type) -> resource -> request
-        for log in self._broker_logs().values():
-            for found in _DENIED.finditer(_read_from(log, (since or {}).get(log, 0))):
+        for text in self.broker_logs_since(since).values():
+            for found in _DENIED.finditer(text):
                 kind = found["resource"].split(":", 1)[0]
                 denied.setdefault((found["principal"], found["operation"].upper(), kind), {})[found["resource"]] = found["request"] or "request"
         if not denied:
@@ -240,27 +242,49 @@ class Deployment(abc.ABC):
         if not self.topology.kafka.security.secured:
             return None
         refusals, last = 0, ""
-        for hostname, log in self._broker_logs().items():
-            lines = [line for line in _read_from(log, (since or {}).get(log, 0)).splitlines() if "Failed authentication with" in line]
+        for hostname, text in self.broker_logs_since(since).items():
+            lines = [line for line in text.splitlines() if "Failed authentication with" in line]
             refusals += len(lines)
             last = f"{hostname}: {lines[-1][lines[-1].index('Failed authentication'):]}" if lines else last
         if not refusals:
             return None
+        refused = f"the brokers refused {refusals} connection(s) at TLS or authentication (last, {last})"
+        mismatch = self.certificate_mismatch()
+        if mismatch:
+            return f"{refused}: {mismatch}"
         protocol = self.topology.kafka.security.protocol
         also = {"mtls": ", or presented no client certificate", "sasl_ssl": ", or gave no SCRAM login or a wrong one"}.get(protocol, "")
         settings = "kafka.security.protocol=SASL_SSL, kafka.sasl.* and kafka.ssl.truststore.*" if protocol == "sasl_ssl" \
             else "kafka.security.protocol=SSL and kafka.ssl.truststore.*"
-        return (f"the brokers refused {refusals} connection(s) at TLS or authentication (last, {last}): a client spoke plaintext to the "
-                f"TLS listener, did not trust the run's CA{also}. Give the job the twin's client settings: {settings} (`harness status` "
-                "prints them); a submitted application gets them as {client_properties}")
+        return (f"{refused}: a client spoke plaintext to the TLS listener, did not trust the run's CA{also}. Give the job the twin's "
+                f"client settings: {settings} (`harness status` prints them); a submitted application gets them as {{client_properties}}")
+
+    def certificate_mismatch(self) -> str | None:
+        """The broker names the job connects by that no broker certificate holds: its client's hostname verification
+        fails, and the client's own error names only the host it wanted."""
+        authority = self.authority()
+        identities = [identity for node in self.topology.brokers if (identity := authority.identity(node.hostname)) is not None]
+        held = {name for identity in identities for name in identity.names}
+        missing = [host for host in (e.rsplit(":", 1)[0] for e in self.job_bootstrap().split(",")) if host not in held]
+        if not identities or not missing:
+            return None
+        example = identities[0]
+        return (f"hostname verification fails: the job connects by {', '.join(missing)}, and no broker certificate holds those names "
+                f"({example.name}'s holds {', '.join(example.names)}). Issue each broker's certificate with its FQDN as a subject alternative name, as "
+                "HDInsight's TLS guide does (kafka.security.certificate_names: fqdn); turning verification off "
+                "(ssl.endpoint.identification.algorithm empty) hides the mistake rather than fixing it")
 
     def broker_log_ends(self) -> dict[str, int]:
-        """Where each broker's log ends now: what is written after these belongs to what runs next."""
+        """Where each broker's log ends now, by host name: what is written after these belongs to what runs next."""
         ends = {}
-        for log in self._broker_logs().values():
+        for hostname, log in self._broker_logs().items():
             with contextlib.suppress(OSError):
-                ends[log] = os.path.getsize(log)
+                ends[hostname] = os.path.getsize(log)
         return ends
+
+    def broker_logs_since(self, since: Mapping[str, int] | None = None) -> dict[str, str]:
+        """Each broker's log after the marks `since` (from `broker_log_ends`; all of it without), by host name."""
+        return {hostname: _read_from(log, (since or {}).get(hostname, 0)) for hostname, log in self._broker_logs().items()}
 
     def _broker_logs(self) -> dict[str, str]:
         """Host name -> log file of each broker whose log is a file here (the local backend's)."""

@@ -213,6 +213,12 @@ class KafkaSecurity(_Strict):
         description="keep a plaintext listener on broker_port open beside TLS, as HDInsight's default layout does "
                     "(anyone who reaches it needs no certificate; the gate says so)",
     )
+    certificate_names: Literal["fqdn", "short_name"] = Field(
+        default="fqdn",
+        description="the DNS names in each broker's certificate: fqdn (its FQDN and short name, as HDInsight's guide issues them) or "
+                    "short_name (a mistake to rehearse: a client connecting by FQDN fails hostname verification; the brokers "
+                    "then skip it between themselves, so the twin comes up)",
+    )
     principals: tuple[Principal, ...] = Field(
         default=(), description="sasl_ssl: the SCRAM users besides the harness's own, each with its topic and group ACLs")
     job_principal: str = Field(

@@ -118,6 +118,7 @@ def test_a_failed_job_is_told_what_the_authorizer_denied_to_whom_on_either_relea
 
         _broker_logs = Deployment._broker_logs  # noqa: SLF001 - the fake reuses the real log reading
         broker_log_ends = Deployment.broker_log_ends
+        broker_logs_since = Deployment.broker_logs_since
     why = Deployment.denied_operations(Twin("sasl_ssl"))  # type: ignore[arg-type]
     assert why is not None and why.startswith("the brokers' authorizer denied: User:ticker-job was denied DESCRIBE on 3 resources, "
                                               "the last Group:LITERAL:spark-kafka-source-396e-driver-2 (FindCoordinator)")

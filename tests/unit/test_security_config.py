@@ -87,7 +87,11 @@ def test_a_stalled_job_on_a_secured_twin_is_told_the_handshakes_the_brokers_refu
 
         _broker_logs = Deployment._broker_logs  # noqa: SLF001 - the fake reuses the real log reading
         broker_log_ends = Deployment.broker_log_ends
+        broker_logs_since = Deployment.broker_logs_since
         refused_handshakes = Deployment.refused_handshakes
+
+        def certificate_mismatch(self) -> None:
+            return None
 
     def twin(protocol: str) -> Twin:
         return Twin(protocol)
@@ -103,3 +107,37 @@ def test_a_stalled_job_on_a_secured_twin_is_told_the_handshakes_the_brokers_refu
     assert Deployment.refused_handshakes(twin("plaintext")) is None  # type: ignore[arg-type]
     log.write_text("[2026-12-04 04:02:53,100] INFO started (kafka.server.KafkaServer)\n")
     assert Deployment.refused_handshakes(twin("tls")) is None  # type: ignore[arg-type]
+
+
+def test_a_certificate_without_the_fqdn_the_job_connects_by_is_named_with_the_names_it_holds(tmp_path: Path) -> None:
+    from harness.backends.base import Deployment
+
+    topology = load_profile("dev").with_security(load_profile("dev").kafka.security.model_copy(update={"protocol": "tls",
+                                                                                                   "certificate_names": "short_name"}))
+    authority = RunAuthority(tmp_path / "pki")
+
+    class Twin:
+        def __init__(self) -> None:
+            self.topology = topology
+
+        def authority(self) -> RunAuthority:
+            return authority
+
+        def job_bootstrap(self) -> str:
+            return ",".join(f"{n.fqdn}:9093" for n in topology.brokers)
+
+        broker_tls = Deployment.broker_tls
+    twin = Twin()
+    for node in topology.brokers:
+        twin.broker_tls(node, ["10.0.0.4"])  # type: ignore[attr-defined]
+    why = Deployment.certificate_mismatch(twin)  # type: ignore[arg-type]
+    first = topology.brokers[0]
+    assert why is not None and why.startswith(f"hostname verification fails: the job connects by {first.fqdn}")
+    assert f"{first.hostname}'s holds {first.hostname}, 10.0.0.4" in why and "certificate_names: fqdn" in why
+    fixed = tmp_path / "fixed"
+    authority = RunAuthority(fixed)
+    topology = topology.with_security("tls").with_security(topology.kafka.security.model_copy(update={"certificate_names": "fqdn"}))
+    twin = Twin()
+    for node in topology.brokers:
+        twin.broker_tls(node, ["10.0.0.4"])  # type: ignore[attr-defined]
+    assert Deployment.certificate_mismatch(twin) is None  # type: ignore[arg-type]

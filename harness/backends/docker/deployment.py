@@ -268,6 +268,24 @@ class DockerDeployment(Deployment):
                 exc.hint = f"the Livy server's errors are in `docker logs {head.name}` (lines starting with livy:, or a traceback)"
                 raise
 
+    # ----- the brokers' logs (their consoles, kept by docker) -------------------------------------
+
+    def broker_log_ends(self) -> dict[str, int]:
+        return {node.hostname: len(self._console(node.hostname)) for node in self.topology.brokers}
+
+    def broker_logs_since(self, since: Mapping[str, int] | None = None) -> dict[str, str]:
+        return {node.hostname: self._console(node.hostname)[(since or {}).get(node.hostname, 0):].decode("utf-8", "replace")
+                for node in self.topology.brokers}
+
+    def _console(self, hostname: str) -> bytes:
+        """A broker's whole console log; empty while its container is gone (a fault removed it, or `down` did)."""
+        import docker.errors
+
+        try:
+            return bytes(self.container(hostname).logs())
+        except docker.errors.NotFound:
+            return b""
+
     # ----- single-node operations ---------------------------------------------------------------
 
     def container(self, name: str) -> Container:
