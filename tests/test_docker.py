@@ -18,6 +18,7 @@ import pytest
 
 from harness.backends.docker.deployment import DockerDeployment
 from harness.backends import new_deployment
+from harness.errors import HarnessError
 from harness.runner import run_scenario
 from harness.scenarios.spec import load_scenario
 from tests.conftest import REPO, docker_leftovers, run_cli
@@ -385,3 +386,16 @@ def test_a_certificate_without_the_fqdn_fails_the_job_and_names_both_sides(docke
     assert "hostname verification fails: the job connects by wn0-kafka." in finished.detail
     assert "wn0-kafka's holds wn0-kafka, 10.0.0." in finished.detail and "certificate_names: fqdn" in finished.detail
     assert docker_leftovers(f"nofqdn-{os.getpid()}") == {"containers": 0, "networks": 0, "volumes": 0, "firewall rules": 0}
+
+
+def test_a_truststore_on_the_head_node_only_fails_the_executors_and_names_the_nodes(docker_engine: None, module_runs: Path) -> None:
+    """scenarios/tls-truststore-head-node-only.yaml: the driver on hn0-spark reaches the brokers, the executors on the
+    workers cannot open the truststore path the job names; the run fails with Kafka's error and the nodes that lack the
+    file. Its fix (the truststore on shared storage, the default) is the docker line's TLS ticker."""
+    scenario = load_scenario(REPO / "scenarios" / "tls-truststore-head-node-only.yaml")
+    with pytest.raises(HarnessError) as failure:
+        run_scenario(scenario, run_name=f"headstore-{os.getpid()}")
+    assert "/etc/kafka-client/truststore.p12" in str(failure.value.detail), failure.value.detail
+    assert failure.value.hint and failure.value.hint.startswith(
+        "the job's truststore /etc/kafka-client/truststore.p12 is on hn0-spark but not on wn0-spark"), failure.value.hint
+    assert docker_leftovers(f"headstore-{os.getpid()}") == {"containers": 0, "networks": 0, "volumes": 0, "firewall rules": 0}

@@ -219,6 +219,12 @@ class KafkaSecurity(_Strict):
                     "short_name (a mistake to rehearse: a client connecting by FQDN fails hostname verification; the brokers "
                     "then skip it between themselves, so the twin comes up)",
     )
+    client_truststore: Literal["shared_storage", "head_node_only"] = Field(
+        default="shared_storage",
+        description="docker backend: where the job's truststore is: shared_storage (the cluster storage every Spark node mounts) "
+                    "or head_node_only (copied to the node the job is submitted from; a mistake to rehearse: executors on the "
+                    "workers cannot open it)",
+    )
     principals: tuple[Principal, ...] = Field(
         default=(), description="sasl_ssl: the SCRAM users besides the harness's own, each with its topic and group ACLs")
     job_principal: str = Field(

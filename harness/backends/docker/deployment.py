@@ -7,16 +7,19 @@ created. Host clients reach brokers through listeners published on 127.0.0.1 onl
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import io
 import json
 import re
 import secrets
 import signal
 import subprocess
 import sys
+import tarfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import PKI_DIR, READY_TIMEOUT_S, Deployment, NetworkControl, NodeControl, NodeShell, NodeStatus
@@ -31,6 +34,7 @@ from harness.backends.docker.plan import (
 from harness.backends.kafka_node import ZOOKEEPER_PORTS, BrokerTls, new_cluster_id, quorum_leader
 from harness.backends.rundir import NodeState, RunDir, RunState
 from harness.errors import HarnessError, NotReadyError, RunStateError
+from harness.kafka.security import ClientSecurity
 from harness.runtime import processes
 from harness.runtime.processes import excerpt
 from harness.runtime.readiness import free_port, port_open, wait_for
@@ -39,6 +43,8 @@ from harness.topology.model import Topology
 if TYPE_CHECKING:
     from docker.models.containers import Container
 
+HEAD_TRUSTSTORE = "/etc/kafka-client/truststore.p12"
+"""Where `client_truststore: head_node_only` puts the job's truststore: on the head node, and nowhere else."""
 
 
 class DockerDeployment(Deployment):
@@ -161,6 +167,43 @@ class DockerDeployment(Deployment):
         with self._starting(state, progress):
             self._create(client, progress)
             self._wait_ready(progress)
+            self._place_head_truststore()
+
+    # ----- the job's truststore ---------------------------------------------------------------------
+
+    @property
+    def job_security(self) -> ClientSecurity:
+        """As on every backend, but with `client_truststore: head_node_only` the job names the copy on the head node."""
+        security = super().job_security
+        if self.topology.kafka.security.client_truststore != "head_node_only" or "ssl.truststore.location" not in security.java:
+            return security
+        return dataclasses.replace(security, java={**security.java, "ssl.truststore.location": HEAD_TRUSTSTORE})
+
+    def _place_head_truststore(self) -> None:
+        """Copy the run's truststore to the head node only, as a team that copied it where it submits from."""
+        head = self.topology.spark_master
+        if head is None or not self.topology.kafka.security.secured or self.topology.kafka.security.client_truststore != "head_node_only":
+            return
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            tar.add(self.authority().truststore, arcname=PurePosixPath(HEAD_TRUSTSTORE).name)
+        self.run_on(head.hostname, ["mkdir", "-p", str(PurePosixPath(HEAD_TRUSTSTORE).parent)])
+        self.container(head.hostname).put_archive(str(PurePosixPath(HEAD_TRUSTSTORE).parent), archive.getvalue())
+
+    def unreadable_truststore(self) -> str | None:
+        """The Spark nodes where the job's truststore is not: executors there fail to make their Kafka consumers."""
+        path = self.job_security.java.get("ssl.truststore.location")
+        head = self.topology.spark_master
+        if not path or head is None:
+            return None
+        nodes = [head, *self.topology.spark_workers]
+        missing = [n.hostname for n in nodes if self.run_on(n.hostname, ["test", "-r", path]).returncode != 0]
+        if not missing:
+            return None
+        present = [n.hostname for n in nodes if n.hostname not in missing]
+        return (f"the job's truststore {path} is on {', '.join(present) or 'no Spark node'} but not on {', '.join(missing)}, where executors "
+                "open their Kafka consumers (\"Failed to load SSL keystore\"). Put it at the same path on every Spark node: the cluster's "
+                "shared storage, or a script action that copies it to the workers too (kafka.security.client_truststore: shared_storage)")
 
     def _claim(self) -> None:
         if self.run.exists() and _run_containers(self.run.name):
@@ -412,7 +455,7 @@ class DockerDeployment(Deployment):
 
     def explain_job_failure(self, since: Mapping[str, int] | None = None) -> str | None:
         """Check from the driver's node that every broker name the job uses resolves; say why not, and the fixes."""
-        refused = self.refused_handshakes(since)
+        refused = self.refused_handshakes(since) or self.unreadable_truststore()
         if refused:
             return refused
         head = self.topology.spark_master
