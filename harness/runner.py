@@ -210,7 +210,7 @@ def _job(scenario: Scenario, twin: Deployment, session: SparkSession | None, wor
         master, conf = twin.driver_spark_conf() if node is not None else twin.spark_conf()
         return NotebookJob(twin.bootstrap_servers, topic, scenario.job, workdir, master=master or "", conf=conf,
                            cores=settings.local_cores, memory_mb=settings.driver_memory_mb, node=node, app_bootstrap=twin.job_bootstrap(),
-                           release=release)
+                           release=release, client_properties=twin.job_security.java)
     launcher = twin.driver_launcher()
     if launcher is not None or not own_spark_runs(twin) or any(f.target == "driver" for f in scenario.faults):
         master, conf = twin.driver_spark_conf()

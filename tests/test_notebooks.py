@@ -53,7 +53,7 @@ def test_the_pyspark_notebook_passes_with_every_window_its_console_showed_verifi
     notes = _notes(report)
     assert f"the console sink showed {expected} rows in " in notes and "had more rows than they showed" not in notes  # numRows shows them all
     assert f"Spark's progress says the console sink was given {expected} rows" in notes  # append mode: each window written once
-    assert "parameters bootstrap, checkpoint assigned in a cell injected after cell 3 (tagged `parameters`)" in notes
+    assert "parameters bootstrap, checkpoint, client_properties assigned in a cell injected after cell 3 (tagged `parameters`)" in notes
     assert report.job["micro_batches"] >= 2 and report.job["catch_up"]["outcome"] == "finished"
 
 

@@ -76,6 +76,17 @@ def test_a_submitted_application_runs_unchanged_over_mtls_with_the_client_proper
     _assert_no_secret_in(mtls_twin, [json.dumps(report.to_json()), report.render()])
 
 
+def test_the_pyspark_notebook_reads_the_twins_client_settings_and_passes_over_mtls(mtls_twin: Deployment,
+                                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """examples/notebooks/stock-ticker-pyspark.ipynb takes the client settings as a file (`client_properties`, given
+    `{client_properties}`), never as passwords in a cell: the same notebook runs in plaintext and over mTLS."""
+    monkeypatch.chdir(REPO)
+    report = run_scenario(load_scenario(REPO / "scenarios" / "stock-ticker-notebook-pyspark.yaml"), deployment=mtls_twin)
+    assert report.verdict == "pass", report.render()
+    assert report.security == "mtls" and report.verification["actual_rows"] >= 3000
+    _assert_no_secret_in(mtls_twin, [json.dumps(report.to_json()), report.render()])
+
+
 def test_a_plaintext_job_against_tls_fails_for_the_refused_handshakes_and_not_on_a_timer(mtls_twin: Deployment) -> None:
     """scenarios/tls-plaintext-job.yaml: the example application without --kafka-properties. Its wait ends
     on the brokers' refusals, before the job's first batch, not on the catch-up time-out."""

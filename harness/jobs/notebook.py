@@ -514,11 +514,11 @@ class NotebookLaunch(Submission):
 
     def __init__(self, spec: NotebookSpec, language: Language, *, script: Path, bootstrap: str, topic: str, workdir: Path, master: str,
                  memory_mb: int, conf: Mapping[str, str] | None = None, node: DriverLauncher | None = None,
-                 release: str = DEFAULT_RELEASE) -> None:
+                 release: str = DEFAULT_RELEASE, client_properties: Mapping[str, str] | None = None) -> None:
         app = ApplicationSpec(file=str(script), conf=dict(spec.conf)) if language == "python" else \
             ApplicationSpec.model_construct(file=str(script), main_class=None, args=(), conf=dict(spec.conf), py_files=())
         super().__init__(app, bootstrap=bootstrap, topic=topic, workdir=workdir, master=master, memory_mb=memory_mb, conf=conf, node=node,
-                         release=release)
+                         release=release, client_properties=client_properties)
         self.spec, self.language, self.script = spec, language, script
 
     def node_config(self, shipped: ApplicationSpec) -> dict[str, Any]:
@@ -548,16 +548,18 @@ class NotebookJob(SubmittedApplication):
 
     def __init__(self, bootstrap: str, topic: str, spec: JobSpec, workdir: Path, *, master: str, cores: int, memory_mb: int,
                  conf: Mapping[str, str] | None = None, node: DriverLauncher | None = None, app_bootstrap: str | None = None,
-                 release: str = DEFAULT_RELEASE) -> None:
+                 release: str = DEFAULT_RELEASE, client_properties: Mapping[str, str] | None = None) -> None:
         """With a `node` (the docker backend's Spark head node) the driver runs there and the notebook
-        gets `app_bootstrap`, the brokers as the VNet names them; the harness reads back through `bootstrap`."""
+        gets `app_bootstrap`, the brokers as the VNet names them; the harness reads back through `bootstrap`.
+        `client_properties` (a secured twin's client settings) is the 0600 file a `{client_properties}` parameter names."""
         assert spec.notebook is not None and spec.output is not None
         notebook = load_notebook(Path(spec.notebook.file))
         workdir.mkdir(parents=True, exist_ok=True)
         script = workdir / ("notebook.scala" if notebook.language == "scala" else "notebook.py")
         master = master if master and not master.startswith("local") else f"local[{cores}]"
         launch = NotebookLaunch(spec.notebook, notebook.language, script=script, bootstrap=app_bootstrap or bootstrap, topic=topic,
-                                workdir=workdir, master=master, memory_mb=memory_mb, conf=conf, node=node, release=release)
+                                workdir=workdir, master=master, memory_mb=memory_mb, conf=conf, node=node, release=release,
+                                client_properties=client_properties)
         parameters = {k: launch.fill(v, f"parameters.{k}") if isinstance(v, str) else v for k, v in spec.notebook.parameters.items()}
         plan = plan_notebook(notebook, parameters, app_bootstrap or bootstrap)
         tables = [spec.output.memory_table] if spec.output.memory_table else []
