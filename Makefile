@@ -28,7 +28,7 @@ DOCKER_TESTS := tests/test_cluster.py tests/test_spark_read.py tests/test_faults
 
 test: setup docker-engine
 	$(PY) -m pytest
-	$(PY) -m pytest -q -m "not slow" --harness-backend docker --harness-security tls $(DOCKER_TESTS)
+	$(PY) -m pytest -q -m "not slow" --harness-backend docker --harness-security sasl_ssl $(DOCKER_TESTS)
 	$(PY) -m pytest -q -m "not slow" --harness-profile hdinsight $(SHARED_TESTS)
 	HARNESS_BENCH_QUICK=1 $(PY) -m pytest benchmarks --benchmark-only -q
 

@@ -33,10 +33,6 @@ def new_deployment(profile: str, run_name: str, backend: str | None = None, *, s
     if backend == "docker":
         from harness.backends.docker.deployment import DockerDeployment
 
-        if topology.kafka.security.sasl:
-            raise HarnessError("the docker backend does not run SASL_SSL yet: its brokers serve plaintext, TLS and mutual TLS",
-                               hint="run a sasl_ssl twin on the local backend (--backend local), or choose --security tls|mtls on docker")
-
         return DockerDeployment(topology, RunDir(run_name), profile=str(profile))
     return LocalDeployment(topology, RunDir(run_name), profile=str(profile))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
@@ -99,11 +100,14 @@ class BrokerSasl:
     broker_password: str
     controller_password: str
 
-    def properties(self, *, zookeeper: bool, client_listener: str) -> dict[str, object]:
+    def properties(self, *, zookeeper: bool, sasl_listeners: Sequence[str]) -> dict[str, object]:
+        """A broker's: SCRAM on each of `sasl_listeners` (the JAAS line is the broker's own login, which Kafka
+        wants per SASL listener), the authorizer, and on KRaft the controller listener's side."""
         props: dict[str, object] = {
             "sasl.enabled.mechanisms": SCRAM_MECHANISM,
             "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
-            f"listener.name.{client_listener.lower()}.{SCRAM_MECHANISM.lower()}.sasl.jaas.config": scram_jaas(BROKER_USER, self.broker_password),
+            **{f"listener.name.{name.lower()}.{SCRAM_MECHANISM.lower()}.sasl.jaas.config": scram_jaas(BROKER_USER, self.broker_password)
+               for name in sasl_listeners},
             "authorizer.class.name": ZOOKEEPER_AUTHORIZER if zookeeper else KRAFT_AUTHORIZER,
             "allow.everyone.if.no.acl.found": "false",
             "super.users": ";".join(f"User:{u}" for u in (HARNESS_PRINCIPAL, BROKER_USER) + (() if zookeeper else (CONTROLLER_USER,))),
@@ -184,12 +188,12 @@ def controller_protocol(plan: KafkaNodePlan) -> str:
     return "SASL_PLAINTEXT" if plan.sasl else "PLAINTEXT"
 
 
-def security_properties(plan: KafkaNodePlan, topology: Topology, client_listener: str) -> dict[str, object]:
+def security_properties(plan: KafkaNodePlan, topology: Topology, listeners: Listeners) -> dict[str, object]:
     """A node's TLS identity (brokers) and SASL settings (every KRaft node; brokers on ZooKeeper)."""
     props: dict[str, object] = dict(plan.tls.properties()) if plan.tls and plan.node.is_broker else {}
     if plan.sasl:
-        zookeeper = topology.stack.uses_zookeeper
-        props |= plan.sasl.properties(zookeeper=zookeeper, client_listener=client_listener) if plan.node.is_broker \
+        sasl_listeners = [entry.split(":", 1)[0] for entry in listeners.protocol_map if entry.endswith(":SASL_SSL")]
+        props |= plan.sasl.properties(zookeeper=topology.stack.uses_zookeeper, sasl_listeners=sasl_listeners) if plan.node.is_broker \
             else plan.sasl.controller_properties()
     return props
 
@@ -250,7 +254,7 @@ def server_properties(plan: KafkaNodePlan, topology: Topology, listeners: Listen
         props["inter.broker.listener.name"] = listeners.inter_broker
         if node.rack:
             props["broker.rack"] = node.rack
-    props.update(security_properties(plan, topology, listeners.inter_broker or ""))
+    props.update(security_properties(plan, topology, listeners))
     props.update(topology.kafka.server_properties)
     return _properties_text(props)
 
@@ -270,7 +274,7 @@ def _zookeeper_broker_properties(plan: KafkaNodePlan, topology: Topology, listen
     }
     if plan.node.rack:
         props["broker.rack"] = plan.node.rack
-    props.update(security_properties(plan, topology, listeners.inter_broker or ""))
+    props.update(security_properties(plan, topology, listeners))
     props.update(topology.kafka.server_properties)
     return props
 

@@ -192,6 +192,32 @@ def test_a_secured_twin_speaks_tls_on_9093_in_the_vnet_and_on_the_host_and_mount
         plan_of(topology)
 
 
+@pytest.mark.parametrize("release", ["hdinsight", "hdinsight@current"])
+def test_a_sasl_twin_serves_scram_on_both_client_listeners_and_hands_each_node_its_users(release: str) -> None:
+    from harness.backends.kafka_node import BrokerSasl, BrokerTls
+
+    topology = profile(release).with_security("sasl_ssl")
+    pki = "/srv/runs/t1/pki"
+    tls = {n.hostname: BrokerTls(Path(f"{pki}/{n.hostname}.p12"), "k-pass", Path(f"{pki}/truststore.p12"), "t-pass", client_auth=False)
+           for n in topology.brokers}
+    users = {"harness": "h-pass", "broker": "b-pass"}
+    plan = plan_deployment(topology, PlanInputs(**{**make_inputs().__dict__, "broker_tls": tls, "pki_dir": pki,
+                                                   "broker_sasl": BrokerSasl("b-pass", "c-pass"), "scram_users": users}))
+    for node in topology.brokers:
+        container = plan.container(node.hostname)
+        server = props(container)
+        protocols = dict(entry.split(":") for entry in server["listener.security.protocol.map"].split(","))
+        assert protocols["INTERNAL"] == protocols["HOST"] == "SASL_SSL"
+        assert 'username="broker" password="b-pass"' in server["listener.name.internal.scram-sha-512.sasl.jaas.config"]
+        assert "listener.name.host.scram-sha-512.sasl.jaas.config" in server  # Kafka wants the login on every SASL listener
+        assert container.environment["KAFKA_SCRAM_USERS"] == ("SCRAM-SHA-512=[name=harness,password=h-pass] "
+                                                              "SCRAM-SHA-512=[name=broker,password=b-pass]")
+        assert protocols.get("CONTROLLER") == (None if topology.stack.uses_zookeeper else "SASL_PLAINTEXT")
+    for node in topology.controllers:
+        if not node.is_broker:
+            assert props(plan.container(node.hostname))["listener.security.protocol.map"].endswith("CONTROLLER:SASL_PLAINTEXT")
+
+
 def test_compose_export_refuses_a_secured_profile_and_says_how_to_run_it() -> None:
     from harness.backends.docker.compose import export_compose
 

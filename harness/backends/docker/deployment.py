@@ -84,12 +84,13 @@ class DockerDeployment(Deployment):
         images = image_names(self.topology.stack.name)
         import harness
 
-        secured = self.topology.kafka.security.secured
+        secured, sasl = self.topology.kafka.security.secured, self.topology.kafka.security.sasl
         return plan_deployment(self.topology, PlanInputs(
             run=self.run.name, kafka_image=images.kafka, spark_image=images.spark, host_port=host_port,
             cluster_id=data["cluster_id"], ambari_password_sha256=data["ambari_password_sha256"],
             harness_src=str(Path(harness.__file__).parent), shared_dirs=(str(self.run.path),),
             broker_tls=self._broker_identities() if secured else {}, pki_dir=str(self.run.path / PKI_DIR) if secured else None,
+            broker_sasl=self.broker_sasl() if sasl else None, scram_users=self.scram_users() if sasl else {},
         ))
 
     def _broker_identities(self) -> dict[str, BrokerTls]:
@@ -454,10 +455,11 @@ class DockerDeployment(Deployment):
         return head_driver_conf(self.topology)
 
     def explain_job_failure(self, since: Mapping[str, int] | None = None) -> str | None:
-        """Check from the driver's node that every broker name the job uses resolves; say why not, and the fixes."""
-        refused = self.refused_handshakes(since) or self.unreadable_truststore()
-        if refused:
-            return refused
+        """What every backend can tell (refused handshakes, denied operations); then, from the Spark nodes, a
+        truststore missing where executors run and broker names that do not resolve on the driver's node."""
+        found = super().explain_job_failure(since) or self.unreadable_truststore()
+        if found:
+            return found
         head = self.topology.spark_master
         if head is None:
             return None

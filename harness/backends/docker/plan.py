@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from pathlib import PurePosixPath
 
-from harness.backends.kafka_node import ZOOKEEPER_PORTS, BrokerTls, KafkaNodePlan, Listeners, server_properties, zookeeper_properties
+from harness.backends.kafka_node import (
+    ZOOKEEPER_PORTS, BrokerSasl, BrokerTls, KafkaNodePlan, Listeners, scram_credential, server_properties, zookeeper_properties,
+)
 from harness.backends.spark_node import executor_conf, worker_resources
 from harness.topology.model import Node, Topology
 
@@ -113,6 +115,10 @@ class PlanInputs:
     """A secured twin's broker identities by host name; their files lie in `pki_dir`, mounted into each
     Kafka container read-only at the same path, so the paths in server.properties hold on both sides."""
     pki_dir: str | None = None
+    broker_sasl: BrokerSasl | None = None
+    """A SASL twin's node settings (every Kafka node but ZooKeeper servers)."""
+    scram_users: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """SCRAM user -> password: the node's entry point adds them (KRaft: when formatting; ZooKeeper: before the broker starts)."""
 
 
 def resource_name(run: str, part: str) -> str:
@@ -205,11 +211,14 @@ def _kafka_container(topology: Topology, node: Node, inputs: PlanInputs, address
     plan = KafkaNodePlan(node=node, node_id=kafka_ids[node.hostname], address=addresses[node.hostname],
                          broker_port=vnet_broker_port(topology) if node.is_broker else None,
                          controller_port=CONTROLLER_PORT if node.is_controller else None,
-                         data_dir=PurePosixPath(DATA_DIR), log_dir=PurePosixPath("/tmp"), tls=tls)  # type: ignore[arg-type]
+                         data_dir=PurePosixPath(DATA_DIR), log_dir=PurePosixPath("/tmp"), tls=tls,  # type: ignore[arg-type]
+                         sasl=inputs.broker_sasl if topology.kafka.security.sasl else None)
     properties = server_properties(plan, topology, _listeners(topology, node, addresses, kafka_ids, ports))
     volume = resource_name(inputs.run, f"{node.hostname}-data")
     env = {"KAFKA_SERVER_PROPERTIES": properties, "KAFKA_CLUSTER_ID": inputs.cluster_id,
            "KAFKA_HEAP_OPTS": f"-Xms{max(128, topology.kafka.heap_mb // 2)}m -Xmx{topology.kafka.heap_mb}m"}
+    if plan.sasl is not None:  # the passwords travel as the store passwords do, in the container's configuration
+        env["KAFKA_SCRAM_USERS"] = " ".join(scram_credential(name, password) for name, password in inputs.scram_users.items())
     binds = {inputs.pki_dir: (inputs.pki_dir, "ro")} if tls and inputs.pki_dir else {}
     return ContainerPlan(image=inputs.kafka_image, command=("kafka",), environment=env, ports=ports,
                          volumes={volume: DATA_DIR}, binds=binds, service="kafka", **common)
@@ -241,7 +250,7 @@ def _listeners(topology: Topology, node: Node, addresses: dict[str, str], kafka_
     HOST speak TLS, INTERNAL on HDInsight's 9093, and brokers talk to each other over it; a plaintext
     listener on 9092 stays open beside it only where the profile asks (`kafka.security.plaintext_listener`)."""
     security = topology.kafka.security
-    client = "SSL" if security.secured else "PLAINTEXT"
+    client = "SASL_SSL" if security.sasl else "SSL" if security.secured else "PLAINTEXT"
     bind, advertised, protocols = [], [], [f"INTERNAL:{client}", f"HOST:{client}"]
     if node.is_broker:
         port, host = vnet_broker_port(topology), advertised_host(topology, node, addresses)
@@ -256,7 +265,8 @@ def _listeners(topology: Topology, node: Node, addresses: dict[str, str], kafka_
         return Listeners(tuple(bind), tuple(advertised), tuple(protocols), "INTERNAL", zookeeper_connect(topology, addresses))
     bind += [f"CONTROLLER://0.0.0.0:{CONTROLLER_PORT}"] if node.is_controller else []
     voters = ",".join(f"{kafka_ids[q.hostname]}@{advertised_host(topology, q, addresses)}:{CONTROLLER_PORT}" for q in topology.controllers)
-    return Listeners(tuple(bind), tuple(advertised), (*protocols, "CONTROLLER:PLAINTEXT"), "INTERNAL" if node.is_broker else None, voters)
+    controller = "SASL_PLAINTEXT" if security.sasl else "PLAINTEXT"
+    return Listeners(tuple(bind), tuple(advertised), (*protocols, f"CONTROLLER:{controller}"), "INTERNAL" if node.is_broker else None, voters)
 
 
 def _ambari_container(topology: Topology, node: Node, inputs: PlanInputs, common: dict) -> ContainerPlan:  # type: ignore[type-arg]

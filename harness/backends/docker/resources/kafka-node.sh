@@ -9,9 +9,28 @@ case "${1:-kafka}" in
   kafka)
     shift || true
     printf '%s\n' "$KAFKA_SERVER_PROPERTIES" > /etc/kafka/server.properties
+    chmod 600 /etc/kafka/server.properties
+    # A SASL twin's SCRAM users (KAFKA_SCRAM_USERS: SCRAM-SHA-512=[name=..,password=..] words): KRaft keeps them in
+    # the metadata the formatter writes; on ZooKeeper Kafka 3.2's kafka-configs writes them there, retried until the
+    # ensemble answers (the command's own success is the fact waited on), before the broker starts.
+    set --
+    for user in ${KAFKA_SCRAM_USERS:-}; do set -- "$@" --add-scram "$user"; done
     if grep -q '^process.roles=' /etc/kafka/server.properties && [ ! -f /var/lib/kafka/data/meta.properties ]; then
       java -Xmx256m $KAFKA_TOOLS_LOG_OPTS -cp "/opt/kafka/libs/*" \
-        kafka.tools.StorageTool format -t "$KAFKA_CLUSTER_ID" -c /etc/kafka/server.properties
+        kafka.tools.StorageTool format -t "$KAFKA_CLUSTER_ID" -c /etc/kafka/server.properties "$@"
+    elif [ -n "${KAFKA_SCRAM_USERS:-}" ]; then
+      ensemble=$(sed -n 's/^zookeeper.connect=//p' /etc/kafka/server.properties)
+      for user in $KAFKA_SCRAM_USERS; do
+        name=$(printf '%s' "$user" | sed 's/.*name=\([^,]*\),.*/\1/')
+        config=$(printf '%s' "$user" | sed 's/\[name=[^,]*,/[iterations=4096,/')
+        tries=0
+        until java -Xmx256m $KAFKA_TOOLS_LOG_OPTS -cp "/opt/kafka/libs/*" kafka.admin.ConfigCommand --zookeeper "$ensemble" \
+            --alter --add-config "$config" --entity-type users --entity-name "$name" >/dev/null 2>&1; do
+          tries=$((tries + 1))
+          [ "$tries" -lt 60 ] || { echo "kafka-node: could not add SCRAM user $name to ZooKeeper at $ensemble" >&2; exit 1; }
+          sleep 1
+        done
+      done
     fi
     exec java ${KAFKA_HEAP_OPTS:--Xmx512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
       -Djava.awt.headless=true $KAFKA_LOG_OPTS -cp "/opt/kafka/libs/*" kafka.Kafka /etc/kafka/server.properties
