@@ -15,10 +15,12 @@ case "${1:-kafka}" in
     # ensemble answers (the command's own success is the fact waited on), before the broker starts.
     set --
     for user in ${KAFKA_SCRAM_USERS:-}; do set -- "$@" --add-scram "$user"; done
-    if grep -q '^process.roles=' /etc/kafka/server.properties && [ ! -f /var/lib/kafka/data/meta.properties ]; then
-      java -Xmx256m $KAFKA_TOOLS_LOG_OPTS -cp "/opt/kafka/libs/*" \
-        kafka.tools.StorageTool format -t "$KAFKA_CLUSTER_ID" -c /etc/kafka/server.properties "$@"
-    elif [ -n "${KAFKA_SCRAM_USERS:-}" ]; then
+    if grep -q '^process.roles=' /etc/kafka/server.properties; then
+      if [ ! -f /var/lib/kafka/data/meta.properties ]; then
+        java -Xmx256m $KAFKA_TOOLS_LOG_OPTS -cp "/opt/kafka/libs/*" \
+          kafka.tools.StorageTool format -t "$KAFKA_CLUSTER_ID" -c /etc/kafka/server.properties "$@"
+      fi
+    elif [ -n "${KAFKA_SCRAM_USERS:-}" ] && [ ! -f /var/lib/kafka/data/.scram-users-added ]; then  # once per data volume
       ensemble=$(sed -n 's/^zookeeper.connect=//p' /etc/kafka/server.properties)
       for user in $KAFKA_SCRAM_USERS; do
         name=$(printf '%s' "$user" | sed 's/.*name=\([^,]*\),.*/\1/')
@@ -31,6 +33,7 @@ case "${1:-kafka}" in
           sleep 1
         done
       done
+      touch /var/lib/kafka/data/.scram-users-added
     fi
     exec java ${KAFKA_HEAP_OPTS:--Xmx512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
       -Djava.awt.headless=true $KAFKA_LOG_OPTS -cp "/opt/kafka/libs/*" kafka.Kafka /etc/kafka/server.properties
