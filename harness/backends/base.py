@@ -140,7 +140,7 @@ class Deployment(abc.ABC):
         team's CA puts in it (FQDN and short name) and the addresses clients here connect by. A certificate
         without the FQDN (a mistake to rehearse) leaves the brokers' own hostname verification off, so the twin
         comes up and the job's client is what fails, as on a cluster configured that way."""
-        from harness.backends.kafka_node import BrokerSasl, BrokerTls
+        from harness.backends.kafka_node import BrokerTls
 
         authority = self.authority()
         names = [node.fqdn, node.hostname] if self.topology.kafka.security.certificate_names == "fqdn" else [node.hostname]

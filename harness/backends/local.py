@@ -195,8 +195,8 @@ class LocalDeployment(Deployment):
     def _format(self, plans: list[KafkaNodePlan], java: Path, classpath: str) -> None:
         cluster_id = new_cluster_id()
 
-        scram = [arg for name, password in self.scram_users().items() for arg in ("--add-scram", scram_credential(name, password))] \
-            if self.topology.kafka.security.sasl else []
+        users = self.scram_users() if self.topology.kafka.security.sasl else {}  # KRaft keeps SCRAM users in the metadata it formats
+        scram = [arg for name, password in users.items() for arg in ("--add-scram", scram_credential(name, password))]
 
         def format_one(plan: KafkaNodePlan) -> None:
             argv = jvm_command(
@@ -204,7 +204,7 @@ class LocalDeployment(Deployment):
                 heap_mb=256, log_dir=plan.log_dir, log4j=self._log_config(plan), class_archive=self._archives.get(FORMAT_MAIN),
             )
             try:
-                processes.run_tool(argv, what=f"formatting KRaft storage of {plan.node.hostname}", secrets=self.scram_users().values() if scram else ())
+                processes.run_tool(argv, what=f"formatting KRaft storage of {plan.node.hostname}", secrets=users.values())
             except HarnessError as exc:
                 exc.hint = f"the node's configuration is {self._config_path(plan)}; `kafka.server_properties` in the profile adds to it"
                 raise
