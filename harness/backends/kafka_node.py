@@ -103,21 +103,16 @@ class BrokerSasl:
     def properties(self, *, zookeeper: bool, sasl_listeners: Sequence[str]) -> dict[str, object]:
         """A broker's: SCRAM on each of `sasl_listeners` (the JAAS line is the broker's own login, which Kafka
         wants per SASL listener), the authorizer, and on KRaft the controller listener's side."""
-        props: dict[str, object] = {
+        scram: dict[str, object] = {
             "sasl.enabled.mechanisms": SCRAM_MECHANISM,
             "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
             **{f"listener.name.{name.lower()}.{SCRAM_MECHANISM.lower()}.sasl.jaas.config": scram_jaas(BROKER_USER, self.broker_password)
                for name in sasl_listeners},
-            "authorizer.class.name": ZOOKEEPER_AUTHORIZER if zookeeper else KRAFT_AUTHORIZER,
-            "allow.everyone.if.no.acl.found": "false",
-            "super.users": ";".join(f"User:{u}" for u in (HARNESS_PRINCIPAL, BROKER_USER) + (() if zookeeper else (CONTROLLER_USER,))),
         }
-        if not zookeeper:
-            props |= self.controller_properties()
-        return props
+        return scram | (_authorizer(zookeeper=True) if zookeeper else self.controller_properties())
 
     def controller_properties(self) -> dict[str, object]:
-        """The controller listener's side: a KRaft controller's own user, as server and as client."""
+        """The controller listener's side (a KRaft controller's own user, as server and as client) and the authorizer."""
         password = self.controller_password
         return {
             "sasl.mechanism.controller.protocol": "PLAIN",
@@ -125,10 +120,15 @@ class BrokerSasl:
             "listener.name.controller.plain.sasl.jaas.config":
                 f'org.apache.kafka.common.security.plain.PlainLoginModule required username="{CONTROLLER_USER}" '
                 f'password="{password}" user_{CONTROLLER_USER}="{password}";',
-            "authorizer.class.name": KRAFT_AUTHORIZER,
-            "allow.everyone.if.no.acl.found": "false",
-            "super.users": ";".join(f"User:{u}" for u in (HARNESS_PRINCIPAL, BROKER_USER, CONTROLLER_USER)),
+            **_authorizer(zookeeper=False),
         }
+
+
+def _authorizer(*, zookeeper: bool) -> dict[str, object]:
+    """Kafka's standard authorizer of the metadata mode, nothing allowed that is not granted, the twin's own users super."""
+    users = (HARNESS_PRINCIPAL, BROKER_USER) + (() if zookeeper else (CONTROLLER_USER,))
+    return {"authorizer.class.name": ZOOKEEPER_AUTHORIZER if zookeeper else KRAFT_AUTHORIZER,
+            "allow.everyone.if.no.acl.found": "false", "super.users": ";".join(f"User:{u}" for u in users)}
 
 
 @dataclass(frozen=True)
