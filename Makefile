@@ -20,16 +20,16 @@ demo: setup
 	$(PY) -m harness run scenarios/stock-ticker.yaml --report reports/stock-ticker.json
 
 # The whole suite (Docker tests included) on `dev` (release current); the cluster, fault and connector
-# tests and the stock ticker again on the docker backend over TLS (plaintext docker twins are in the
+# tests and the stock ticker again on the docker backend over SASL_SSL (plaintext docker twins are in the
 # suite); the backend-neutral tests on release hdinsight-5.1 (the `hdinsight` profile's: ZooKeeper,
-# Kafka 3.2, Spark 3.3); then the quick benchmarks. scripts/ensure-docker.sh installs and starts an engine.
+# Kafka 3.2, Spark 3.3) over mutual TLS; then the quick benchmarks. scripts/ensure-docker.sh installs and starts an engine.
 SHARED_TESTS := tests/test_cluster.py tests/test_spark_read.py tests/test_run.py tests/test_faults.py
 DOCKER_TESTS := tests/test_cluster.py tests/test_spark_read.py tests/test_faults.py tests/test_run.py::test_stock_ticker_passes_and_reports
 
 test: setup docker-engine
 	$(PY) -m pytest
 	$(PY) -m pytest -q -m "not slow" --harness-backend docker --harness-security sasl_ssl $(DOCKER_TESTS)
-	$(PY) -m pytest -q -m "not slow" --harness-profile hdinsight $(SHARED_TESTS)
+	$(PY) -m pytest -q -m "not slow" --harness-profile hdinsight --harness-security mtls $(SHARED_TESTS)
 	HARNESS_BENCH_QUICK=1 $(PY) -m pytest benchmarks --benchmark-only -q
 
 docker-engine:

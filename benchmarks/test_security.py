@@ -1,7 +1,8 @@
-"""What TLS costs: the throughput scenario on a dev twin over plaintext and over TLS, in the same run and
-the same Spark session, as ratios TLS / plaintext of the replay rate (confluent-kafka producing over
-TLS) and of the job's rate (the connector reading over TLS). Each run is verified like any other: a
-figure from a run that did not pass is not recorded.
+"""What TLS and SASL_SSL cost: the throughput scenario on a dev twin over plaintext, over TLS and over
+SASL_SSL (SCRAM-SHA-512 inside TLS, with the standard authorizer checking every request against the
+job principal's ACLs), in the same run and the same Spark session, as ratios to plaintext of the
+replay rate (confluent-kafka producing) and of the job's rate (the connector reading). Each run is
+verified like any other: a figure from a run that did not pass is not recorded.
 
 HARNESS_BENCH_QUICK=1: 3 hours of ticks (10,800 records) per run, one run each; otherwise the
 scenario's 12 hours (43,200 records), three runs each, medians. Both twins get a short unmeasured run
@@ -23,7 +24,8 @@ from harness.runner import run_scenario, running_twin, spark_for
 from harness.scenarios.spec import Scenario, load_scenario
 
 QUICK = quick_mode()
-PROTOCOLS = ("plaintext", "tls")
+PROTOCOLS = ("plaintext", "tls", "sasl_ssl")
+LABELS = {"tls": "TLS", "sasl_ssl": "SASL_SSL"}
 _rates: dict[str, list[tuple[float, float]]] = {}
 
 
@@ -66,14 +68,20 @@ def write_report(reports_dir: Path):  # noqa: ANN201
     yield
     if set(_rates) != set(PROTOCOLS):
         return
-    (plain_replay, plain_job), (tls_replay, tls_job) = (_medians(p) for p in PROTOCOLS)
-    lines = ["# TLS against plaintext: the throughput scenario on dev twins, same run, same Spark session", "",
-             "| security | runs | replay records/s | job rows/s of batch time |", "|---|---|---|---|"]
-    lines += [f"| {p} | {len(_rates[p])} | {_medians(p)[0]:,.0f} | {_medians(p)[1]:,.0f} |" for p in PROTOCOLS]
-    lines += ["", f"TLS / plaintext: replay {tls_replay / plain_replay:.2f}, job {tls_job / plain_job:.2f}"]
+    plain_replay, plain_job = _medians("plaintext")
+    lines = ["# TLS and SASL_SSL against plaintext: the throughput scenario on dev twins, same run, same Spark session", "",
+             "| security | runs | replay records/s | job rows/s of batch time | replay / plaintext | job / plaintext |",
+             "|---|---|---|---|---|---|"]
+    for protocol in PROTOCOLS:
+        replay, job = _medians(protocol)
+        lines.append(f"| {protocol} | {len(_rates[protocol])} | {replay:,.0f} | {job:,.0f} | {replay / plain_replay:.2f} | {job / plain_job:.2f} |")
     (reports_dir / "security.md").write_text("\n".join(lines) + "\n")
-    record_figure("replay rate over TLS / plaintext", tls_replay / plain_replay, how="throughput scenario, confluent-kafka producer, dev twins")
-    record_figure("job rate over TLS / plaintext", tls_job / plain_job, how="the same, the reference job's rows per second of batch time")
+    for protocol, label in LABELS.items():
+        replay, job = _medians(protocol)
+        record_figure(f"replay rate over {label} / plaintext", replay / plain_replay,
+                      how="throughput scenario, confluent-kafka producer, dev twins")
+        record_figure(f"job rate over {label} / plaintext", job / plain_job,
+                      how="the same, the reference job's rows per second of batch time")
     print("\n" + "\n".join(lines))
 
 
