@@ -389,11 +389,11 @@ def test_a_certificate_without_the_fqdn_fails_the_job_and_names_both_sides(docke
     assert docker_leftovers(f"nofqdn-{os.getpid()}") == {"containers": 0, "networks": 0, "volumes": 0, "firewall rules": 0}
 
 
-def test_a_truststore_on_the_head_node_only_fails_the_executors_and_its_fix_passes_over_tls(docker_engine: None, module_runs: Path) -> None:
+def test_a_truststore_on_the_head_node_only_fails_the_executors_and_its_fix_passes_over_mtls(docker_engine: None, module_runs: Path) -> None:
     """scenarios/tls-truststore-head-node-only.yaml: the driver on hn0-spark reaches the brokers, the executors on the
     workers cannot open the truststore path the job names; the run fails with Kafka's error and the nodes that lack the
     file. Fixed on the same twin (the job names the truststore on shared storage, the default), the stock ticker passes
-    over TLS with the job inside the VNet."""
+    over mutual TLS with the job inside the VNet."""
     scenario = load_scenario(REPO / "scenarios" / "tls-truststore-head-node-only.yaml")
     assert isinstance(scenario.security, KafkaSecurity)
     with running_twin(new_deployment(scenario.profile, f"headstore-{os.getpid()}", "docker", security=scenario.security)) as twin:
@@ -404,5 +404,5 @@ def test_a_truststore_on_the_head_node_only_fails_the_executors_and_its_fix_pass
             "the job's truststore /etc/kafka-client/truststore.p12 is on hn0-spark but not on wn0-spark"), failure.value.hint
         twin.topology = twin.topology.with_security(scenario.security.model_copy(update={"client_truststore": "shared_storage"}))
         report = run_scenario(load_scenario(REPO / "scenarios" / "stock-ticker.yaml"), deployment=twin)
-        assert report.verdict == "pass" and report.security == "tls", report.render()
+        assert report.verdict == "pass" and report.security == "mtls", report.render()
     assert docker_leftovers(twin.run.name) == {"containers": 0, "networks": 0, "volumes": 0, "firewall rules": 0}
