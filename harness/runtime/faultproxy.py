@@ -35,8 +35,15 @@ class Impairment:
     @classmethod
     def read(cls, path: Path) -> Impairment:
         try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
+            return cls.parse(path.read_text())
+        except OSError:
+            return cls()
+
+    @classmethod
+    def parse(cls, text: str) -> Impairment:
+        try:
+            data = json.loads(text)
+        except ValueError:
             return cls()
         return cls(int(data.get("delay_ms", 0)), int(data.get("jitter_ms", 0)), bool(data.get("cut", False)))
 
@@ -66,7 +73,7 @@ class FaultProxy:
     def __init__(self, target: tuple[str, int], control: Path) -> None:
         self.target, self.control = target, control
         self.impairment = Impairment.read(control)
-        self._mtime = 0.0
+        self._text: str | None = None  # the control file's content in force; None: not read yet
         self._connections: set[asyncio.StreamWriter] = set()
 
     async def handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
@@ -120,17 +127,19 @@ class FaultProxy:
     async def watch_control(self) -> None:
         while True:
             try:
-                mtime = self.control.stat().st_mtime
+                text = self.control.read_text()
             except OSError:
-                mtime = 0.0
-            if mtime != self._mtime:
-                self._mtime = mtime
-                self.impairment = Impairment.read(self.control)
+                text = ""
+            # The content, not the modification time (two writes within one clock tick share it), read once: parsed
+            # and echoed from the same read, so "applied" never confirms a newer file than the one in force.
+            if text != self._text:
+                self._text = text
+                self.impairment = Impairment.parse(text)
                 if self.impairment.cut:
                     for writer in list(self._connections):
                         writer.transport.abort()
                 try:  # last: "applied" means open connections are already cut
-                    applied_path(self.control).write_text(self.control.read_text())
+                    applied_path(self.control).write_text(text)
                 except OSError:
                     pass
             await asyncio.sleep(0.1)
