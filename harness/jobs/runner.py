@@ -111,6 +111,7 @@ class StreamingJob:
             .option("subscribe", self.topic)
             .option("startingOffsets", "earliest")
             .option("failOnDataLoss", "true")
+            .options(**self.spec.source_options)
         )
         if self.spec.max_offsets_per_trigger:
             reader = reader.option("maxOffsetsPerTrigger", str(self.spec.max_offsets_per_trigger))

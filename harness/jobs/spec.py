@@ -101,6 +101,11 @@ class OutputSpec(BaseModel):
                 "memory": f"memory table {self.memory_table}", "console": "the console"}[self.kind]
 
 
+_HARNESS_SOURCE_OPTIONS = frozenset({"kafka.bootstrap.servers", "subscribe", "subscribePattern", "assign", "startingOffsets", "failOnDataLoss"})
+_OWN_FIELDS = {"maxOffsetsPerTrigger": "max_offsets_per_trigger", "minPartitions": "min_partitions"}
+_HARNESS_SOURCE_PREFIXES = ("kafka.security.", "kafka.ssl.", "kafka.sasl.")
+
+
 class JobSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -116,6 +121,8 @@ class JobSpec(BaseModel):
     trigger: int = Field(default=500, description="processing-time trigger interval")
     max_offsets_per_trigger: int | None = Field(default=None, ge=1)
     min_partitions: int | None = Field(default=None, ge=1, description="connector minPartitions (split Kafka partitions into more tasks)")
+    source_options: dict[str, str] = Field(default={}, description="more options for the job's Kafka source (a `name` job's), e.g. "
+                                           "{'kafka.fetch.max.wait.ms': '20'}; the twin's address, topic and security are the harness's")
     dead_letter_topic: str | None = Field(default=None, description="send malformed records here as well as counting them")
     oracle: str | None = Field(default=None, description="module path 'pkg.module:function' of your own oracle")
     options: dict[str, str | int | float | bool] = Field(default={}, description="passed to your own job unchanged")
@@ -134,6 +141,20 @@ class JobSpec(BaseModel):
             raise ValueError(f"{value!r} is not a module path; write 'package.module:function'")
         return value
 
+    @field_validator("source_options", mode="before")
+    @classmethod
+    def _source_options(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        taken = [k for k in value if str(k) in _HARNESS_SOURCE_OPTIONS or str(k).startswith(_HARNESS_SOURCE_PREFIXES)]
+        for option, field_name in _OWN_FIELDS.items():
+            if option in value:
+                raise ValueError(f"{option}: write it as the job's `{field_name}`")
+        if taken:
+            raise ValueError(f"{', '.join(map(str, taken))}: the harness sets the source's address, topic, start and security from the twin; "
+                             "leave them out (a secured twin: `security:` in the scenario or the profile)")
+        return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+
     @model_validator(mode="after")
     def _semantics(self) -> JobSpec:
         if self.window <= 0:
@@ -147,6 +168,8 @@ class JobSpec(BaseModel):
         own = [k for k in ("application", "notebook") if getattr(self, k) is not None]
         if len(own) > 1:
             raise ValueError("a job is an application or a notebook, not both")
+        if own and self.source_options:
+            raise ValueError(f"`source_options` are for a `name` job's source; an {own[0]} sets its own source's options")
         if own and self.output is None:
             raise ValueError(f"an {own[0]} writes to its own sink: name it in `output` (e.g. `output: {{kafka_topic: stockWindows}}`) "
                              "so the harness can read the results back")

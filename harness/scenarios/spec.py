@@ -147,7 +147,7 @@ class Scenario(_Strict):
 
         base = self.job.model_dump(exclude_unset=True)
         if {"application", "notebook"} & set(overrides):
-            base = {k: v for k, v in base.items() if k not in ("application", "notebook", "output", "name")}
+            base = {k: v for k, v in base.items() if k not in ("application", "notebook", "output", "name", "source_options")}
         merged = {**base, **overrides}
         try:
             job = JobSpec.model_validate(merged)
