@@ -5,7 +5,7 @@ replay rate (confluent-kafka producing) and of the job's rate (the connector rea
 verified like any other: a figure from a run that did not pass is not recorded.
 
 HARNESS_BENCH_QUICK=1: 3 hours of ticks (10,800 records) per run, one run each; otherwise the
-scenario's 12 hours (43,200 records), three runs each, medians. Both twins get a short unmeasured run
+scenario's 12 hours (43,200 records), three runs each, medians. Every twin gets a short unmeasured run
 first, so neither protocol pays for the JVMs' warm-up.
 """
 
@@ -52,7 +52,7 @@ def twins() -> Iterator[dict[str, Deployment]]:
 
 @pytest.fixture(scope="module")
 def session(twins: dict[str, Deployment], scenario: Scenario) -> Iterator[object]:
-    """Warmed on both twins first (a short replay each, not measured): the first run in a JVM pays for
+    """Warmed on every twin first (a short replay each, not measured): the first run in a JVM pays for
     class loading and JIT, and would make whichever protocol runs first look slower."""
     data = scenario.model_dump()
     data["producers"][0]["duration"] = 1_800_000
