@@ -6,7 +6,7 @@ verified like any other: a figure from a run that did not pass is not recorded.
 
 HARNESS_BENCH_QUICK=1: 3 hours of ticks (10,800 records) per run, one run each; otherwise the
 scenario's 12 hours (43,200 records), three runs each, medians. Every twin gets a short unmeasured run
-first, so neither protocol pays for the JVMs' warm-up.
+first, so no protocol pays for the JVMs' warm-up.
 """
 
 from __future__ import annotations
