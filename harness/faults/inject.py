@@ -42,6 +42,10 @@ class _Cancelled(Exception):
     """The run ended: recovery is no longer measured."""
 
 
+class _Moot(Exception):
+    """The schedule restored every victim before the recovery happened: there is nothing left to wait for."""
+
+
 def inject(deployment: Deployment, fault: FaultSpec, labels: dict[str, list[str]] | None = None, *,
            victims: list[str] | None = None) -> list[str]:
     """Do one fault now; returns the nodes it hit (`victims` when the caller resolved the target
@@ -147,6 +151,7 @@ class FaultScheduler:
         self._fired: dict[str, FaultEvent] = {}  # label -> the event of the fault that set it, once it has fired
         self._watches: dict[tuple[int, str], threading.Thread] = {}  # (id(event), recovery key) -> its watch
         self._held: set[str] = set()  # nodes this schedule paused or cut off, and has not restored yet
+        self._restored: dict[str, float] = {}  # node -> when this schedule last resumed, started or healed it
         self._threads: list[threading.Thread] = []
         self._progress = progress
         self._stop = threading.Event()
@@ -228,6 +233,8 @@ class FaultScheduler:
         event.fired_s = round(time.monotonic() - self._t0, 3)
         inject(self.deployment, fault, victims=nodes)
         self._hold(nodes, fault.action)
+        if fault.action in RESTORES:
+            self._restored.update(dict.fromkeys(nodes, time.monotonic()))
         self._progress(f"fault at {event.fired_s:.1f}s: {fault.action} {', '.join(nodes)}")
         if fault.label:
             self.labels[fault.label] = nodes
@@ -292,7 +299,8 @@ class FaultScheduler:
         started = time.monotonic()
         if action == "partition":
             self._watch(event, "out_of_isr_s", started, lambda: all(
-                b not in p.isr for p in admin.describe(self._bootstrap(), self.topic, timeout=2).partitions for b in brokers if b in p.replicas))
+                b not in p.isr for p in admin.describe(self._bootstrap(), self.topic, timeout=2).partitions for b in brokers if b in p.replicas),
+                victims=event.nodes)
             if not led:
                 return
         if action in DISRUPTS:
@@ -306,7 +314,8 @@ class FaultScheduler:
             def done(info: admin.TopicInfo) -> bool:
                 return all(b in p.isr for p in info.partitions for b in brokers if b in p.replicas)
 
-        self._watch(event, key, started, lambda: done(admin.describe(self._bootstrap(), self.topic, timeout=2)))
+        self._watch(event, key, started, lambda: done(admin.describe(self._bootstrap(), self.topic, timeout=2)),
+                    victims=event.nodes if action in DISRUPTS else None)
 
     def _controllers_among(self, nodes: list[str]) -> list[str]:
         """The victims that hold the controller role before the fault: KRaft controller nodes, or on
@@ -324,7 +333,7 @@ class FaultScheduler:
         """A disrupted controller: time until a live controller that is not one of the victims leads."""
         if victims:
             self._watch(event, "controller_election_s", time.monotonic(), lambda: resolve_target(
-                self.deployment, "controller", bootstrap=self._bootstrap())[0] not in victims)
+                self.deployment, "controller", bootstrap=self._bootstrap())[0] not in victims, victims=victims)
 
     def _ensemble_before(self, nodes: list[str]) -> dict[str, str | None]:
         """The ZooKeeper ensemble's roles just before a fault that hits one of its servers (empty otherwise)."""
@@ -365,18 +374,38 @@ class FaultScheduler:
 
             self._watch(event, "zookeeper_rejoined_s", time.monotonic(), rejoined)
 
-    def _watch(self, event: FaultEvent, key: str, started: float, recovered: Callable[[], bool]) -> None:
-        """Time, on its own thread, until `recovered()` holds; None if it does not within the recovery time-out."""
+    def _watch(self, event: FaultEvent, key: str, started: float, recovered: Callable[[], bool], *, victims: list[str] | None = None) -> None:
+        """Time, on its own thread, until `recovered()` holds; None if it does not within the recovery time-out.
+        A disruption's watch (`victims` given) also ends once the schedule has restored every victim: a
+        controller paused for a second is often still the controller when it resumes, and waiting out the
+        whole time-out for an election that is no longer needed would stall the run for two minutes."""
 
         def cancelled() -> None:
             if self._stop.is_set():
                 raise _Cancelled
+            if victims and all(self._restored.get(v, 0.0) > started for v in victims):
+                raise _Moot
 
         def watch() -> None:
             try:
                 wait_for(recovered, what=key, timeout=max(0.0, started + self.recovery_timeout - time.monotonic()), guard=cancelled, interval=0.1)
                 event.recovery[key] = round(time.monotonic() - started, 3)
+            except _Moot:
+                if _holds(recovered):  # it happened in the last interval after all
+                    event.recovery[key] = round(time.monotonic() - started, 3)
+                    return
+                event.recovery[key] = None
+                assert victims is not None
+                restored = max(self._restored[v] for v in victims) - self._t0
+                event.notes.append(f"{key.removesuffix('_s')}: none before {', '.join(victims)} came back at {restored:.1f}s")
             except (NotReadyError, _Cancelled, KeyboardInterrupt):  # not recovered in time, or the run ended first
                 event.recovery[key] = None
 
         self._watches[(id(event), key)] = self._spawn(f"recovery-{key}", watch)
+
+
+def _holds(check: Callable[[], bool]) -> bool:
+    try:
+        return bool(check())
+    except Exception:  # noqa: BLE001 - a probe that fails says "not yet", as in wait_for
+        return False

@@ -164,6 +164,20 @@ def test_a_fault_right_after_a_pause_asks_only_the_brokers_that_answer(cluster: 
     assert all(not (asked & {2, 3}) for what, asked in cluster.asked)
 
 
+def test_a_controller_paused_and_resumed_before_any_election_does_not_hold_the_schedule(cluster: FakeCluster) -> None:
+    """The fake's controller (broker 3) never moves: the election watch of its pause ends when the schedule
+    resumes it, with a note, instead of waiting out the recovery time-out (the shipped acks1 scenario's
+    two-minute stall)."""
+    scheduler = FaultScheduler(cluster, "stockVals", (spec(at="0s", action="pause", target="followers(stockVals/0)", **{"as": "f"}),  # type: ignore[arg-type]
+                                                      spec(at="200ms", action="resume", target="@f")), recovery_timeout=30)
+    started = time.monotonic()
+    scheduler.start()
+    pause, resume = scheduler.join()
+    assert time.monotonic() - started < 15, "the scheduler waited for an election the resume made moot"
+    assert "controller_election_s" in pause.recovery and pause.recovery["controller_election_s"] is None
+    assert pause.notes == [f"controller_election: none before wn2-kafka came back at {resume.fired_s:.1f}s"]
+
+
 def test_the_shipped_leader_loss_scenario_restarts_the_old_leader_on_the_observed_election() -> None:
     from harness.scenarios.spec import load_scenario
 
