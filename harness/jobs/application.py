@@ -102,7 +102,7 @@ class Submission:
             require_links(source, self.release, f"{self.section}.file")
         if self.node is not None:
             return self._on_node(self.node)
-        harness = {**harness_conf(self.bootstrap, self.memory_mb, self.release), **self.extra_conf,
+        harness = {**harness_conf(self.bootstrap, self.memory_mb, self.release, master=self.master), **self.extra_conf,
                    "spark.eventLog.enabled": "true", "spark.eventLog.dir": self.events.resolve().as_uri(),
                    "spark.eventLog.compress": "false", "spark.eventLog.rolling.enabled": "false"}
         own = {key: self.fill(value, f"conf.{key}") for key, value in app.conf.items()}

@@ -44,7 +44,7 @@ def spark_session(
             hint="stop the other session first (harness.spark.stop_spark), or run this in a process of its own",
         )
     spark_env(release)
-    conf = harness_conf(bootstrap_servers, driver_memory_mb, release)
+    conf = harness_conf(bootstrap_servers, driver_memory_mb, release, master=master)
     conf.update(extra_conf or {})
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in conf.items():
@@ -71,9 +71,10 @@ def spark_env(release: str = DEFAULT_RELEASE) -> dict[str, str]:
     return {**env, **spark_runtime(release).python_env()}
 
 
-def harness_conf(bootstrap_servers: str, driver_memory_mb: int, release: str = DEFAULT_RELEASE) -> dict[str, str]:
+def harness_conf(bootstrap_servers: str, driver_memory_mb: int, release: str = DEFAULT_RELEASE, *, master: str = "local[2]") -> dict[str, str]:
     """The settings every Spark driver of the harness runs with, in a session here or a submitted
-    application: the release's connector jars, loopback only, no UI, the deployment's bootstrap servers."""
+    application: the release's connector jars, loopback only, no UI, the deployment's bootstrap servers,
+    and shuffle partitions sized for the master's task slots."""
     return {
         "spark.jars": ",".join(str(p) for p in connector_jars(release)),
         "spark.driver.memory": f"{driver_memory_mb}m",
@@ -82,13 +83,28 @@ def harness_conf(bootstrap_servers: str, driver_memory_mb: int, release: str = D
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.extraJavaOptions": " ".join([f"-Dlog4j2.configurationFile={Path(__file__).with_name('log4j2.properties')}", *_class_sharing(release)]),
-        "spark.sql.shuffle.partitions": "4",
+        "spark.sql.shuffle.partitions": str(shuffle_partitions(master)),
         "spark.dynamicAllocation.enabled": "false",  # Microsoft's advice for streaming on HDInsight
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.streaming.forceDeleteTempCheckpointLocation": "true",
         "spark.sql.streaming.numRecentProgressUpdates": "100000",  # the run report reads every batch
         BOOTSTRAP_CONF: bootstrap_servers,
     }
+
+
+def shuffle_partitions(master: str) -> int:
+    """One shuffle task per task slot of a local[N] master: a stateful stage of four tasks on local[2] ran in two
+    waves, each task mostly waiting on its state store's commit, and the stock ticker's record-to-commit p50 fell
+    from about 1.07 s to 0.79 s at two (three alternating rounds on one twin). A cluster master keeps four (its
+    slots are the workers'). A job's own `spark.sql.shuffle.partitions` still wins; a query restarted from a
+    checkpoint keeps the count it was started with, as Spark does."""
+    import re
+
+    local = re.fullmatch(r"local(?:\[(\d+|\*)(?:,\d+)?\])?", master)
+    if local is None:
+        return 4
+    slots = local.group(1)
+    return (os.cpu_count() or 2) if slots == "*" else int(slots or 1)
 
 
 def _class_sharing(release: str) -> list[str]:

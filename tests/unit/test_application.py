@@ -31,6 +31,16 @@ def test_the_command_line_is_spark_submit_with_the_twins_values_in_place(tmp_pat
     assert confs["spark.app.topic"] == "stockVals"
     assert confs["spark.driver.memory"] == "768m" and confs["spark.eventLog.enabled"] == "true"
     assert confs["spark.harness.kafka.bootstrap"] == "127.0.0.1:9092"
+    assert confs["spark.sql.shuffle.partitions"] == "2", "one shuffle task per slot of local[2]"
+    own = application(tmp_path, conf={"spark.sql.shuffle.partitions": "200"}).argv()
+    assert "spark.sql.shuffle.partitions=200" in own and "spark.sql.shuffle.partitions=2" not in own, "the application's own setting wins"
+
+
+@pytest.mark.parametrize(("master", "partitions"), [("local[2]", 2), ("local[3,2]", 3), ("local", 1), ("spark://10.0.0.5:7077", 4)])
+def test_shuffle_partitions_follow_a_local_masters_task_slots(master: str, partitions: int) -> None:
+    from harness.spark.session import shuffle_partitions
+
+    assert shuffle_partitions(master) == partitions
 
 
 def test_an_unknown_placeholder_names_the_field_and_the_known_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
