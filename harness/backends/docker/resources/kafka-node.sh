@@ -35,13 +35,14 @@ case "${1:-kafka}" in
       done
       touch /var/lib/kafka/data/.scram-users-added
     fi
-    exec java ${KAFKA_HEAP_OPTS:--Xmx512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+    # C1 only, as on the local backend: short-lived JVMs sharing few cores (harness.backends.kafka_node.jvm_command)
+    exec java ${KAFKA_HEAP_OPTS:--Xmx512m} -XX:TieredStopAtLevel=1 -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
       -Djava.awt.headless=true $KAFKA_LOG_OPTS -cp "/opt/kafka/libs/*" kafka.Kafka /etc/kafka/server.properties
     ;;
   zookeeper)
     printf '%s\n' "$ZOOKEEPER_PROPERTIES" > /etc/kafka/zookeeper.properties
     printf '%s\n' "$ZOOKEEPER_MYID" > /var/lib/kafka/data/myid
-    exec java ${KAFKA_HEAP_OPTS:--Xmx256m} -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true $KAFKA_LOG_OPTS \
+    exec java ${KAFKA_HEAP_OPTS:--Xmx256m} -XX:TieredStopAtLevel=1 -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true $KAFKA_LOG_OPTS \
       -cp "/opt/kafka/libs/*" org.apache.zookeeper.server.quorum.QuorumPeerMain /etc/kafka/zookeeper.properties
     ;;
   ambari)
