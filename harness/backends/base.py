@@ -408,9 +408,20 @@ class Deployment(abc.ABC):
         from harness.kafka import admin
         from harness.runtime.readiness import wait_for
 
+        """Until every broker, asked on its own, lists all brokers and names a controller. A new admin client
+        asks one broker for the controller; on ZooKeeper a broker learns it from the controller's first
+        UpdateMetadata, and a client that asked before then waited for a controller until its 60 s request
+        time-out (CI saw the probe topic fail so on a loaded hdinsight-5.1 SASL twin)."""
         brokers = self.broker_count()
-        wait_for(lambda: len(admin.brokers(self.bootstrap_servers, timeout=3)) == brokers, what=f"{brokers} brokers to be registered",
-                 timeout=timeout, watch=watch, guard=guard, interval=0.5)
+        endpoints = self.bootstrap_servers.split(",")
+        seen: dict[str, tuple[int, int]] = {}
+
+        def agreed() -> bool:
+            seen.update({endpoint: admin.cluster_view(endpoint, timeout=3) for endpoint in endpoints})
+            return all(count == brokers and controller >= 0 for count, controller in seen.values())
+
+        wait_for(agreed, what=f"{brokers} brokers to be registered, each naming the controller", timeout=timeout, watch=watch, guard=guard,
+                 interval=0.5, last_seen=lambda: ", ".join(f"{e} sees {n} brokers, controller {c}" for e, (n, c) in seen.items()))
 
     @contextlib.contextmanager
     def _starting(self, state: RunState, progress: Progress) -> Iterator[None]:

@@ -49,6 +49,14 @@ def brokers(bootstrap: str, timeout: float = 5.0) -> dict[int, str]:
     return {b.id: f"{b.host}:{b.port}" for b in metadata.brokers.values()}
 
 
+def cluster_view(bootstrap: str, timeout: float = 5.0) -> tuple[int, int]:
+    """(brokers registered, controller id or -1) as the broker that answers sees them: ask one endpoint to
+    learn what that broker knows."""
+    metadata = admin(bootstrap).list_topics(timeout=timeout)
+    controller = metadata.controller_id
+    return len(metadata.brokers), -1 if controller is None else int(controller)
+
+
 def controller_id(bootstrap: str, timeout: float = 5.0) -> int:
     """The broker id the cluster names as its controller. On ZooKeeper clusters that is the broker that
     won the `/controller` election; KRaft clusters answer with an arbitrary broker, so ask their quorum.
