@@ -405,13 +405,13 @@ class Deployment(abc.ABC):
 
     def wait_brokers_registered(self, *, timeout: float = READY_TIMEOUT_S, watch: Sequence[ProcessRecord] = (),
                                 guard: Callable[[], None] | None = None) -> None:
-        from harness.kafka import admin
-        from harness.runtime.readiness import wait_for
-
         """Until every broker, asked on its own, lists all brokers and names a controller. A new admin client
         asks one broker for the controller; on ZooKeeper a broker learns it from the controller's first
         UpdateMetadata, and a client that asked before then waited for a controller until its 60 s request
         time-out (CI saw the probe topic fail so on a loaded hdinsight-5.1 SASL twin)."""
+        from harness.kafka import admin
+        from harness.runtime.readiness import wait_for
+
         brokers = self.broker_count()
         endpoints = self.bootstrap_servers.split(",")
         seen: dict[str, tuple[int, int]] = {}

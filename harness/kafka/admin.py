@@ -62,10 +62,10 @@ def controller_id(bootstrap: str, timeout: float = 5.0) -> int:
     won the `/controller` election; KRaft clusters answer with an arbitrary broker, so ask their quorum.
     A metadata request, not DescribeCluster: metadata goes to a bootstrap broker, while the client may
     send DescribeCluster to any broker it knows, a paused one included, and wait out the time-out."""
-    controller = admin(bootstrap).list_topics(timeout=timeout).controller_id
-    if controller is None or controller < 0:
+    _, controller = cluster_view(bootstrap, timeout)
+    if controller < 0:
         raise HarnessError("the cluster names no controller yet")
-    return int(controller)
+    return controller
 
 
 def list_topics(bootstrap: str, *, include_internal: bool = False, timeout: float = 10.0) -> list[str]:
