@@ -8,6 +8,7 @@ them from `spark.conf.get("spark.harness.kafka.bootstrap")` without being told t
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -98,8 +99,6 @@ def shuffle_partitions(master: str) -> int:
     from about 1.07 s to 0.79 s at two (three alternating rounds on one twin). A cluster master keeps four (its
     slots are the workers'). A job's own `spark.sql.shuffle.partitions` still wins; a query restarted from a
     checkpoint keeps the count it was started with, as Spark does."""
-    import re
-
     local = re.fullmatch(r"local(?:\[(\d+|\*)(?:,\d+)?\])?", master)
     if local is None:
         return 4
