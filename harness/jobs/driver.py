@@ -22,8 +22,10 @@ from typing import Any
 from harness.backends.base import DriverLauncher
 from harness.dist.spark import spark_runtime
 from harness.errors import HarnessError, NotReadyError
-from harness.jobs.catchup import CatchUpGoal, CatchUpState, QueryView, latest_checkpointed
-from harness.jobs.runner import JobHistory, completed_batches, job_checkpoint, started_or_stalled, wait_until_caught_up
+from harness.jobs.catchup import CatchUpGoal, CatchUpState, QueryView, is_executed, latest_checkpointed
+from harness.jobs.runner import (DEAD_LETTERS, JobHistory, StreamingJob, checkpoint_batches, completed_batches, job_checkpoint, started_or_stalled,
+                                 wait_until_caught_up, write_json)
+from harness.jobs.stock import observed_malformed
 from harness.runtime import processes
 from harness.runtime.private import write_secret
 from harness.runtime.readiness import wait_for
@@ -59,7 +61,7 @@ class DriverProcess:
 
     def start(self) -> None:
         (self.workdir / STOP_FILE).unlink(missing_ok=True)
-        for name in ("harness_job", "harness_malformed"):  # "newest incarnation" pointers
+        for name in ("harness_job", DEAD_LETTERS):  # "newest incarnation" pointers
             (self.workdir / "progress" / f"{name}.json").unlink(missing_ok=True)
         self.killed = False
         self.starts += 1
@@ -89,9 +91,13 @@ class DriverProcess:
         except (OSError, ValueError):
             return []
 
+    @property
+    def _queries(self) -> list[str]:
+        return ["harness_job", DEAD_LETTERS] if self.spec.dead_letter_topic else ["harness_job"]
+
     def wait_started(self, timeout: float = 180.0, *, stalled: Callable[[], str | None] | None = None) -> None:
         try:
-            wait_for(started_or_stalled(lambda: bool(self._progress("harness_job") and self._progress("harness_malformed")), stalled),
+            wait_for(started_or_stalled(lambda: all(self._progress(name) for name in self._queries), stalled),
                      what="the driver process's first (empty) batch",
                      timeout=timeout, guard=self._check_alive, interval=0.2)
         except NotReadyError as exc:
@@ -106,7 +112,7 @@ class DriverProcess:
         def observe() -> tuple[QueryView, list[QueryView]]:
             checkpointed = latest_checkpointed(job_checkpoint(self.workdir), self.topic)  # where kill -9 cut a progress event short
             job = QueryView.observe("harness_job", self._progress("harness_job"), self.topic, checkpointed)
-            return job, [QueryView.observe("harness_malformed", self._progress("harness_malformed"), self.topic)]
+            return job, [QueryView.observe(name, self._progress(name), self.topic) for name in self._queries[1:]]
 
         self.catch_up = wait_until_caught_up(observe, goal, running=lambda: not self.killed or self.alive(), check=self._check_alive,
                                              timeout=timeout, progress=progress, stalled=stalled)
@@ -141,9 +147,11 @@ class DriverProcess:
         history.spark_version = version.read_text().strip() if version.is_file() else None
         for path in sorted((self.workdir / "outputs").glob("*.json")):
             history.outputs[int(path.stem)] = json.loads(path.read_text())
-        for path in (self.workdir / "malformed").glob("*.json"):
+        progress = all_progress(self.workdir)
+        history.malformed_offsets = observed_malformed(progress)
+        for path in (self.workdir / "malformed").glob("*.json"):  # recounted where a killed driver lost a batch's progress
             history.malformed_offsets.update((p, o) for p, o in json.loads(path.read_text()))
-        history.batches = completed_batches(self._all_progress(), job_checkpoint(self.workdir), self.topic)
+        history.batches = completed_batches(progress, job_checkpoint(self.workdir), self.topic)
         return history
 
     def incarnations(self) -> list[list[int]]:
@@ -156,15 +164,27 @@ class DriverProcess:
                 continue
         return result
 
-    def _all_progress(self) -> list[dict[str, Any]]:
-        """Progress of every driver incarnation: each restart appends its own file."""
-        merged: list[dict[str, Any]] = []
-        for path in sorted((self.workdir / "progress").glob("harness_job*.json")):
-            try:
-                merged.extend(json.loads(path.read_text()))
-            except ValueError:
-                continue
-        return merged
+
+
+def all_progress(workdir: Path) -> list[dict[str, Any]]:
+    """The job query's progress from every driver incarnation: each restart appends its own file."""
+    merged: list[dict[str, Any]] = []
+    for path in sorted((workdir / "progress").glob("harness_job*.json")):
+        try:
+            merged.extend(json.loads(path.read_text()))
+        except ValueError:
+            continue
+    return merged
+
+
+def recount_lost_malformed(job: StreamingJob, workdir: Path, topic: str) -> None:
+    """Before a restarted driver runs: batches that committed after their incarnation last saved its progress
+    took their observed malformed records with them; count those batches again and keep the result."""
+    saved = {int(p["batchId"]) for p in all_progress(workdir) if is_executed(p)}
+    lost = [b for b in checkpoint_batches(job_checkpoint(workdir), topic)
+            if b.batch_id not in saved and not (workdir / "malformed" / f"{b.batch_id}.json").exists()]
+    for batch_id, offsets in job.recount_malformed(lost).items():
+        write_json(workdir / "malformed" / f"{batch_id}.json", offsets)
 
 
 def _ship(job: str, target: Path) -> None:
@@ -185,7 +205,6 @@ def _ship(job: str, target: Path) -> None:
 
 def main(config_path: str) -> int:
     """The driver: run the job until the parent writes the stop file."""
-    from harness.jobs.runner import StreamingJob
     from harness.spark import spark_session, stop_spark
 
     config = json.loads(Path(config_path).read_text())
@@ -201,6 +220,7 @@ def main(config_path: str) -> int:
     job = StreamingJob(session, config["bootstrap"], config["topic"], JobSpec.model_validate(config["spec"]), workdir, persist=True,
                        kafka_options=config.get("kafka_options"))
     try:
+        recount_lost_malformed(job, workdir, config["topic"])
         job.start()
 
         def stop_asked() -> bool:
@@ -228,15 +248,12 @@ class QueryFailed(Exception):
 
 
 def _persist(job: Any, workdir: Path, incarnation: int) -> None:
-    from harness.jobs.runner import write_json
-
-    if len(job.queries) != 2:  # the job failed before its queries started; its error is already logged
+    if not job.queries:  # the job failed before its query started; its error is already logged
         return
-    main_query, malformed = job.queries
-    write_json(workdir / "progress" / "harness_malformed.json", malformed.recentProgress)
-    progress = main_query.recentProgress
-    write_json(workdir / "progress" / "harness_job.json", progress)  # the newest incarnation, for waiting
-    write_json(workdir / "progress" / f"harness_job-{incarnation:03d}.json", progress)  # kept per incarnation, for the history
+    for query in job.queries:
+        write_json(workdir / "progress" / f"{query.name}.json", query.recentProgress)  # the newest incarnation's, for waiting
+    main_query = job.queries[0]  # written after the newest's: its batches are in the per-incarnation file
+    write_json(workdir / "progress" / f"harness_job-{incarnation:03d}.json", main_query.recentProgress)  # kept per incarnation, for the history
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from harness.errors import HarnessError, NotReadyError
 from harness.jobs.catchup import (CatchUpGoal, CatchUpState, QueryView, assess, is_executed, latest_checkpointed, offset_log_entry,
                                   topic_offsets, watermark_of)
 from harness.jobs.contract import load_callable
-from harness.jobs.stock import malformed_records
+from harness.jobs.stock import malformed_records, observe_malformed, observed_malformed
 from harness.runtime.readiness import wait_for
 from harness.jobs.spec import JobSpec, job_options
 from harness.records import RecordedBatch
@@ -84,8 +84,12 @@ def started_or_stalled(started: Callable[[], object], stalled: Callable[[], str 
     return lambda: started() or (stalled() if stalled is not None else None)
 
 
+DEAD_LETTERS = "harness_dead_letters"  # the query that copies malformed records to `job.dead_letter_topic`
+
+
 class StreamingJob:
-    """Start the job's query (and the malformed-records query), wait until it caught up, stop it."""
+    """Start the job's query (and, with a dead-letter topic, the query that fills it), wait until it caught up, stop it.
+    The job reads its source once: the malformed records are an observed metric of that read."""
 
     def __init__(self, spark: SparkSession, bootstrap: str, topic: str, spec: JobSpec, workdir: Path, *, persist: bool = False,
                  kafka_options: Mapping[str, str] | None = None) -> None:
@@ -103,12 +107,14 @@ class StreamingJob:
 
     # ----- start ------------------------------------------------------------------------
 
+    def _reader(self, *, streaming: bool) -> Any:
+        reader = self.spark.readStream if streaming else self.spark.read
+        return (reader.format("kafka").option("kafka.bootstrap.servers", self.bootstrap).options(**self.kafka_options)
+                .option("subscribe", self.topic))
+
     def _source(self) -> DataFrame:
         reader = (
-            self.spark.readStream.format("kafka")
-            .option("kafka.bootstrap.servers", self.bootstrap)
-            .options(**self.kafka_options)
-            .option("subscribe", self.topic)
+            self._reader(streaming=True)
             .option("startingOffsets", "earliest")
             .option("failOnDataLoss", "true")
             .options(**self.spec.source_options)
@@ -121,7 +127,7 @@ class StreamingJob:
 
     def start(self) -> None:
         job = load_callable(self.spec.name)
-        result = job(self.spark, self._source(), job_options(self.spec))
+        result = job(self.spark, observe_malformed(self._source()), job_options(self.spec))
         trigger = f"{self.spec.trigger} milliseconds"
         self._started = time.perf_counter()
         main = (
@@ -130,12 +136,24 @@ class StreamingJob:
             .trigger(processingTime=trigger).foreachBatch(self._write_batch).start()
         )
         self._queries.append(main)
-        malformed = (
-            malformed_records(self._source()).writeStream.queryName("harness_malformed")
-            .option("checkpointLocation", str(self.workdir / "checkpoints" / "malformed"))
-            .trigger(processingTime=trigger).foreachBatch(self._write_malformed).start()
-        )
-        self._queries.append(malformed)
+        if self.spec.dead_letter_topic:
+            dead_letters = (
+                malformed_records(self._source()).selectExpr("key", "value").writeStream.queryName(DEAD_LETTERS).format("kafka")
+                .option("kafka.bootstrap.servers", self.bootstrap).options(**self.kafka_options).option("topic", self.spec.dead_letter_topic)
+                .option("checkpointLocation", str(self.workdir / "checkpoints" / "dead-letters")).trigger(processingTime=trigger).start()
+            )
+            self._queries.append(dead_letters)
+
+    def recount_malformed(self, batches: list[RecordedBatch]) -> dict[int, list[tuple[int, int]]]:
+        """The malformed records of committed batches whose progress (and so their observed metric) a
+        killed driver lost: the same test applied to the same offsets, read again as a batch."""
+        counted = {}
+        for batch in batches:
+            start = {str(p): batch.start_offsets.get(p, -2) for p in batch.end_offsets}  # -2: earliest, for a partition new in this batch
+            frame = (self._reader(streaming=False).option("startingOffsets", json.dumps({self.topic: start}))
+                     .option("endingOffsets", json.dumps({self.topic: {str(p): o for p, o in batch.end_offsets.items()}})).load())
+            counted[batch.batch_id] = [(r.partition, r.offset) for r in malformed_records(frame).select("partition", "offset").collect()]
+        return counted
 
     def wait_started(self, timeout: float = 120.0, *, stalled: Callable[[], str | None] | None = None) -> None:
         """Until both queries finished their first (empty) batch: the job is live before data flows,
@@ -167,24 +185,15 @@ class StreamingJob:
             print(f"--- batch {batch_id}: {len(rows)} rows")
             frame.show(truncate=False)
 
-    def _write_malformed(self, frame: DataFrame, batch_id: int) -> None:
-        rows = frame.select("partition", "offset").collect()
-        with self._lock:
-            self.history.malformed_offsets.update((r.partition, r.offset) for r in rows)
-        if self.persist:
-            write_json(self.workdir / "malformed" / f"{batch_id}.json", [[r.partition, r.offset] for r in rows])
-        if self.spec.dead_letter_topic and rows:
-            (frame.selectExpr("key", "value").write.format("kafka").option("kafka.bootstrap.servers", self.bootstrap)
-             .options(**self.kafka_options).option("topic", self.spec.dead_letter_topic).save())
-
     # ----- wait and stop ------------------------------------------------------------------
 
     def wait_caught_up(self, goal: CatchUpGoal, *, timeout: float, progress: Callable[[str], None] | None = None,
                        stalled: Callable[[], str | None] | None = None) -> CatchUpState:
         def observe() -> tuple[QueryView, list[QueryView]]:
-            main, malformed = self._queries
+            main, *others = self._queries
             checkpointed = latest_checkpointed(self.checkpoint, self.topic)
-            return QueryView.observe(main.name, main.recentProgress, self.topic, checkpointed), [QueryView.observe(malformed.name, malformed.recentProgress, self.topic)]
+            return (QueryView.observe(main.name, main.recentProgress, self.topic, checkpointed),
+                    [QueryView.observe(q.name, q.recentProgress, self.topic) for q in others])
 
         state = wait_until_caught_up(observe, goal, running=lambda: True, check=self._raise_if_failed, timeout=timeout, progress=progress,
                                      stalled=stalled)
@@ -206,7 +215,9 @@ class StreamingJob:
                 pass
         self.history.spark_version = self.spark.version
         if self._queries:
-            self.history.batches = completed_batches(self._queries[0].recentProgress, self.checkpoint, self.topic)
+            progress = self._queries[0].recentProgress
+            self.history.batches = completed_batches(progress, self.checkpoint, self.topic)
+            self.history.malformed_offsets = observed_malformed(progress)
             self.history.wall_seconds = time.perf_counter() - self._started
         return self.history
 

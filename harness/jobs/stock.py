@@ -3,12 +3,13 @@
 Per symbol and event-time window: the high, the low, the count, and the notebook's list of prices.
 `time` is epoch milliseconds, turned into a timestamp with second precision as the notebook does.
 Malformed values (not JSON, or no symbol, time or price) are excluded here and counted by the
-harness's malformed-records query (see `malformed_records`).
+harness as the job reads them (see `observe_malformed`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from harness.jobs.contract import JobOptions
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 TICK_SCHEMA = "symbol string, time long, price double, size int"
+MALFORMED_METRIC = "harness_malformed"  # the observed metric on the job's source: where its malformed records sit
 
 
 def parse_ticks(source: DataFrame) -> DataFrame:
@@ -31,14 +33,47 @@ def is_malformed() -> Column:
     return F.col("symbol").isNull() | F.col("time").isNull() | F.col("price").isNull()
 
 
-def malformed_records(source: DataFrame) -> DataFrame:
-    """Records the reference job cannot use, with where they sit in Kafka (for the report and a DLQ)."""
+def malformed_value() -> Column:
+    """True for a Kafka record whose value the reference job cannot use: the same parse as `parse_ticks`."""
     from pyspark.sql import functions as F
 
-    parsed = source.select(F.from_json(F.col("value").cast("string"), TICK_SCHEMA).alias("tick"), "key", "value", "partition", "offset")
-    return parsed.where(F.col("tick").isNull() | F.col("tick.symbol").isNull() | F.col("tick.time").isNull() | F.col("tick.price").isNull()).select(
-        "key", "value", "partition", "offset"
-    )
+    tick = F.from_json(F.col("value").cast("string"), TICK_SCHEMA)
+    return tick.isNull() | tick.getField("symbol").isNull() | tick.getField("time").isNull() | tick.getField("price").isNull()
+
+
+def malformed_records(source: DataFrame) -> DataFrame:
+    """Records the reference job cannot use, with where they sit in Kafka (for a dead-letter topic)."""
+    return source.where(malformed_value()).select("key", "value", "partition", "offset")
+
+
+def observe_malformed(source: DataFrame) -> DataFrame:
+    """The source, unchanged, with the positions of its malformed records as an observed metric of each
+    batch (`MALFORMED_METRIC` in the query's progress): the count costs no second read of Kafka."""
+    from pyspark.sql import functions as F
+
+    metric = F.collect_list(F.when(malformed_value(), F.struct("partition", "offset"))).alias("records")
+    try:
+        return source.observe(MALFORMED_METRIC, metric)
+    except AssertionError:  # pyspark 3.3 (hdinsight-5.1) observes a named metric only through the JVM's Dataset
+        from pyspark.sql import DataFrame
+        from pyspark.sql.column import _to_seq
+
+        session = source.sparkSession
+        return DataFrame(source._jdf.observe(MALFORMED_METRIC, metric._jc, _to_seq(session.sparkContext, [])), session)
+
+
+def observed_malformed(progresses: Iterable[Mapping[str, Any]]) -> set[tuple[int, int]]:
+    """(partition, offset) of every malformed record in these progress events. Spark renders the metric's
+    row as an object in 3.3 and as a list of its values in 4.x; a re-run batch observes the same records."""
+    found: set[tuple[int, int]] = set()
+    for progress in progresses:
+        row = (progress.get("observedMetrics") or {}).get(MALFORMED_METRIC)
+        if row is None:
+            continue
+        records = next(iter(row.values())) if isinstance(row, dict) else row[0]
+        for record in records or []:
+            found.add((int(record["partition"]), int(record["offset"])) if isinstance(record, dict) else (int(record[0]), int(record[1])))
+    return found
 
 
 def _windowed(ticks: DataFrame, options: JobOptions) -> DataFrame:

@@ -42,14 +42,14 @@ WATERMARK_BATCH = progress(3, ENDS, FINAL)  # the no-data batch Spark plans once
 class Recorded:
     """Replays a recorded sequence of what the job's progress showed, one snapshot per poll."""
 
-    def __init__(self, snapshots: list[list[dict]], malformed: list[dict] | None = None) -> None:
+    def __init__(self, snapshots: list[list[dict]], dead_letters: list[dict] | None = None) -> None:
         self.snapshots, self.polls = snapshots, 0
-        self.malformed = malformed if malformed is not None else [progress(0, ENDS, 0, stateful=False)]
+        self.dead_letters = dead_letters if dead_letters is not None else [progress(0, ENDS, 0, stateful=False)]
 
     def __call__(self) -> tuple[QueryView, list[QueryView]]:
         shown = self.snapshots[min(self.polls, len(self.snapshots) - 1)]
         self.polls += 1
-        return QueryView.observe("harness_job", shown, TOPIC), [QueryView.observe("harness_malformed", self.malformed, TOPIC)]
+        return QueryView.observe("harness_job", shown, TOPIC), [QueryView.observe("harness_dead_letters", self.dead_letters, TOPIC)]
 
 
 def _wait(source: Recorded, goal: CatchUpGoal = GOAL, *, running=lambda: True, timeout: float = 30.0):  # noqa: ANN001, ANN202
@@ -111,10 +111,10 @@ def test_the_time_out_says_which_watermark_and_batch_it_waited_for_and_what_it_l
     assert "final watermark" in text and "batch 2 of harness_job consumed 60/60 records" in text and "gave up" in text
 
 
-def test_the_malformed_records_query_must_catch_up_too() -> None:
-    lagging = Recorded([[EMPTY, HALF, COVERING, WATERMARK_BATCH]], malformed=[progress(0, {0: 3, 1: 0}, 0, stateful=False)])
+def test_the_dead_letter_query_must_catch_up_too() -> None:
+    lagging = Recorded([[EMPTY, HALF, COVERING, WATERMARK_BATCH]], dead_letters=[progress(0, {0: 3, 1: 0}, 0, stateful=False)])
     state = assess(GOAL, *lagging())
-    assert state.outcome == "running" and "harness_malformed" in state.waiting_for
+    assert state.outcome == "running" and "harness_dead_letters" in state.waiting_for
 
 
 def test_the_goal_takes_the_largest_event_time_and_ignores_records_without_one() -> None:

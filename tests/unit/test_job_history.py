@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness.jobs.driver import recount_lost_malformed
 from harness.jobs.runner import checkpoint_batches, completed_batches
+from harness.jobs.stock import MALFORMED_METRIC, observed_malformed
 
 TOPIC = "stockVals"
 
@@ -71,3 +73,36 @@ def test_a_batch_whose_rows_never_reached_the_watermark_is_marked_for_the_oracle
     assert [b.watermark_blind for b in oracle_batches(batches)] == [False, True, False]
     del progress[2]["eventTime"]  # a job without a watermark: nothing to say
     assert completed_batches(progress, tmp_path / "absent", TOPIC)[2].event_times_seen is None
+
+
+def test_malformed_records_are_read_from_either_releases_observed_metric() -> None:
+    spark_33 = {**_progress(1, ENDS[0], ENDS[1]), "observedMetrics": {MALFORMED_METRIC: {"records": [{"partition": 0, "offset": 3}]}}}
+    spark_4 = {**_progress(2, ENDS[1], ENDS[2]), "observedMetrics": {MALFORMED_METRIC: [[{"partition": 1, "offset": 7}, {"partition": 0, "offset": 12}]]}}
+    rerun = {**spark_4, "timestamp": "2026-11-25T10:00:09.000Z"}  # a restarted driver ran batch 2 again: the same records
+    quiet = {**_progress(3, ENDS[2], ENDS[3]), "observedMetrics": {MALFORMED_METRIC: [[]]}}
+    assert observed_malformed([spark_33, spark_4, rerun, quiet, _progress(4, ENDS[3], ENDS[4])]) == {(0, 3), (1, 7), (0, 12)}
+
+
+class Recounting:
+    """The driver's job as far as a recount goes: which batches it was asked to read again."""
+
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+
+    def recount_malformed(self, batches: list) -> dict[int, list[tuple[int, int]]]:  # noqa: ANN001
+        self.asked += [b.batch_id for b in batches]
+        return {b.batch_id: [(0, b.start_offsets.get(0, 0))] for b in batches}
+
+
+def test_a_restarted_driver_recounts_only_batches_whose_progress_the_kill_lost(tmp_path: Path) -> None:
+    _checkpoint(tmp_path / "checkpoints" / "job", ENDS, committed=4, watermarks=[0, 0, 500, 900, 900])
+    idle = {"batchId": 2, "timestamp": "2026-11-25T10:00:05.000Z", "numInputRows": 0, "durationMs": {"triggerExecution": 1}}
+    saved = [_progress(0, ENDS[0], ENDS[0]), _progress(1, ENDS[0], ENDS[1]), idle]
+    (tmp_path / "progress").mkdir()
+    (tmp_path / "progress" / "harness_job-000.json").write_text(json.dumps(saved))
+    job = Recounting()
+    recount_lost_malformed(job, tmp_path, TOPIC)  # type: ignore[arg-type]
+    assert job.asked == [2, 3]  # committed after the last save (an idle event naming batch 2 is no record of it running)
+    assert json.loads((tmp_path / "malformed" / "2.json").read_text()) == [[0, 10]]
+    recount_lost_malformed(job, tmp_path, TOPIC)  # type: ignore[arg-type]
+    assert job.asked == [2, 3]  # a second restart does not count them again
