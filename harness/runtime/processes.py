@@ -12,7 +12,8 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -133,19 +134,25 @@ def send(record: ProcessRecord, sig: signal.Signals) -> bool:
     return True
 
 
-def terminate(records: Sequence[ProcessRecord], *, grace: float = 15.0) -> None:
+def terminate(records: Sequence[ProcessRecord], *, grace: float = 15.0,
+              finished: Callable[[ProcessRecord], bool] | None = None) -> None:
     """SIGTERM every process at once (a paused one is resumed first), wait until they exit or the grace
-    period ends (psutil's wait, which also reaps our children), then SIGKILL the rest."""
+    period ends (psutil's wait, which also reaps our children), then SIGKILL the rest. `finished` names
+    a fact after which a process still shutting down has nothing left worth waiting for: it is killed then."""
     live = [r for r in records if is_alive(r)]
     for record in live:
         send(record, signal.SIGCONT)
         send(record, signal.SIGTERM)
-    procs = [p for p in (_process(r) for r in live) if p is not None]
-    _, still = psutil.wait_procs(procs, timeout=grace)
-    left = {p.pid for p in still}
-    for record in live:
-        if record.pid in left:
-            send(record, signal.SIGKILL)
+    waiting = {p.pid: (r, p) for r, p in ((r, _process(r)) for r in live) if p is not None}
+    deadline = time.monotonic() + grace
+    while waiting and time.monotonic() < deadline:
+        _, still = psutil.wait_procs([p for _, p in waiting.values()], timeout=min(0.2, max(0.0, deadline - time.monotonic())))
+        waiting = {p.pid: waiting[p.pid] for p in still}
+        for record, _ in list(waiting.values()):
+            if finished is not None and finished(record):
+                send(record, signal.SIGKILL)
+    for record, _ in waiting.values():
+        send(record, signal.SIGKILL)
     for record in records:
         reap(record)
 
