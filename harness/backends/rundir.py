@@ -163,11 +163,12 @@ BROKER_CLOSED = "shut down completed (kafka.server.BrokerServer)"  # a KRaft nod
 
 def _only_a_handover_left(controllers: list[NodeState]) -> Callable[[ProcessRecord], bool]:
     """When the whole quorum stops, its leader waits to hand leadership to another voter ("Graceful shutdown
-    timed out after 5000ms" on every dev twin's stop), and every voter is shutting down too. Once all other controllers have exited and the node's own
-    broker side has closed its logs, that wait is all that is left: nothing is lost by not waiting it out."""
+    timed out after 5000ms" on every dev twin's stop), and every voter is shutting down too. Once all other
+    controllers have exited and the node's own broker side has closed its logs, that wait is all that is
+    left: nothing is lost by not waiting it out."""
     def finished(record: ProcessRecord) -> bool:
         node = next((n for n in controllers if n.process == record), None)
-        if node is None or any(is_alive(n.process) for n in controllers if n is not node and n.process is not None):
+        if node is None or len(controllers) < 2 or any(is_alive(n.process) for n in controllers if n is not node and n.process is not None):
             return False
         return "broker" not in node.kafka_roles or _logged(node.log, BROKER_CLOSED)
 

@@ -92,12 +92,12 @@ class DriverProcess:
             return []
 
     @property
-    def _queries(self) -> list[str]:
+    def _query_names(self) -> list[str]:
         return ["harness_job", DEAD_LETTERS] if self.spec.dead_letter_topic else ["harness_job"]
 
     def wait_started(self, timeout: float = 180.0, *, stalled: Callable[[], str | None] | None = None) -> None:
         try:
-            wait_for(started_or_stalled(lambda: all(self._progress(name) for name in self._queries), stalled),
+            wait_for(started_or_stalled(lambda: all(self._progress(name) for name in self._query_names), stalled),
                      what="the driver process's first (empty) batch",
                      timeout=timeout, guard=self._check_alive, interval=0.2)
         except NotReadyError as exc:
@@ -112,7 +112,7 @@ class DriverProcess:
         def observe() -> tuple[QueryView, list[QueryView]]:
             checkpointed = latest_checkpointed(job_checkpoint(self.workdir), self.topic)  # where kill -9 cut a progress event short
             job = QueryView.observe("harness_job", self._progress("harness_job"), self.topic, checkpointed)
-            return job, [QueryView.observe(name, self._progress(name), self.topic) for name in self._queries[1:]]
+            return job, [QueryView.observe(name, self._progress(name), self.topic) for name in self._query_names[1:]]
 
         self.catch_up = wait_until_caught_up(observe, goal, running=lambda: not self.killed or self.alive(), check=self._check_alive,
                                              timeout=timeout, progress=progress, stalled=stalled)
@@ -163,7 +163,6 @@ class DriverProcess:
             except ValueError:
                 continue
         return result
-
 
 
 def all_progress(workdir: Path) -> list[dict[str, Any]]:
@@ -250,10 +249,12 @@ class QueryFailed(Exception):
 def _persist(job: Any, workdir: Path, incarnation: int) -> None:
     if not job.queries:  # the job failed before its query started; its error is already logged
         return
-    for query in job.queries:
-        write_json(workdir / "progress" / f"{query.name}.json", query.recentProgress)  # the newest incarnation's, for waiting
-    main_query = job.queries[0]  # written after the newest's: its batches are in the per-incarnation file
-    write_json(workdir / "progress" / f"harness_job-{incarnation:03d}.json", main_query.recentProgress)  # kept per incarnation, for the history
+    main_query, *others = job.queries
+    for query in others:
+        write_json(workdir / "progress" / f"{query.name}.json", query.recentProgress)
+    progress = main_query.recentProgress
+    write_json(workdir / "progress" / "harness_job.json", progress)  # the newest incarnation, for waiting
+    write_json(workdir / "progress" / f"harness_job-{incarnation:03d}.json", progress)  # kept per incarnation, for the history
 
 
 if __name__ == "__main__":

@@ -156,7 +156,7 @@ class StreamingJob:
         return counted
 
     def wait_started(self, timeout: float = 120.0, *, stalled: Callable[[], str | None] | None = None) -> None:
-        """Until both queries finished their first (empty) batch: the job is live before data flows,
+        """Until every query finished its first (empty) batch: the job is live before data flows,
         as a deployed job is, so start-up cost does not count as latency."""
         wait_for(started_or_stalled(lambda: all(q.lastProgress is not None for q in self._queries), stalled), what="the streaming job's first (empty) batch",
                  timeout=timeout, guard=self._raise_if_failed, interval=0.1)  # a job that fails at once fails the run at once

@@ -60,7 +60,46 @@ def test_only_the_last_voter_whose_broker_side_closed_counts_as_finished(tmp_pat
         assert not finished(leader)  # its own broker side has not closed its logs yet
         controller_only = _only_a_handover_left([_node("leader", leader, logs["leader"], ("controller",)), quorum[1]])
         assert controller_only(leader)  # no broker side to wait for
+        logs["leader"].write_text(f"[BrokerServer id=1] {BROKER_CLOSED}\n")
+        assert not _only_a_handover_left(quorum[:1])(leader)  # a quorum of one hands over to nobody: it exits by itself
     finally:
         for proc in (leader_proc, follower_proc):
             proc.kill()
             proc.wait()
+
+
+class Container:
+    """A docker container as `_stop_quorum` sees it: a leader ignores SIGTERM until killed, others exit on it."""
+
+    def __init__(self, roles: str, *, leader: bool = False, log: bytes = b"") -> None:
+        key = "ZOOKEEPER_PROPERTIES=" if roles == "zookeeper" else f"KAFKA_SERVER_PROPERTIES=process.roles={roles}\nnode.id=1\n"
+        self.attrs = {"Config": {"Env": ["PATH=/usr/bin", key]}}
+        self.status, self.leader, self.log, self.signals = "running", leader, log, []
+
+    def kill(self, signal: str = "SIGKILL") -> None:
+        self.signals.append(signal)
+        if signal == "SIGKILL" or not self.leader:
+            self.status = "exited"
+
+    def reload(self) -> None: ...
+
+    def logs(self, tail: int) -> bytes:
+        return self.log
+
+
+def test_a_docker_quorums_last_controller_is_killed_once_its_broker_side_closed() -> None:
+    from harness.backends.docker.deployment import _is_controller, _stop_quorum
+
+    leader = Container("broker,controller", leader=True, log=f"[BrokerServer id=1] {BROKER_CLOSED}\n".encode())
+    quorum = [leader, Container("broker,controller"), Container("broker,controller")]
+    assert all(_is_controller(c) for c in quorum) and not _is_controller(Container("broker"))
+    _stop_quorum(quorum)
+    assert leader.signals == ["SIGTERM", "SIGKILL"] and all(c.signals == ["SIGTERM"] for c in quorum[1:])
+
+
+def test_zookeeper_servers_are_only_asked_to_stop() -> None:
+    from harness.backends.docker.deployment import _stop_quorum
+
+    ensemble = [Container("zookeeper") for _ in range(3)]
+    _stop_quorum(ensemble)
+    assert all(c.signals == ["SIGTERM"] and c.status == "exited" for c in ensemble)

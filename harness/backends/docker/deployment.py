@@ -32,7 +32,7 @@ from harness.backends.docker.plan import (
     head_driver_conf, node_addresses, plan_deployment, vnet_bootstrap, vnet_broker_port,
 )
 from harness.backends.kafka_node import ZOOKEEPER_PORTS, BrokerTls, new_cluster_id, quorum_leader
-from harness.backends.rundir import NodeState, RunDir, RunState
+from harness.backends.rundir import BROKER_CLOSED, NodeState, RunDir, RunState
 from harness.errors import HarnessError, NotReadyError, RunStateError
 from harness.kafka.security import ClientSecurity
 from harness.runtime import processes
@@ -563,9 +563,11 @@ def stop_run(run: str) -> int:
             pass
 
     # Brokers before controllers (or ZooKeeper servers), as on the local backend, so brokers shut down cleanly.
-    for phase in (False, True):
-        with ThreadPoolExecutor(max_workers=6) as pool:
-            list(pool.map(remove, [c for c in containers if _is_controller(c) == phase]))
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(remove, [c for c in containers if not _is_controller(c)]))
+    _stop_quorum([c for c in containers if _is_controller(c)])
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(remove, [c for c in containers if _is_controller(c)]))
     hostnet.unpeer(run)
     for net in client.networks.list(filters={"label": f"{LABEL_RUN}={run}"}):
         net.remove()
@@ -574,15 +576,62 @@ def stop_run(run: str) -> int:
     return live
 
 
-def _is_controller(container: Any) -> bool:
-    """A KRaft controller or a ZooKeeper server: what brokers need until they have shut down."""
+def _process_roles(container: Any) -> set[str]:
+    """What a Kafka node container runs: its `process.roles`, or {"zookeeper"}; empty for other nodes."""
     for item in container.attrs["Config"]["Env"] or []:
         if item.startswith("ZOOKEEPER_PROPERTIES="):
-            return True
-        if item.startswith("KAFKA_SERVER_PROPERTIES="):
-            roles = next((line for line in item.splitlines() if line.startswith("process.roles=")), "")
-            return "controller" in roles
-    return False
+            return {"zookeeper"}
+        if item.startswith("KAFKA_SERVER_PROPERTIES="):  # its first line is also the file's first line
+            lines = item.removeprefix("KAFKA_SERVER_PROPERTIES=").splitlines()
+            roles = next((line for line in lines if line.startswith("process.roles=")), "process.roles=")
+            return {r.strip() for r in roles.split("=", 1)[1].split(",") if r.strip()}
+    return set()
+
+
+def _is_controller(container: Any) -> bool:
+    """A KRaft controller or a ZooKeeper server: what brokers need until they have shut down."""
+    return bool(_process_roles(container) & {"controller", "zookeeper"})
+
+
+def _stop_quorum(controllers: list[Any]) -> None:
+    """SIGTERM every controller at once and wait until they have exited; the last KRaft controller is killed
+    once the others are gone and its broker side has closed its logs (see `harness.backends.rundir`: its
+    leader would wait out a hand-over no voter is left to take). The grace period is `remove`'s."""
+    import docker.errors
+
+    running = [c for c in controllers if c.status in ("running", "paused")]
+    for container in running:
+        try:
+            if container.status == "paused":
+                container.unpause()
+            container.kill(signal="SIGTERM")
+        except docker.errors.APIError:
+            pass  # gone already, or not running: `remove` copes
+
+    def stopped() -> bool:
+        alive = []
+        for container in running:
+            try:
+                container.reload()
+            except docker.errors.NotFound:
+                continue
+            if container.status == "running":
+                alive.append(container)
+        if len(running) > 1 and len(alive) == 1 and _only_a_handover_left(alive[0]):
+            alive[0].kill()
+        return not alive
+
+    try:
+        wait_for(stopped, what="the controllers to stop", timeout=15, interval=0.2)
+    except NotReadyError:
+        pass  # `remove` stops what is left with its own grace period, then forces it
+
+
+def _only_a_handover_left(container: Any) -> bool:
+    roles = _process_roles(container)
+    if "controller" not in roles:
+        return False  # a ZooKeeper server exits by itself
+    return "broker" not in roles or BROKER_CLOSED.encode() in container.logs(tail=400)
 
 
 class _NodeDriver:
