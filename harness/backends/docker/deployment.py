@@ -596,7 +596,7 @@ def _is_controller(container: Any) -> bool:
 def _stop_quorum(controllers: list[Any]) -> None:
     """SIGTERM every controller at once and wait until they have exited; the last KRaft controller is killed
     once the others are gone and its broker side has closed its logs (see `harness.backends.rundir`: its
-    leader would wait out a hand-over no voter is left to take). The grace period is `remove`'s."""
+    leader would wait out a hand-over no voter is left to take). At most 15 s, `remove`'s grace; `remove` ends the rest."""
     import docker.errors
 
     running = [c for c in controllers if c.status in ("running", "paused")]
@@ -628,6 +628,7 @@ def _stop_quorum(controllers: list[Any]) -> None:
 
 
 def _only_a_handover_left(container: Any) -> bool:
+    """The last running controller of a stopping quorum has nothing left to do but wait for a successor."""
     roles = _process_roles(container)
     if "controller" not in roles:
         return False  # a ZooKeeper server exits by itself
