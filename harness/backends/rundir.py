@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.errors import RunStateError
 from harness.paths import runs_root
-from harness.runtime.processes import ProcessRecord, is_alive, terminate
+from harness.runtime.processes import ProcessRecord, is_alive, read_tail, terminate
 
 STATE_FILE = "state.json"
 
@@ -170,17 +170,6 @@ def _only_a_handover_left(controllers: list[NodeState]) -> Callable[[ProcessReco
         node = next((n for n in controllers if n.process == record), None)
         if node is None or len(controllers) < 2 or any(is_alive(n.process) for n in controllers if n is not node and n.process is not None):
             return False
-        return "broker" not in node.kafka_roles or _logged(node.log, BROKER_CLOSED)
+        return "broker" not in node.kafka_roles or BROKER_CLOSED in (read_tail(node.log, 64_000) or "")
 
     return finished
-
-
-def _logged(log: str, line: str) -> bool:
-    """Whether the tail of a node's log holds the line (a log it never wrote holds nothing)."""
-    try:
-        with open(log, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 64_000))
-            return line.encode() in fh.read()
-    except OSError:
-        return False

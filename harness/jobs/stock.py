@@ -8,7 +8,7 @@ harness as the job reads them (see `observe_malformed`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from harness.jobs.contract import JobOptions
@@ -27,18 +27,27 @@ def parse_ticks(source: DataFrame) -> DataFrame:
     return parsed.select("tick.*", "partition", "offset")
 
 
+REQUIRED_FIELDS = ("symbol", "time", "price")  # a tick without one of these is malformed (not JSON: all are null)
+
+
 def is_malformed() -> Column:
+    """On `parse_ticks`' columns."""
     from pyspark.sql import functions as F
 
-    return F.col("symbol").isNull() | F.col("time").isNull() | F.col("price").isNull()
+    return _lacks_a_field(F.col)
 
 
 def malformed_value() -> Column:
-    """True for a Kafka record whose value the reference job cannot use: the same parse as `parse_ticks`."""
+    """On a Kafka record: the same parse as `parse_ticks`, the same test as `is_malformed`."""
     from pyspark.sql import functions as F
 
-    tick = F.from_json(F.col("value").cast("string"), TICK_SCHEMA)
-    return tick.isNull() | tick.getField("symbol").isNull() | tick.getField("time").isNull() | tick.getField("price").isNull()
+    return _lacks_a_field(F.from_json(F.col("value").cast("string"), TICK_SCHEMA).getField)
+
+
+def _lacks_a_field(field: Callable[[str], Column]) -> Column:
+    from functools import reduce
+
+    return reduce(lambda either, other: either | other, (field(name).isNull() for name in REQUIRED_FIELDS))
 
 
 def malformed_records(source: DataFrame) -> DataFrame:

@@ -167,14 +167,19 @@ def reap(record: ProcessRecord, timeout: float = 5.0) -> None:
 
 
 def log_tail(path: str | Path, lines: int = 25) -> str:
+    text = read_tail(path, 256_000)
+    return f"(no log at {path})" if text is None else excerpt(text, lines)
+
+
+def read_tail(path: str | Path, limit: int) -> str | None:
+    """The last `limit` bytes of a log, or None when there is none: a JVM's log grows for as long as it runs."""
     try:
         with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 256_000))
-            text = fh.read().decode("utf-8", "replace")
+            fh.seek(max(0, fh.tell() - limit))
+            return fh.read().decode("utf-8", "replace")
     except OSError:
-        return f"(no log at {path})"
-    return excerpt(text, lines)
+        return None
 
 
 def excerpt(text: str, lines: int = 25) -> str:
