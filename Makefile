@@ -19,17 +19,12 @@ setup: $(STAMP)
 demo: setup
 	$(PY) -m harness run scenarios/stock-ticker.yaml --report reports/stock-ticker.json
 
-# The whole suite (Docker tests included) on `dev` (release current); the cluster, fault and connector
-# tests and the stock ticker again on the docker backend over SASL_SSL (plaintext docker twins are in the
-# suite); the backend-neutral tests on release hdinsight-5.1 (the `hdinsight` profile's: ZooKeeper,
-# Kafka 3.2, Spark 3.3) over mutual TLS; then the quick benchmarks. scripts/ensure-docker.sh installs and starts an engine.
-SHARED_TESTS := tests/test_cluster.py tests/test_spark_read.py tests/test_run.py tests/test_faults.py
-DOCKER_TESTS := tests/test_cluster.py tests/test_spark_read.py tests/test_faults.py tests/test_run.py::test_stock_ticker_passes_and_reports
-
+# The whole suite (Docker tests included) on `dev` (release current), then again on other backends and
+# stacks (SASL_SSL docker twins; release hdinsight-5.1 over mutual TLS), in two lanes side by side
+# (scripts/test-lanes.sh says which); then the quick benchmarks alone, so nothing else shares their cores.
+# scripts/ensure-docker.sh installs and starts an engine.
 test: setup docker-engine
-	$(PY) -m pytest
-	$(PY) -m pytest -q -m "not slow" --harness-backend docker --harness-security sasl_ssl $(DOCKER_TESTS)
-	$(PY) -m pytest -q -m "not slow" --harness-profile hdinsight --harness-security mtls $(SHARED_TESTS)
+	PY=$(PY) bash scripts/test-lanes.sh
 	HARNESS_BENCH_QUICK=1 $(PY) -m pytest benchmarks --benchmark-only -q
 
 docker-engine:
@@ -40,7 +35,7 @@ scala-example:
 	mvn -q -B -f examples/apps/scala/stock-windows/pom.xml package
 
 test-quick: setup
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow" -n 2 --dist loadfile
 
 bench: setup
 	$(VENV)/bin/tox -e bench

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from confluent_kafka import KafkaError
 
 from harness.backends import Deployment
@@ -106,9 +107,12 @@ def _endpoint(deployment: Deployment, host: str) -> str:
     return deployment.client_endpoint(host)
 
 
-def test_topics_cli_lists_and_describes(harness_deployment: Deployment, kafka_topic: Callable[..., str], capsys) -> None:  # noqa: ANN001
+def test_topics_cli_lists_and_describes(harness_deployment: Deployment, kafka_topic: Callable[..., str], capsys,  # noqa: ANN001
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from harness.cli import main
 
+    # The session twin may have booted inside another module's own runs directory (under xdist any module comes first).
+    monkeypatch.setenv("HARNESS_RUNS", str(harness_deployment.run.path.parent))
     topic = kafka_topic(partitions=2)
     assert main(["topics", "list", "--name", harness_deployment.run.name]) == 0
     assert topic in capsys.readouterr().out.split()
