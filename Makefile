@@ -25,7 +25,7 @@ demo: setup
 # scripts/ensure-docker.sh installs and starts an engine.
 test: setup docker-engine
 	PY=$(PY) bash scripts/test-lanes.sh
-	HARNESS_BENCH_QUICK=1 $(PY) -m pytest benchmarks --benchmark-only -q
+	HARNESS_BENCH_QUICK=1 HARNESS_SUITE_LANES=reports/bench/suite-lanes.json $(PY) -m pytest benchmarks --benchmark-only -q
 
 docker-engine:
 	@bash scripts/ensure-docker.sh

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +54,7 @@ def record_figure(name: str, value: float, *, goal: str = "", how: str = "") -> 
 
 
 def render_summary(figures: list[Figure]) -> str:
-    lines = ["# Benchmark summary", "", "Each figure is a ratio to a baseline measured in the same run, or, where the goal is a time (latency), seconds.", "",
+    lines = ["# Benchmark summary", "", "Each figure is a ratio to a baseline measured in the same run, or a time where the goal is one: latency in seconds, the suite in minutes.", "",
              "| figure | value | goal | | measured as |", "|---|---|---|---|---|"]
     for f in figures:
         mark = {True: "meets", False: "**misses**", None: ""}[f.meets]
@@ -60,9 +62,23 @@ def render_summary(figures: list[Figure]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def record_suite_time(lanes_file: Path, bench_seconds: float) -> None:
+    """`make test`'s own wall time, less set-up: its test lanes (scripts/test-lanes.sh writes how long they took)
+    and this benchmark session, which runs right after them."""
+    lanes = json.loads(lanes_file.read_text())
+    minutes = (lanes["seconds"] + bench_seconds) / 60
+    record_figure("make test: test lanes + quick benchmarks, minutes", minutes, goal="<= 15",
+                  how=f"lanes {lanes['seconds'] / 60:.1f} min ({lanes['workers']} local workers{'' if lanes['passed'] else ', a lane failed'}), "
+                      f"benchmarks {bench_seconds / 60:.1f} min; set-up not counted")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def summary_table() -> Iterator[None]:
+    started = time.monotonic()
     yield
+    lanes_file = os.environ.get("HARNESS_SUITE_LANES")  # set by `make test` only: the lanes ran just before, in this run
+    if lanes_file and Path(lanes_file).is_file():
+        record_suite_time(Path(lanes_file), time.monotonic() - started)
     if _FIGURES:
         REPORTS.mkdir(parents=True, exist_ok=True)
         text = render_summary(_FIGURES)
