@@ -4,6 +4,13 @@
 # started on the head node later with `docker exec`).
 set -e
 host="$(hostname -f)"
+# The twin's Spark JVMs live minutes on few shared cores, like its Kafka JVMs: C1 only (C2's compiler threads
+# would compete with the job). As admin defaults: a job's own extraJavaOptions add to them, not replace them.
+export SPARK_DAEMON_JAVA_OPTS="-XX:TieredStopAtLevel=1 ${SPARK_DAEMON_JAVA_OPTS:-}"
+mkdir -p "$SPARK_HOME/conf"
+[ -f "$SPARK_HOME/conf/spark-defaults.conf" ] || printf '%s\n' \
+  "spark.driver.defaultJavaOptions -XX:TieredStopAtLevel=1" \
+  "spark.executor.defaultJavaOptions -XX:TieredStopAtLevel=1" > "$SPARK_HOME/conf/spark-defaults.conf"
 case "${1:-idle}" in
   master)
     if [ -n "${LIVY_PORT:-}" ]; then
