@@ -32,7 +32,7 @@ docker_lane() {
 local_lane() {
     local failed=0
     step local -q -m "not docker" -n "$WORKERS" --dist loadfile || failed=1
-    step hdinsight-mtls -q -m "not slow" --harness-profile hdinsight --harness-security mtls "${SHARED_TESTS[@]}" || failed=1
+    step hdinsight-mtls -q -m "not slow" -n "$WORKERS" --dist loadfile --harness-profile hdinsight --harness-security mtls "${SHARED_TESTS[@]}" || failed=1
     return $failed
 }
 

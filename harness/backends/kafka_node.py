@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+from harness.dist.java import SHORT_LIVED_JVM_OPTIONS
 from harness.kafka.security import HARNESS_PRINCIPAL, SCRAM_MECHANISM, scram_jaas
 from harness.topology.model import Node, Topology
 
@@ -346,7 +347,7 @@ def jvm_command(java: Path, classpath: str, main: str, *args: str, heap_mb: int,
         *sharing,
         f"-Xms{max(128, heap_mb // 2)}m",
         f"-Xmx{heap_mb}m",
-        "-XX:TieredStopAtLevel=1",
+        *SHORT_LIVED_JVM_OPTIONS,
         "-XX:+UseG1GC",
         "-XX:MaxGCPauseMillis=20",
         "-XX:+ExitOnOutOfMemoryError",

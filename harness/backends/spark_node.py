@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.dist.java import SHORT_LIVED_JVM_OPTIONS
 from harness.topology.model import Node, SparkSettings
 from harness.topology.vm_sizes import vm_size
 
@@ -40,7 +41,8 @@ def executor_conf(workers: Sequence[Node], settings: SparkSettings) -> dict[str,
     sizes = [worker_resources(n, settings) for n in workers]
     cores, memory = min(r.cores for r in sizes), min(r.memory_mb for r in sizes)
     return {"spark.executor.cores": str(cores), "spark.executor.memory": f"{max(384, memory - 128)}m",
-            "spark.cores.max": str(sum(r.cores for r in sizes))}
+            "spark.cores.max": str(sum(r.cores for r in sizes)),
+            "spark.executor.defaultJavaOptions": " ".join(SHORT_LIVED_JVM_OPTIONS)}  # a job's extraJavaOptions add to it
 
 
 def spark_env(spark_home: Path, address: str, java_home: Path, log_dir: Path) -> dict[str, str]:
@@ -51,6 +53,7 @@ def spark_env(spark_home: Path, address: str, java_home: Path, log_dir: Path) ->
         "JAVA_HOME": str(java_home),
         "SPARK_LOG_DIR": str(log_dir),
         "SPARK_DAEMON_MEMORY": "256m",
+        "SPARK_DAEMON_JAVA_OPTS": " ".join(SHORT_LIVED_JVM_OPTIONS),
         "SPARK_NO_DAEMONIZE": "1",
     }
 

@@ -13,6 +13,11 @@ from pathlib import Path
 from harness.errors import ArtifactError
 from harness.versions import MIN_JAVA_MAJOR
 
+# The twin's JVMs live minutes and share a few cores: they compile with C1 only. C2's compiler threads competed
+# with three brokers starting at once (dev ready 8.3 s -> 5.6 s) and with the jobs' tasks (a Spark driver's
+# reference-job rate rose, its CPU fell); see the README's "Sized for a twin".
+SHORT_LIVED_JVM_OPTIONS = ("-XX:TieredStopAtLevel=1",)
+
 _INSTALL_HINT = (
     f"install a Java {MIN_JAVA_MAJOR}+ runtime (Debian/Ubuntu: apt-get install openjdk-{MIN_JAVA_MAJOR}-jre-headless) "
     "and put it on PATH or set JAVA_HOME"

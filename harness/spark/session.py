@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from harness.dist.artifacts import connector_jars
-from harness.dist.java import find_java
+from harness.dist.java import SHORT_LIVED_JVM_OPTIONS, find_java
 from harness.dist.spark import SparkRuntime, spark_runtime
 from harness.errors import HarnessError
 from harness.versions import DEFAULT_RELEASE
@@ -75,7 +75,7 @@ def spark_env(release: str = DEFAULT_RELEASE) -> dict[str, str]:
 def harness_conf(bootstrap_servers: str, driver_memory_mb: int, release: str = DEFAULT_RELEASE, *, master: str = "local[2]") -> dict[str, str]:
     """The settings every Spark driver of the harness runs with, in a session here or a submitted
     application: the release's connector jars, loopback only, no UI, the deployment's bootstrap servers,
-    and shuffle partitions sized for the master's task slots."""
+    a JIT sized for a short-lived JVM, and shuffle partitions sized for the master's task slots."""
     return {
         "spark.jars": ",".join(str(p) for p in connector_jars(release)),
         "spark.driver.memory": f"{driver_memory_mb}m",
@@ -83,7 +83,7 @@ def harness_conf(bootstrap_servers: str, driver_memory_mb: int, release: str = D
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
-        "spark.driver.extraJavaOptions": " ".join([f"-Dlog4j2.configurationFile={Path(__file__).with_name('log4j2.properties')}", *_class_sharing(release)]),
+        "spark.driver.extraJavaOptions": " ".join([f"-Dlog4j2.configurationFile={Path(__file__).with_name('log4j2.properties')}", *SHORT_LIVED_JVM_OPTIONS, *_class_sharing(release)]),
         "spark.sql.shuffle.partitions": str(shuffle_partitions(master)),
         "spark.dynamicAllocation.enabled": "false",  # Microsoft's advice for streaming on HDInsight
         "spark.sql.session.timeZone": "UTC",
