@@ -267,6 +267,9 @@ def _zookeeper_broker_properties(plan: KafkaNodePlan, topology: Topology, listen
         # A twin should notice a dead broker in seconds (ZooKeeper drops its session), not in 18 s.
         "zookeeper.session.timeout.ms": 6000,
         "zookeeper.connection.timeout.ms": 60000,
+        # Brokers stopping together each ask the controller, itself a broker, to move their leaders; the ones
+        # that asked the stopping controller retry after this back-off (5 s by default, the twin's stop 10.6 s).
+        "controlled.shutdown.retry.backoff.ms": 500,
         "listeners": ",".join(listeners.bind),
         "advertised.listeners": ",".join(listeners.advertised),
         "listener.security.protocol.map": ",".join(listeners.protocol_map),

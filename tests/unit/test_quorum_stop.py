@@ -103,3 +103,23 @@ def test_zookeeper_servers_are_only_asked_to_stop() -> None:
     ensemble = [Container("zookeeper") for _ in range(3)]
     _stop_quorum(ensemble)
     assert all(c.signals == ["SIGTERM"] and c.status == "exited" for c in ensemble)
+
+
+def test_a_zookeeper_twins_brokers_stop_before_its_ensemble(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """A broker's controlled shutdown needs ZooKeeper: stopped together, the brokers waited out the 15 s grace."""
+    from harness.backends import rundir
+
+    launched = [_launch(tmp_path, name) for name in ("wn0", "zk0")]
+    try:
+        run = rundir.RunDir("zk-twin", tmp_path / "runs")
+        run.save(rundir.RunState(name="zk-twin", backend="local", profile="hdinsight", topology={}, nodes=[
+            _node("wn0", launched[0][0], tmp_path / "wn0.log", ("broker",)), _node("zk0", launched[1][0], tmp_path / "zk0.log", ("zookeeper",))]))
+        waves: list[list[str]] = []
+        monkeypatch.setattr(rundir, "terminate", lambda records, **_: waves.append([r.name for r in records]) or processes.terminate(records, grace=0))
+        run.stop_all()
+        assert waves[0] == ["wn0"] and any("zk0" in wave for wave in waves[1:]), waves
+    finally:
+        for _, proc in launched:
+            proc.kill()
+            proc.wait()
+
