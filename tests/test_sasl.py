@@ -1,12 +1,10 @@
 """SASL_SSL twins end to end: SCRAM-SHA-512 users inside TLS, Kafka's standard authorizer, and the
 principals' ACLs as the brokers enforce them.
 
-Two twins (local backend). A dev twin on today's stack whose job principal may read `stockVals` and
-nothing else: clients without a login (or with a wrong one) are turned away, the principal is held to
-its ACLs, and the stock ticker passes as that principal (Spark 4 fetches offsets with an admin client
-and needs no group). An hdinsight-5.1 twin (Kafka 3.2 on ZooKeeper, Spark 3.3) runs the shipped
-failure scenario (the same principal, no group rights: the authorizer stops Spark 3.3's driver) and its
-fix on the same twin once the group ACL is granted.
+A dev twin on today's stack (local backend) whose job principal may read `stockVals` and nothing else:
+clients without a login (or with a wrong one) are turned away, the principal is held to its ACLs, and the
+stock ticker passes as that principal (Spark 4 fetches offsets with an admin client and needs no group).
+The same principal on hdinsight-5.1 is in tests/test_sasl_group_rights.py.
 """
 
 from __future__ import annotations
@@ -22,8 +20,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
 
 from harness.backends import Deployment, new_deployment
-from harness.errors import HarnessError
-from harness.kafka.admin import create_acls, create_topic
+from harness.kafka.admin import create_topic
 from harness.runner import run_scenario, running_twin
 from harness.scenarios.spec import load_scenario
 from harness.topology.model import KafkaSecurity, Principal
@@ -32,7 +29,6 @@ from tests.test_cluster import produce
 from tests.test_security import _assert_no_secret_in, _secrets, assert_turned_away
 
 TICKER = REPO / "scenarios" / "stock-ticker.yaml"
-GROUP_RIGHTS = load_scenario(REPO / "scenarios" / "sasl-group-rights.yaml")
 READER = KafkaSecurity(protocol="sasl_ssl", job_principal="ticker-job",
                        principals=(Principal(name="ticker-job", topics={"stockVals": ("read", "describe")}),))
 
@@ -113,23 +109,3 @@ def test_nothing_of_a_sasl_twin_listens_beyond_loopback(sasl_twin: Deployment) -
     for fields in owned:
         address = ip_address(fields[3].rsplit(":", 1)[0].strip("[]").split("%")[0])
         assert (getattr(address, "ipv4_mapped", None) or address).is_loopback, " ".join(fields)
-
-
-def test_a_job_principal_without_group_rights_is_stopped_on_hdinsight_5_1_and_its_fix_passes(module_runs: Path) -> None:
-    """scenarios/sasl-group-rights.yaml fails for the authorizer's reason, named with principal, operation and
-    group; granting READ on the prefix spark-kafka-source- (scenarios/sasl-group-rights-fixed.yaml) makes it pass."""
-    assert isinstance(GROUP_RIGHTS.security, KafkaSecurity)
-    with running_twin(new_deployment(GROUP_RIGHTS.profile, f"sasl51-{os.getpid()}", "local", security=GROUP_RIGHTS.security)) as twin:
-        assert twin.topology.stack.uses_zookeeper
-        with pytest.raises(HarnessError) as failure:
-            run_scenario(GROUP_RIGHTS, deployment=twin)
-        told = f"{failure.value}\n{failure.value.detail}\n{failure.value.hint}"
-        assert "GroupAuthorizationException" in told or "Not authorized to access group" in told, told
-        assert "User:ticker-job was denied" in told and "Group:LITERAL:spark-kafka-source-" in told, told
-        fixed = load_scenario(REPO / "scenarios" / "sasl-group-rights-fixed.yaml")
-        assert isinstance(fixed.security, KafkaSecurity)
-        create_acls(twin.bootstrap_servers, fixed.security.principals)
-        report = run_scenario(fixed, deployment=twin)
-        assert report.verdict == "pass", report.render()
-        assert report.job["spark"]["version"].startswith("3.3")
-        _assert_no_secret_in(twin, [json.dumps(report.to_json()), report.render(), told])
