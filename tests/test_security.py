@@ -69,8 +69,8 @@ def assert_turned_away(twin: Deployment, settings: dict[str, object], topic: str
 
 class _Watched:
     """A client whose refusal is a fact it reports: a refused connection in its error callback, or, in its statistics
-    every 100 ms, a bootstrap broker it disconnected from while no broker ever came up (a consumer turned away
-    during the SASL handshake reports no error at all). A client that is let in fails the wait at once."""
+    every 100 ms, a bootstrap broker it disconnected from while it never learned the cluster's brokers (a consumer
+    turned away during the SASL handshake reports no error at all). A client that is let in fails the wait at once."""
 
     def __init__(self, kind: type[Producer] | type[Consumer], settings: dict[str, object]) -> None:
         self.errors: list[KafkaError] = []
@@ -80,7 +80,9 @@ class _Watched:
 
     def _stats(self, text: str) -> None:
         brokers = list(json.loads(text).get("brokers", {}).values())
-        self.came_up = self.came_up or any(b.get("state") == "UP" for b in brokers)
+        # Let in: it learned the cluster's brokers from a metadata response. A connection may be UP and still refused
+        # (a SASL listener answers ApiVersions before the handshake, then drops a client that asks for metadata).
+        self.came_up = self.came_up or any(b.get("nodeid", -1) >= 0 for b in brokers)
         self.disconnected = self.disconnected or any(b.get("disconnects", 0) > 0 for b in brokers if b.get("nodeid", -1) == -1)  # bootstrap
 
     def wait_refused(self, who: str) -> object:
@@ -101,6 +103,14 @@ def test_a_client_without_credentials_can_neither_produce_nor_consume(mtls_twin:
     ca = str(mtls_twin.authority().certificate)
     for who, settings in (("plaintext", {}), ("TLS without a client certificate", {"security.protocol": "SSL", "ssl.ca.location": ca})):
         assert_turned_away(mtls_twin, _unregistered(mtls_twin, **settings), topic, who)
+
+
+def test_the_refusal_check_fails_for_a_client_the_brokers_let_in(mtls_twin: Deployment) -> None:
+    """The check above ends on the client's own report, so it must not mistake a welcome client for a refused one."""
+    create_topic(mtls_twin.bootstrap_servers, "open", partitions=1, replication_factor=3)
+    produce(mtls_twin.bootstrap_servers, "open", 5, "ok")
+    with pytest.raises(AssertionError, match="let in|read|accepted"):
+        assert_turned_away(mtls_twin, _unregistered(mtls_twin, **mtls_twin.client_security.librdkafka), "open", "the harness's own client")
 
 
 def test_the_stock_ticker_passes_over_mtls(mtls_twin: Deployment, spark: object) -> None:
