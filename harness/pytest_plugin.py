@@ -7,6 +7,7 @@ a twin you keep running with `harness up` and `--harness-run default` for the fa
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -21,6 +22,24 @@ from harness.versions import RELEASES
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+
+_SIGNALS = pytest.StashKey[contextlib.ExitStack]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM (a stopped CI job, `make test`'s lanes stopping) unwinds the session like Ctrl-C, so the teardown of
+    every fixture and `with` block stops the twins it started. Without it, pytest died at once and left a test
+    module's containers and an xdist worker's brokers running."""
+    signals = contextlib.ExitStack()
+    signals.enter_context(sigterm_as_interrupt())
+    config.stash[_SIGNALS] = signals
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    signals = config.stash.get(_SIGNALS, None)
+    if signals is not None:
+        signals.close()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

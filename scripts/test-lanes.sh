@@ -19,7 +19,9 @@ step() {  # lane name, then pytest's arguments
     local lane=$1
     shift
     echo "[$lane] pytest $*"
-    "$PY" -m pytest "$@" 2>&1 | sed -u "s/^/[$lane] /"
+    # The filter ignores SIGTERM and ends when pytest closes its output: killed with the lanes, it left pytest
+    # writing its teardown into a closed pipe, and SIGPIPE ended pytest before it had removed its containers.
+    "$PY" -m pytest "$@" 2>&1 | (trap '' TERM; exec sed -u "s/^/[$lane] /")
 }
 
 docker_lane() {

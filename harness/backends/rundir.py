@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.errors import RunStateError
 from harness.paths import runs_root
-from harness.runtime.processes import ProcessRecord, is_alive, read_tail, terminate
+from harness.runtime.processes import ProcessRecord, is_alive, read_tail, stopping_after_interrupt, terminate
 
 STATE_FILE = "state.json"
 
@@ -130,6 +130,7 @@ class RunDir:
 
     def stop_all(self) -> int:
         """Stop every process the state file names; returns how many were still alive."""
+        stopping_after_interrupt()
         if not self.exists():
             return 0
         state = self.load()

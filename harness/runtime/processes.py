@@ -207,6 +207,12 @@ def _on_signal(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def stopping_after_interrupt() -> None:
+    """Stopping what was started is how an interrupt is handled, so the stop's own waits run to their end: the flag
+    of the interrupt that led here is cleared. A further Ctrl-C or SIGTERM still raises at once and cuts it short."""
+    INTERRUPTED.clear()
+
+
 def check_interrupted() -> None:
     if INTERRUPTED.is_set():
         raise KeyboardInterrupt("interrupted")
@@ -226,6 +232,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield  # signal handling belongs to the main thread's caller
         return
     previous = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    outer = _ACTIVE.is_set()  # nested (the pytest session's, then a fixture's): the outer one stays in force
     INTERRUPTED.clear()
     _ACTIVE.set()
     signal.signal(signal.SIGINT, _on_signal)
@@ -233,7 +240,8 @@ def sigterm_as_interrupt() -> Iterator[None]:
     try:
         yield
     finally:
-        _ACTIVE.clear()
+        if not outer:
+            _ACTIVE.clear()
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGTERM, previous[1])
 

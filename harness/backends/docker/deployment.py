@@ -36,7 +36,7 @@ from harness.backends.rundir import BROKER_CLOSED, NodeState, RunDir, RunState
 from harness.errors import HarnessError, NotReadyError, RunStateError
 from harness.kafka.security import ClientSecurity
 from harness.runtime import processes
-from harness.runtime.processes import excerpt
+from harness.runtime.processes import excerpt, stopping_after_interrupt
 from harness.runtime.readiness import free_port, port_open, wait_for
 from harness.topology.model import Topology
 
@@ -549,6 +549,7 @@ def stop_run(run: str) -> int:
     how many containers were running. Works from the labels alone, so also after a crashed harness."""
     import docker.errors
 
+    stopping_after_interrupt()
     client = docker_client()
     containers = _run_containers(run)
     live = sum(1 for c in containers if c.status in ("running", "paused"))
