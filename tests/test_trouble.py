@@ -45,23 +45,6 @@ def test_a_port_taken_after_planning_fails_fast_with_the_log_tail(isolated_runs:
     assert not any(is_alive(p) for p in RunDir("taken", isolated_runs).load().processes())
 
 
-def test_ctrl_c_while_the_brokers_are_spawned_stops_the_ones_already_running(isolated_runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The state file names each process as soon as it is spawned: the stop after an interrupt reads that file."""
-    spawned: list[ProcessRecord] = []
-    spawn = local_backend.LocalDeployment._spawn
-
-    def interrupted_second(node_state: NodeState) -> ProcessRecord:
-        if spawned:
-            raise KeyboardInterrupt("Ctrl-C while the second broker starts")
-        spawned.append(spawn(node_state))
-        return spawned[-1]
-
-    monkeypatch.setattr(local_backend.LocalDeployment, "_spawn", staticmethod(interrupted_second))
-    with pytest.raises(KeyboardInterrupt):
-        new_deployment("dev", "spawning").start()
-    assert spawned and not is_alive(spawned[0]), f"{spawned[0].name} (pid {spawned[0].pid}) was left running"
-
-
 def test_a_node_with_bad_configuration_reports_its_log(tmp_path: Path, isolated_runs: Path) -> None:
     profile = tmp_path / "bad-config.yaml"
     text = (REPO / "harness" / "topology" / "profiles" / "single.yaml").read_text()

@@ -99,14 +99,16 @@ class LocalDeployment(Deployment):
                      + f" on {plans[0].address.rsplit('.', 1)[0]}.x")
             ensemble = [n for n in state.nodes if n.ports.get("zookeeper")]
             for node_state in ensemble:  # brokers on ZooKeeper give up if the ensemble is slow to form
-                self._spawn_recorded(node_state, state)
+                node_state.process = self._spawn(node_state)
+            self.run.save(state)
             if ensemble:
                 self.wait_zookeeper_serving(progress, watch=[n.process for n in ensemble if n.process])
                 if self.topology.kafka.security.sasl:
                     self._add_scram_users_to_zookeeper(ensemble[0], java.executable, classpath, progress)
             for node_state in state.nodes:
                 if node_state.process is None:
-                    self._spawn_recorded(node_state, state)
+                    node_state.process = self._spawn(node_state)
+            self.run.save(state)
             self._wait_ready(state, progress)
             if spark_nodes:
                 self._wait_spark(state, progress)
@@ -237,13 +239,6 @@ class LocalDeployment(Deployment):
             java, classpath, BROKER_MAIN, str(self._config_path(plan)),
             heap_mb=self.topology.kafka.heap_mb, log_dir=plan.log_dir, log4j=self._log_config(plan), class_archive=self._archives.get(BROKER_MAIN),
         )
-
-    def _spawn_recorded(self, node: NodeState, state: RunState) -> None:
-        """Spawn a node and name it in the state file at once, with no interrupt in between: the stop after a
-        Ctrl-C reads that file (saved after the whole loop, a broker spawned before the interrupt was left running)."""
-        with processes.interrupts_deferred():
-            node.process = self._spawn(node)
-            self.run.save(state)
 
     @staticmethod
     def _spawn(node: NodeState) -> processes.ProcessRecord:

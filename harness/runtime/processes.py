@@ -202,31 +202,9 @@ INTERRUPTED = threading.Event()
 _ACTIVE = threading.Event()
 
 
-_DEFERRING = threading.Event()
-_DEFERRED: list[int] = []
-
-
 def _on_signal(signum: int, frame: object) -> None:
     INTERRUPTED.set()
-    if _DEFERRING.is_set():
-        _DEFERRED.append(signum)
-        return
     raise KeyboardInterrupt(f"signal {signum}")
-
-
-@contextlib.contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """A Ctrl-C or SIGTERM that arrives inside the block is raised when the block ends, so a process spawned in it
-    is also recorded in it: raised in between, the stop that handles the interrupt would not know the process."""
-    _DEFERRING.set()
-    try:
-        yield
-    finally:
-        _DEFERRING.clear()
-        if _DEFERRED:
-            signum = _DEFERRED[-1]
-            _DEFERRED.clear()
-            raise KeyboardInterrupt(f"signal {signum}")
 
 
 def stopping_after_interrupt() -> None:

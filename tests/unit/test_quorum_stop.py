@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from harness.backends.rundir import BROKER_CLOSED, NodeState, _only_a_handover_left
 from harness.runtime import processes
 from harness.runtime.readiness import wait_for
@@ -125,17 +123,3 @@ def test_a_zookeeper_twins_brokers_stop_before_its_ensemble(tmp_path: Path, monk
             proc.kill()
             proc.wait()
 
-
-
-def test_an_interrupt_inside_a_deferred_block_is_raised_when_it_ends() -> None:
-    import os
-    import signal as signals
-
-    from harness.runtime.processes import interrupts_deferred, sigterm_as_interrupt
-
-    done: list[str] = []
-    with sigterm_as_interrupt(), pytest.raises(KeyboardInterrupt):
-        with interrupts_deferred():
-            os.kill(os.getpid(), signals.SIGTERM)
-            done.append("the block went on")
-    assert done == ["the block went on"]
