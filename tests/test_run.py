@@ -51,13 +51,14 @@ def test_a_job_that_drops_a_symbol_fails_with_the_rows_named(run_scenario: Calla
 
 
 def test_a_watermark_too_tight_for_late_data_fails_with_the_records_named(run_scenario: Callable[..., RunReport]) -> None:
-    # Records up to a minute late, and small micro-batches, so a late record arrives batches after the
-    # newer ones it trails: a 1 s watermark has then closed its windows.
+    # Records up to five minutes late (about 40 records behind in their partition) and micro-batches of 25 records
+    # a partition, so a late record arrives batches after the newer ones it trails: a 1 s watermark has then
+    # closed its windows. (A minute late needed batches of 50, three times as many, for the same failure.)
     scenario = load_scenario(SCENARIOS / "late-and-out-of-order.yaml")
     producer = scenario.producers[0]
-    producer = producer.model_copy(update={"disorder": producer.disorder.model_copy(update={"late_fraction": 0.2, "max_delay": 60_000})})
+    producer = producer.model_copy(update={"disorder": producer.disorder.model_copy(update={"late_fraction": 0.2, "max_delay": 300_000})})
     scenario = scenario.model_copy(update={"producers": (producer,)})
-    report = run_scenario(scenario, watermark=1000, max_offsets_per_trigger=50, trigger=200)
+    report = run_scenario(scenario, watermark=1000, max_offsets_per_trigger=200, trigger=200)
     late = check(report, "late records within the allowance")
     assert not late.ok, report.render()
     assert "dropped" in late.detail and "partition" in late.detail
