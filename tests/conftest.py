@@ -13,6 +13,24 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+# About how long each twin-heavy module takes on a busy 2-core machine (seconds, `make test`'s local lane,
+# 2026-12-06). pytest-xdist's `--dist loadfile` hands modules to its workers in collection order, and
+# alphabetical order put test_zookeeper_release (about 150 s) last: one worker ran it while the other had
+# only seconds of unit tests left. Longest first leaves the short modules to fill the end. Only the order
+# depends on these figures; a stale one costs time, never a test.
+MODULE_SECONDS = {
+    "test_gate.py": 270, "test_applications.py": 310, "test_notebooks.py": 240, "test_faults.py": 190,
+    "test_run.py": 170, "test_security.py": 175, "test_zookeeper_release.py": 150, "test_scala_application.py": 125,
+    "test_standalone.py": 100, "test_lifecycle.py": 100, "test_sasl_group_rights.py": 80, "test_sasl.py": 70,
+    "test_trouble.py": 60, "test_properties.py": 60, "test_fault_proxy.py": 40, "test_cluster.py": 15,
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest modules first (a stable sort: each module's tests keep their order and stay together)."""
+    items.sort(key=lambda item: -MODULE_SECONDS.get(item.path.name, 0))
+
+
 @pytest.fixture
 def isolated_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Runs started by a test go into its own directory, so `down --all` touches nothing else."""
