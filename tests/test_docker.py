@@ -77,6 +77,15 @@ def test_a_spark_worker_resolves_and_reaches_every_broker_by_fqdn(twin: DockerDe
     assert _exec(twin, "wn3-spark", "hostname", "-f").strip() == twin.topology.node("wn3-spark").fqdn
 
 
+def test_every_spark_worker_registered_with_the_master_at_its_first_attempt(twin: DockerDeployment) -> None:
+    """The workers start once the master answers: started with it, they found none and retried about 10 s later."""
+    from harness.backends.docker.engine import docker_client
+
+    for worker in twin.topology.spark_workers:
+        log = docker_client().containers.get(twin.plan.container(worker.hostname).name).logs().decode("utf-8", "replace")
+        assert "Successfully registered with master" in log and "Retrying connection to master" not in log, (worker.hostname, log[-2000:])
+
+
 def test_kafka_tools_run_on_a_node_against_broker_short_names(twin: DockerDeployment) -> None:
     from harness.kafka import admin
 

@@ -49,6 +49,10 @@ def test_master_and_workers_run_on_their_own_addresses(standalone: Deployment) -
     master = next(n for n in standalone.state().nodes if n.hostname == "hn0-spark")
     with urllib.request.urlopen(f"http://{master.address}:{master.ports['ui']}/json/", timeout=5) as response:
         assert [w["state"] for w in json.load(response)["workers"]] == ["ALIVE"]
+    # Started once the master answered, the worker registered at its first attempt (before, it found no master and
+    # retried about 10 s later, which was most of a standalone twin's start).
+    worker_log = Path(next(n for n in standalone.state().nodes if n.hostname == "wn0-spark").log).read_text()
+    assert "Successfully registered with master" in worker_log and "Retrying connection to master" not in worker_log, worker_log[-2000:]
 
 
 def test_a_killed_spark_worker_comes_back_and_the_job_stays_exact(standalone: Deployment, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from harness.backends.base import READY_TIMEOUT_S, Deployment, NetworkControl, NodeControl, NodeStatus
 from harness.backends.kafka_node import (
@@ -41,7 +42,7 @@ from harness.runtime import processes
 from harness.runtime.faultproxy import Impairment
 from harness.runtime.private import write_secret
 from harness.runtime.readiness import Progress, free_port, port_free, port_open, quiet, wait_for
-from harness.topology.model import Node, Topology
+from harness.topology.model import Topology
 
 
 
@@ -105,10 +106,16 @@ class LocalDeployment(Deployment):
                 self.wait_zookeeper_serving(progress, watch=[n.process for n in ensemble if n.process])
                 if self.topology.kafka.security.sasl:
                     self._add_scram_users_to_zookeeper(ensemble[0], java.executable, classpath, progress)
+            spark_workers = [n for n in spark_nodes if n.role != "head"]
             for node_state in state.nodes:
-                if node_state.process is None:
+                if node_state.process is None and not any(node_state is w for w in spark_workers):
                     node_state.process = self._spawn(node_state)
             self.run.save(state)
+            if spark_workers:  # a worker that finds no master retries only after about 10 s
+                self._wait_spark_master(state, progress)
+                for node_state in spark_workers:
+                    node_state.process = self._spawn(node_state)
+                self.run.save(state)
             self._wait_ready(state, progress)
             if spark_nodes:
                 self._wait_spark(state, progress)
@@ -348,18 +355,23 @@ class LocalDeployment(Deployment):
     def _master_url(nodes: list[NodeState]) -> str:
         return f"spark://{nodes[0].address}:{nodes[0].ports['spark']}" if nodes else ""
 
+    @staticmethod
+    def _wait_spark_master(state: RunState, progress: Progress) -> None:
+        """The master answering on its UI (after its RPC endpoint is up): workers started before it find no
+        master and wait out Spark's registration retry, about 10 s."""
+        master = next(n for n in state.nodes if n.ports.get("spark") and n.role == "head")
+        progress("waiting for the Spark master to answer before starting its workers")
+        wait_for(lambda: _spark_master_json(master) is not None, what=f"the Spark master to answer on {master.address}:{master.ports['ui']}",
+                 timeout=READY_TIMEOUT_S, watch=[master.process] if master.process else [])
+
     def _wait_spark(self, state: RunState, progress: Progress) -> None:
         """Ready = the master answers and every worker is registered ALIVE with it."""
-        import json
-        import urllib.request
-
         master = next(n for n in state.nodes if n.ports.get("spark") and n.role == "head")
         workers = len(self.topology.spark_workers)
         progress(f"waiting for {workers} Spark workers to register with the master at {state.spark_master}")
 
         def alive() -> bool:
-            with urllib.request.urlopen(f"http://{master.address}:{master.ports['ui']}/json/", timeout=2) as response:  # noqa: S310 - our own loopback master
-                data = json.load(response)
+            data = _spark_master_json(master)
             return sum(1 for w in data.get("workers", []) if w.get("state") == "ALIVE") == workers
 
         wait_for(alive, what=f"{workers} Spark workers to register", timeout=READY_TIMEOUT_S, watch=[n.process for n in state.nodes if n.process])
@@ -504,3 +516,12 @@ def _free_ports(address: str, broker: bool, controller: bool, preferred: int) ->
             candidate = free_port(address)
         ports["controller"] = candidate
     return ports
+
+
+def _spark_master_json(master: NodeState) -> dict[str, Any]:
+    """The standalone master's state from its UI's JSON endpoint."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{master.address}:{master.ports['ui']}/json/", timeout=2) as response:  # noqa: S310 - our own loopback master
+        return dict(json.load(response))

@@ -28,7 +28,7 @@ from harness.backends.docker import network as hostnet
 from harness.backends.docker.engine import LABEL_RUN, docker_client
 from harness.backends.docker.images import build_images
 from harness.backends.docker.plan import (
-    BROKER_PORT, CONTROLLER_PORT, HOST_LISTENER_PORT, LIVY_PORT, SPARK_MASTER_PORT, SPARK_UI_PORT, AMBARI_PORT, ContainerPlan, DockerPlan, PlanInputs,
+    CONTROLLER_PORT, HOST_LISTENER_PORT, LIVY_PORT, SPARK_MASTER_PORT, SPARK_UI_PORT, AMBARI_PORT, ContainerPlan, DockerPlan, PlanInputs,
     head_driver_conf, node_addresses, plan_deployment, vnet_bootstrap, vnet_broker_port,
 )
 from harness.backends.kafka_node import ZOOKEEPER_PORTS, BrokerTls, new_cluster_id, quorum_leader
@@ -258,8 +258,17 @@ class DockerDeployment(Deployment):
             self.wait_zookeeper_serving(progress, guard=self._guard, timeout=READY_TIMEOUT_S * 2)
         quorum = "brokers" if ensemble else "Kafka controllers and brokers"
         progress(f"starting {quorum}, Spark master and workers, and Ambari on the Kafka head node")
+        master = next((c for c in plan.containers if c.service == "spark-master"), None)
+        workers = [c for c in plan.containers if c.service == "spark-worker"] if master is not None else []
         with ThreadPoolExecutor(max_workers=4) as pool:
-            list(pool.map(lambda c: client.api.start(c.name), [c for c in plan.containers if c not in ensemble]))
+            list(pool.map(lambda c: client.api.start(c.name), [c for c in plan.containers if c not in ensemble and c not in workers]))
+        if workers:  # a worker that finds no master retries only after about 10 s
+            assert master is not None
+            progress(f"waiting for the Spark master on {master.node.hostname} to answer before starting its workers")
+            wait_for(lambda: _alive_workers(master.ports[SPARK_UI_PORT]) is not None, what="the Spark master to answer before its workers start",
+                     timeout=READY_TIMEOUT_S * 2, guard=self._guard, interval=0.5)
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                list(pool.map(lambda c: client.api.start(c.name), workers))
 
     def _create_container(self, client: Any, container: ContainerPlan) -> None:
         api = client.api
