@@ -80,10 +80,18 @@ def test_a_spark_worker_resolves_and_reaches_every_broker_by_fqdn(twin: DockerDe
 def test_every_spark_worker_registered_with_the_master_at_its_first_attempt(twin: DockerDeployment) -> None:
     """The workers start once the master answers: started with it, they found none and retried about 10 s later."""
     from harness.backends.docker.engine import docker_client
+    from harness.runtime.readiness import wait_for
 
     for worker in twin.topology.spark_workers:
-        log = docker_client().containers.get(twin.plan.container(worker.hostname).name).logs().decode("utf-8", "replace")
-        assert "Successfully registered with master" in log and "Retrying connection to master" not in log, (worker.hostname, log[-2000:])
+        container = docker_client().containers.get(twin.plan.container(worker.hostname).name)
+
+        # The master lists a worker ALIVE before the worker has logged its side of the registration.
+        def registered(container=container) -> str | None:  # noqa: ANN001
+            text = container.logs().decode("utf-8", "replace")
+            return text if "Successfully registered with master" in text else None
+
+        log = wait_for(registered, what=f"{worker.hostname} to log its registration", timeout=60)
+        assert "Retrying connection to master" not in log, (worker.hostname, log[-2000:])
 
 
 def test_kafka_tools_run_on_a_node_against_broker_short_names(twin: DockerDeployment) -> None:

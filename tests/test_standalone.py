@@ -13,6 +13,7 @@ import yaml
 
 from harness.backends import Deployment, new_deployment
 from harness.backends.spark_node import worker_resources
+from harness.runtime.readiness import wait_for
 from harness.topology import load_profile
 from tests.conftest import run_cli
 
@@ -51,8 +52,10 @@ def test_master_and_workers_run_on_their_own_addresses(standalone: Deployment) -
         assert [w["state"] for w in json.load(response)["workers"]] == ["ALIVE"]
     # Started once the master answered, the worker registered at its first attempt (before, it found no master and
     # retried about 10 s later, which was most of a standalone twin's start).
-    worker_log = Path(next(n for n in standalone.state().nodes if n.hostname == "wn0-spark").log).read_text()
-    assert "Successfully registered with master" in worker_log and "Retrying connection to master" not in worker_log, worker_log[-2000:]
+    # The master lists a worker ALIVE before the worker has logged its side of the registration.
+    log = Path(next(n for n in standalone.state().nodes if n.hostname == "wn0-spark").log)
+    worker_log = wait_for(lambda: _logged(log.read_text(), "Successfully registered with master"), what="wn0-spark to log its registration", timeout=60)
+    assert "Retrying connection to master" not in worker_log, worker_log[-2000:]
 
 
 def test_a_killed_spark_worker_comes_back_and_the_job_stays_exact(standalone: Deployment, tmp_path: Path) -> None:
@@ -69,3 +72,8 @@ def test_a_killed_spark_worker_comes_back_and_the_job_stays_exact(standalone: De
     assert f"starting Spark ({standalone.spark_master})" in done.stderr
     assert [f["nodes"] for f in report["faults"]] == [["wn0-spark"], ["wn0-spark"]]
     assert all(f["error"] is None for f in report["faults"])
+
+
+def _logged(text: str, line: str) -> str | None:
+    """The log once it holds `line`."""
+    return text if line in text else None
