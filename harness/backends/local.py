@@ -108,7 +108,7 @@ class LocalDeployment(Deployment):
                     self._add_scram_users_to_zookeeper(ensemble[0], java.executable, classpath, progress)
             spark_workers = [n for n in spark_nodes if n.role != "head"]
             for node_state in state.nodes:
-                if node_state.process is None and not any(node_state is w for w in spark_workers):
+                if node_state.process is None and node_state not in spark_workers:
                     node_state.process = self._spawn(node_state)
             self.run.save(state)
             if spark_workers:  # a worker that finds no master retries only after about 10 s

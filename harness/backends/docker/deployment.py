@@ -253,22 +253,18 @@ class DockerDeployment(Deployment):
         ensemble = [c for c in plan.containers if c.service == "zookeeper"]
         if ensemble:  # brokers on ZooKeeper give up if the ensemble is slow to form
             progress(f"starting {len(ensemble)} ZooKeeper servers")
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                list(pool.map(lambda c: client.api.start(c.name), ensemble))
+            _start(client, ensemble)
             self.wait_zookeeper_serving(progress, guard=self._guard, timeout=READY_TIMEOUT_S * 2)
         quorum = "brokers" if ensemble else "Kafka controllers and brokers"
         progress(f"starting {quorum}, Spark master and workers, and Ambari on the Kafka head node")
         master = next((c for c in plan.containers if c.service == "spark-master"), None)
         workers = [c for c in plan.containers if c.service == "spark-worker"] if master is not None else []
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            list(pool.map(lambda c: client.api.start(c.name), [c for c in plan.containers if c not in ensemble and c not in workers]))
-        if workers:  # a worker that finds no master retries only after about 10 s
-            assert master is not None
+        _start(client, [c for c in plan.containers if c not in ensemble and c not in workers])
+        if master is not None and workers:  # a worker that finds no master retries only after about 10 s
             progress(f"waiting for the Spark master on {master.node.hostname} to answer before starting its workers")
-            wait_for(lambda: _alive_workers(master.ports[SPARK_UI_PORT]) is not None, what="the Spark master to answer before its workers start",
+            wait_for(lambda: _alive_workers(master.ports[SPARK_UI_PORT]) >= 0, what="the Spark master to answer before its workers start",
                      timeout=READY_TIMEOUT_S * 2, guard=self._guard, interval=0.5)
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                list(pool.map(lambda c: client.api.start(c.name), workers))
+            _start(client, workers)
 
     def _create_container(self, client: Any, container: ContainerPlan) -> None:
         api = client.api
@@ -538,6 +534,12 @@ def _answers(url: str) -> bool:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
+
+
+def _start(client: Any, containers: list[ContainerPlan]) -> None:
+    """Start created containers, a few at a time."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda c: client.api.start(c.name), containers))
 
 
 def _alive_workers(ui_port: int) -> int:
