@@ -14,11 +14,15 @@ from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
+import docker.errors
 import pytest
+from docker.models.containers import Container
 
 from harness.backends.docker.deployment import DockerDeployment
 from harness.backends import new_deployment
 from harness.errors import HarnessError
+from harness.faults.inject import inject
+from harness.faults.schedule import fault_from
 from harness.runner import run_scenario, running_twin
 from harness.scenarios.spec import load_scenario
 from harness.topology.model import KafkaSecurity
@@ -315,6 +319,24 @@ def test_fault_cli_drops_and_heals_a_nodes_traffic(twin: DockerDeployment) -> No
         assert _exec(twin, "wn2-kafka", *probe).strip() == "reached"  # only the named peer is cut off
     finally:
         twin.heal_network()
+
+
+def test_a_broker_paused_by_signal_when_the_freezer_refuses_reads_paused_and_heal_brings_it_back(
+        twin: DockerDeployment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """cgroup v1's freezer can refuse a busy JVM ("unable to freeze"); the pause then stops every process
+    by signal, which Docker still calls running. CI once lost a broker for the rest of a lane so: status
+    said running and heal, trusting Docker, never resumed it. The engine's refusal is simulated here, the
+    rest is real."""
+    def refuse(self: Container) -> None:
+        raise docker.errors.APIError("OCI runtime pause failed: unable to freeze: unknown")
+
+    monkeypatch.setattr(Container, "pause", refuse)
+    assert inject(twin, fault_from("pause", "wn2-kafka")) == ["wn2-kafka"]
+    try:
+        assert {r.hostname: r.state for r in twin.status()}["wn2-kafka"] == "paused"
+    finally:
+        twin.heal()  # waits until every broker, asked on its own, lists all three
+    assert {r.hostname: r.state for r in twin.status()}["wn2-kafka"] == "running"
 
 
 CONNECT_MS = """

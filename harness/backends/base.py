@@ -409,19 +409,30 @@ class Deployment(abc.ABC):
         asks one broker for the controller; on ZooKeeper a broker learns it from the controller's first
         UpdateMetadata, and a client that asked before then waited for a controller until its 60 s request
         time-out (CI saw the probe topic fail so on a loaded hdinsight-5.1 SASL twin)."""
+        from confluent_kafka import KafkaException
+
         from harness.kafka import admin
         from harness.runtime.readiness import wait_for
 
         brokers = self.broker_count()
         endpoints = self.bootstrap_servers.split(",")
-        seen: dict[str, tuple[int, int]] = {}
+        seen: dict[str, str] = {}
 
         def agreed() -> bool:
-            seen.update({endpoint: admin.cluster_view(endpoint, timeout=3) for endpoint in endpoints})
-            return all(count == brokers and controller >= 0 for count, controller in seen.values())
+            """Asks every endpoint, so the last-seen line names the one that does not answer."""
+            ok = True
+            for endpoint in endpoints:
+                try:
+                    count, controller = admin.cluster_view(endpoint, timeout=3)
+                except KafkaException as exc:  # a broker still starting or stopped: ask the others too
+                    seen[endpoint], ok = f"no answer ({str(exc) or type(exc).__name__})", False
+                    continue
+                seen[endpoint] = f"sees {count} brokers, controller {controller}"
+                ok = ok and count == brokers and controller >= 0
+            return ok
 
         wait_for(agreed, what=f"{brokers} brokers to be registered, each naming the controller", timeout=timeout, watch=watch, guard=guard,
-                 interval=0.5, last_seen=lambda: ", ".join(f"{e} sees {n} brokers, controller {c}" for e, (n, c) in seen.items()))
+                 interval=0.5, last_seen=lambda: ", ".join(f"{e} {view}" for e, view in seen.items()))
 
     @contextlib.contextmanager
     def _starting(self, state: RunState, progress: Progress) -> Iterator[None]:

@@ -437,9 +437,9 @@ class DockerDeployment(Deployment):
     def heal(self) -> None:
         for plan in self.plan.containers:
             container = docker_client().containers.get(plan.name)
-            if container.status == "paused":
-                container.unpause()
-            elif container.status != "running":
+            if container.status in ("paused", "running"):  # a running one may hold processes stopped by signal
+                resume_container(container)
+            else:
                 container.start()
         self.heal_network()
         self.wait_brokers_registered(guard=self._guard)
@@ -520,7 +520,7 @@ class DockerDeployment(Deployment):
                     else SPARK_MASTER_PORT if plan.service == "spark-master" else None)
             endpoint = f"{plan.address}:{port}" if port else plan.address
             pid = int(container.attrs["State"]["Pid"]) if container and container.attrs["State"]["Pid"] else None
-            rows.append(NodeStatus(node.hostname, node.fqdn, endpoint, role, node.rack, pid, container.status if container else "removed"))
+            rows.append(NodeStatus(node.hostname, node.fqdn, endpoint, role, node.rack, pid, _container_state(container)))
         return rows
 
 
@@ -695,6 +695,19 @@ def resume_container(container: Container) -> None:
         container.unpause()
     for pid in _container_pids(container):
         processes.signal_pid(pid, signal.SIGCONT)
+
+
+def _container_state(container: Container | None) -> str:
+    """Docker's state of a container, except "paused" for a running one whose processes are all stopped by
+    signal: `pause_container`'s way when the freezer gives up, which Docker still calls running."""
+    if container is None:
+        return "removed"
+    if container.status == "running":
+        first = int(container.attrs.get("State", {}).get("Pid") or 0)
+        pids = processes.process_tree(first) if first else []
+        if pids and all(processes.pid_state(pid) == "paused" for pid in pids):
+            return "paused"
+    return container.status
 
 
 def _container_pids(container: Container) -> list[int]:
