@@ -10,7 +10,7 @@ from typing import Any
 import docker.errors
 import pytest
 
-from harness.backends.docker.deployment import pause_container, resume_container
+from harness.backends.docker.deployment import container_state, pause_container, resume_container
 from harness.runtime import processes
 
 
@@ -55,10 +55,11 @@ def test_a_refused_freeze_stops_every_process_of_the_container_and_resume_contin
 
     pause_container(container, "wn1-kafka")  # type: ignore[arg-type]
     assert [processes.pid_state(pid) for pid in tree] == ["paused", "paused"]
+    assert container.status == "running" and container_state(container) == "paused"  # type: ignore[arg-type]
 
     resume_container(container)  # type: ignore[arg-type]
     assert [processes.pid_state(pid) for pid in tree] == ["running", "running"]
-    assert container.unpaused == 0
+    assert container.unpaused == 0 and container_state(container) == "running"  # type: ignore[arg-type]
 
 
 def test_any_other_pause_error_is_not_hidden(process_with_child: subprocess.Popen[bytes]) -> None:

@@ -520,7 +520,7 @@ class DockerDeployment(Deployment):
                     else SPARK_MASTER_PORT if plan.service == "spark-master" else None)
             endpoint = f"{plan.address}:{port}" if port else plan.address
             pid = int(container.attrs["State"]["Pid"]) if container and container.attrs["State"]["Pid"] else None
-            rows.append(NodeStatus(node.hostname, node.fqdn, endpoint, role, node.rack, pid, _container_state(container)))
+            rows.append(NodeStatus(node.hostname, node.fqdn, endpoint, role, node.rack, pid, container_state(container)))
         return rows
 
 
@@ -697,7 +697,7 @@ def resume_container(container: Container) -> None:
         processes.signal_pid(pid, signal.SIGCONT)
 
 
-def _container_state(container: Container | None) -> str:
+def container_state(container: Container | None) -> str:
     """Docker's state of a container, except "paused" for a running one whose processes are all stopped by
     signal: `pause_container`'s way when the freezer gives up, which Docker still calls running."""
     if container is None:
