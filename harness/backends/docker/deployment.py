@@ -703,15 +703,19 @@ def container_state(container: Container | None) -> str:
     if container is None:
         return "removed"
     if container.status == "running":
-        first = int(container.attrs.get("State", {}).get("Pid") or 0)
-        pids = processes.process_tree(first) if first else []
+        pids = _pids_of(container)
         if pids and all(processes.pid_state(pid) == "paused" for pid in pids):
             return "paused"
     return container.status
 
 
 def _container_pids(container: Container) -> list[int]:
-    """Host PIDs of a running container's processes: its first process and every descendant."""
+    """Host PIDs of a running container's processes, as of now."""
     container.reload()
+    return _pids_of(container)
+
+
+def _pids_of(container: Container) -> list[int]:
+    """Host PIDs of the container's first process and every descendant, as its attributes last said."""
     first = int(container.attrs.get("State", {}).get("Pid") or 0)
     return processes.process_tree(first) if first else []
