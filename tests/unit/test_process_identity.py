@@ -13,7 +13,6 @@ import psutil
 import pytest
 
 from harness.runtime import processes
-from harness.runtime.readiness import wait_for
 
 
 def test_a_clock_step_does_not_make_a_live_process_look_recycled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,21 +32,3 @@ def test_a_clock_step_does_not_make_a_live_process_look_recycled(tmp_path: Path,
     finally:
         proc.kill()
         proc.wait()
-
-
-def test_a_run_finds_the_processes_it_launched_and_their_children_and_no_others(tmp_path: Path) -> None:
-    """The stop after an interrupt ends what `owned_by` returns: a sibling twin's processes must not be among them."""
-    mine, mine_proc = processes.launch("mine", ["sh", "-c", "sleep 60 & wait"], log=tmp_path / "mine.log", owner=str(tmp_path / "a"))
-    other, other_proc = processes.launch("other", ["sleep", "60"], log=tmp_path / "other.log", owner=str(tmp_path / "b"))
-    try:
-        wait_for(lambda: len(processes.process_tree(mine.pid)) > 1, what="the shell's child", timeout=10, interval=0.05)
-        children = processes.process_tree(mine.pid)[1:]
-        found = {r.pid for r in processes.owned_by(str(tmp_path / "a"))}
-        assert found == {mine.pid, *children} and children
-        assert other.pid not in found
-        processes.terminate(processes.owned_by(str(tmp_path / "a")), grace=5)
-        assert not processes.is_alive(mine) and processes.is_alive(other)
-    finally:
-        for proc in (mine_proc, other_proc):
-            proc.kill()
-            proc.wait()
