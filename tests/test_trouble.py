@@ -45,25 +45,6 @@ def test_a_port_taken_after_planning_fails_fast_with_the_log_tail(isolated_runs:
     assert not any(is_alive(p) for p in RunDir("taken", isolated_runs).load().processes())
 
 
-def test_ctrl_c_right_after_a_broker_is_spawned_leaves_no_broker_running(isolated_runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The state file is saved after a round of spawns; an interrupt that lands after a JVM started and before the
-    file names it used to leave it (and every broker spawned before it) running. The stop finds them by their mark."""
-    spawned: list[ProcessRecord] = []
-    spawn = local_backend.LocalDeployment._spawn
-
-    def interrupted_after_the_second(self: local_backend.LocalDeployment, node_state: NodeState) -> ProcessRecord:
-        spawned.append(spawn(self, node_state))
-        if len(spawned) == 2:
-            raise KeyboardInterrupt("Ctrl-C just after the second broker was spawned")
-        return spawned[-1]
-
-    monkeypatch.setattr(local_backend.LocalDeployment, "_spawn", interrupted_after_the_second)
-    with pytest.raises(KeyboardInterrupt):
-        new_deployment("dev", "spawning").start()
-    assert len(spawned) == 2
-    assert not [r.pid for r in spawned if is_alive(r)], "a broker spawned before the interrupt was left running"
-
-
 def test_a_node_with_bad_configuration_reports_its_log(tmp_path: Path, isolated_runs: Path) -> None:
     profile = tmp_path / "bad-config.yaml"
     text = (REPO / "harness" / "topology" / "profiles" / "single.yaml").read_text()

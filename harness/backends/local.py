@@ -247,11 +247,10 @@ class LocalDeployment(Deployment):
             heap_mb=self.topology.kafka.heap_mb, log_dir=plan.log_dir, log4j=self._log_config(plan), class_archive=self._archives.get(BROKER_MAIN),
         )
 
-    def _spawn(self, node: NodeState) -> processes.ProcessRecord:
-        """Every node, Kafka or Spark, starts (and restarts) from the command its state records, marked as this
-        run's: the state file is saved after a round of spawns, and the stop after an interrupt in between finds
-        the unnamed ones by that mark."""
-        record, _ = processes.launch(node.hostname, node.command, log=Path(node.log), env=node.env, owner=str(self.run.path))
+    @staticmethod
+    def _spawn(node: NodeState) -> processes.ProcessRecord:
+        """Every node, Kafka or Spark, starts (and restarts) from the command its state records."""
+        record, _ = processes.launch(node.hostname, node.command, log=Path(node.log), env=node.env)
         return record
 
     def _wait_ready(self, state: RunState, progress: Progress) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.errors import RunStateError
 from harness.paths import runs_root
-from harness.runtime.processes import ProcessRecord, is_alive, owned_by, read_tail, stopping_after_interrupt, terminate
+from harness.runtime.processes import ProcessRecord, is_alive, read_tail, stopping_after_interrupt, terminate
 
 STATE_FILE = "state.json"
 
@@ -142,7 +142,6 @@ class RunDir:
         controllers = [n for n in state.nodes if n.process in live and "controller" in n.kafka_roles]
         terminate([n.process for n in controllers], finished=_only_a_handover_left(controllers))
         terminate(live)
-        terminate(owned_by(str(self.path)))  # launched, but an interrupt came before the state file named it
         self.mark_stopped()
         return len(live)
 

@@ -53,15 +53,9 @@ def _started_after_boot(proc: psutil.Process) -> float:
         return proc.create_time() - psutil.boot_time()
 
 
-OWNER_VARIABLE = "HARNESS_OWNER"
-"""Set in the environment of a process launched with an `owner` (its twin's run directory), and inherited by
-the processes it starts: the stop finds by it what an interrupt kept out of the state file."""
-
-
-def launch(name: str, argv: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None,
-           owner: str | None = None) -> tuple[ProcessRecord, subprocess.Popen[bytes]]:
+def launch(name: str, argv: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> tuple[ProcessRecord, subprocess.Popen[bytes]]:
     log.parent.mkdir(parents=True, exist_ok=True)
-    full_env = {**os.environ, **(env or {}), **({OWNER_VARIABLE: owner} if owner else {})}
+    full_env = {**os.environ, **(env or {})}
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -73,20 +67,6 @@ def launch(name: str, argv: Sequence[str], *, log: Path, env: Mapping[str, str] 
     except psutil.NoSuchProcess:
         created, after_boot = 0.0, None
     return ProcessRecord(name=name, pid=proc.pid, create_time=created, log=str(log), started_after_boot=after_boot), proc
-
-
-def owned_by(owner: str) -> list[ProcessRecord]:
-    """Every live process launched with this `owner`, and its descendants (they inherit the variable)."""
-    found = []
-    for proc in psutil.process_iter(["pid", "create_time"]):
-        try:
-            if proc.pid == os.getpid() or proc.environ().get(OWNER_VARIABLE) != owner:
-                continue
-            found.append(ProcessRecord(name=f"pid {proc.pid}", pid=proc.pid, create_time=proc.info["create_time"], log="",
-                                       started_after_boot=_started_after_boot(proc)))
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
 
 
 def _process(record: ProcessRecord) -> psutil.Process | None:
