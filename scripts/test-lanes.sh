@@ -8,6 +8,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 WORKERS=${HARNESS_TEST_WORKERS:-2}
+LOGS=reports/test-lanes
+rm -rf "$LOGS" && mkdir -p "$LOGS"
 
 # Run again on other backends and stacks: the cluster, fault and connector tests and the stock ticker on the
 # docker backend over SASL_SSL; the backend-neutral tests on release hdinsight-5.1 (ZooKeeper, Kafka 3.2,
@@ -21,7 +23,15 @@ step() {  # lane name, then pytest's arguments
     echo "[$lane] pytest $*"
     # The filter ignores SIGTERM and ends when pytest closes its output: killed with the lanes, it left pytest
     # writing its teardown into a closed pipe, and SIGPIPE ended pytest before it had removed its containers.
-    "$PY" -m pytest "$@" 2>&1 | (trap '' TERM; exec sed -u "s/^/[$lane] /")
+    # Each step's output is kept too, so the end of the run can repeat what failed where a CI log's tail shows it.
+    "$PY" -m pytest "$@" 2>&1 | (trap '' TERM; exec tee "$LOGS/$lane.log" | sed -u "s/^/[$lane] /")
+}
+
+failures() {  # what each failed step's pytest summary named, repeated last because the lanes interleave
+    local log
+    for log in "$LOGS"/*.log; do
+        grep -E '^(FAILED|ERROR) |^=+ .*(failed|error).* in ' "$log" | sed "s/^/[$(basename "$log" .log)] /"
+    done
 }
 
 docker_lane() {
@@ -50,5 +60,6 @@ wait $local_pid || { status=1; echo "[local] lane failed"; }
 mkdir -p reports/bench
 passed=$([ $status -eq 0 ] && echo true || echo false)
 echo "{\"seconds\": $SECONDS, \"workers\": $WORKERS, \"passed\": $passed}" > reports/bench/suite-lanes.json
+[ $status -eq 0 ] || { echo "what failed (whole logs in $LOGS/):"; failures; }
 echo "test lanes: $((SECONDS / 60)) min $((SECONDS % 60)) s"
 exit $status
