@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from harness.backends import local as local_backend
 from harness.backends import new_deployment
 from harness.backends.rundir import NodeState, RunDir, RunState
 from harness.errors import NotReadyError
+from harness.runtime import processes
 from harness.runtime.processes import ProcessRecord, is_alive
 from tests.conftest import REPO, run_cli
 
@@ -43,6 +45,29 @@ def test_a_port_taken_after_planning_fails_fast_with_the_log_tail(isolated_runs:
     message = str(caught.value)
     assert "wn0-kafka exited" in message and "Address already in use" in message
     assert not any(is_alive(p) for p in RunDir("taken", isolated_runs).load().processes())
+
+
+def test_ctrl_c_right_after_a_broker_is_spawned_leaves_no_broker_running(isolated_runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real SIGINT just after the second broker's JVM started: the stop after it reads the state file, which
+    used to be saved only after a round of spawns, so both brokers were left running."""
+    launched: list[ProcessRecord] = []
+    launch = local_backend.processes.launch
+
+    def interrupted_after_the_second(name: str, argv: list[str], **kwargs: object) -> tuple[ProcessRecord, object]:
+        record, proc = launch(name, argv, **kwargs)  # type: ignore[arg-type]
+        if name.startswith("cds-"):
+            return record, proc  # a class-sharing archive's training run (first run of a release only)
+        launched.append(record)
+        if len(launched) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return record, proc
+
+    monkeypatch.setattr(local_backend.processes, "launch", interrupted_after_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        new_deployment("dev", "spawning").start()
+    processes.INTERRUPTED.clear()
+    assert len(launched) == 2
+    assert not [r.name for r in launched if is_alive(r)], "a broker spawned before the interrupt was left running"
 
 
 def test_a_node_with_bad_configuration_reports_its_log(tmp_path: Path, isolated_runs: Path) -> None:

@@ -47,8 +47,9 @@ def _train(stack: Release, java: Path, classpath: str, home: Path) -> None:
             zk_port = free_port("127.0.0.1")
             (home / "zoo.cfg").write_text(f"tickTime=500\ndataDir={home / 'zk'}\nclientPortAddress=127.0.0.1\nclientPort={zk_port}\n"
                                           "4lw.commands.whitelist=srvr\nadmin.enableServer=false\n")
-            zk, _ = processes.launch("cds-zookeeper", command(ZOOKEEPER_MAIN, str(home / "zoo.cfg")), log=home / "zookeeper.out")
-            started.append(zk)
+            with processes.interrupts_deferred():  # launched and recorded, or neither: the `finally` stops what is recorded
+                zk, _ = processes.launch("cds-zookeeper", command(ZOOKEEPER_MAIN, str(home / "zoo.cfg")), log=home / "zookeeper.out")
+                started.append(zk)
             wait_for(lambda: zookeeper_mode("127.0.0.1", zk_port), what="the training ZooKeeper server to serve", timeout=_TRAINING_TIMEOUT_S, watch=[zk])
             port = free_port("127.0.0.1")
             config.write_text(_broker_properties(home, port, ["broker.id=1", f"zookeeper.connect=127.0.0.1:{zk_port}"]))
@@ -59,8 +60,9 @@ def _train(stack: Release, java: Path, classpath: str, home: Path) -> None:
                 f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}", "controller.listener.names=CONTROLLER",
                 "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"]))
             processes.run_tool(command(FORMAT_MAIN, "format", "-t", new_cluster_id(), "-c", str(config)), what="the training run's storage format")
-        broker, _ = processes.launch("cds-broker", command(BROKER_MAIN, str(config)), log=home / "broker.out")
-        started.append(broker)
+        with processes.interrupts_deferred():
+            broker, _ = processes.launch("cds-broker", command(BROKER_MAIN, str(config)), log=home / "broker.out")
+            started.append(broker)
         bootstrap = f"127.0.0.1:{port}"
         wait_for(lambda: len(admin.brokers(bootstrap, timeout=2)) == 1, what="the training broker to register", timeout=_TRAINING_TIMEOUT_S, watch=[broker])
         admin.create_topic(bootstrap, "cds-training", partitions=2, replication_factor=1, timeout=_TRAINING_TIMEOUT_S)

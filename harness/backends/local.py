@@ -100,8 +100,7 @@ class LocalDeployment(Deployment):
                      + f" on {plans[0].address.rsplit('.', 1)[0]}.x")
             ensemble = [n for n in state.nodes if n.ports.get("zookeeper")]
             for node_state in ensemble:  # brokers on ZooKeeper give up if the ensemble is slow to form
-                node_state.process = self._spawn(node_state)
-            self.run.save(state)
+                self._spawn(state, node_state)
             if ensemble:
                 self.wait_zookeeper_serving(progress, watch=[n.process for n in ensemble if n.process])
                 if self.topology.kafka.security.sasl:
@@ -109,13 +108,11 @@ class LocalDeployment(Deployment):
             spark_workers = [n for n in spark_nodes if n.role != "head"]
             for node_state in state.nodes:
                 if node_state.process is None and node_state not in spark_workers:
-                    node_state.process = self._spawn(node_state)
-            self.run.save(state)
+                    self._spawn(state, node_state)
             if spark_workers:  # a worker that finds no master retries only after about 10 s
                 self._wait_spark_master(state, progress)
                 for node_state in spark_workers:
-                    node_state.process = self._spawn(node_state)
-                self.run.save(state)
+                    self._spawn(state, node_state)
             self._wait_ready(state, progress)
             if spark_nodes:
                 self._wait_spark(state, progress)
@@ -247,11 +244,12 @@ class LocalDeployment(Deployment):
             heap_mb=self.topology.kafka.heap_mb, log_dir=plan.log_dir, log4j=self._log_config(plan), class_archive=self._archives.get(BROKER_MAIN),
         )
 
-    @staticmethod
-    def _spawn(node: NodeState) -> processes.ProcessRecord:
-        """Every node, Kafka or Spark, starts (and restarts) from the command its state records."""
-        record, _ = processes.launch(node.hostname, node.command, log=Path(node.log), env=node.env)
-        return record
+    def _spawn(self, state: RunState, node: NodeState) -> None:
+        """Every node, Kafka or Spark, starts (and restarts) from the command its state records, and is in the
+        state file before an interrupt can act: the stop after Ctrl-C finds what to stop only there."""
+        with processes.interrupts_deferred():
+            node.process, _ = processes.launch(node.hostname, node.command, log=Path(node.log), env=node.env)
+            self.run.save(state)
 
     def _wait_ready(self, state: RunState, progress: Progress) -> None:
         """Ready = every broker registered and a probe topic on all brokers fully in sync."""
@@ -404,8 +402,7 @@ class LocalDeployment(Deployment):
         state, node = self._find(name)
         if node.process is not None and processes.is_alive(node.process):
             return
-        node.process = self._spawn(node)
-        self.run.save(state)
+        self._spawn(state, node)
         port = node.ports.get("broker") or node.ports.get("spark") or node.ports.get("zookeeper")
         if port:
             wait_for(lambda: port_open(node.address, port), what=f"{name} to listen again", timeout=READY_TIMEOUT_S, watch=[node.process])

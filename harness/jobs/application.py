@@ -210,7 +210,8 @@ class SubmittedApplication:
         self._incarnation_logs.append(len(list(self.events.iterdir())))
         self.killed = False
         self._started = self._started or time.perf_counter()
-        self.record, _ = processes.launch("application", self.argv(), log=self.log, env=env, cwd=Path.cwd())
+        with processes.interrupts_deferred():  # the record is what the stop after Ctrl-C finds
+            self.record, _ = processes.launch("application", self.argv(), log=self.log, env=env, cwd=Path.cwd())
 
     def wait_started(self, timeout: float = 180.0, *, stalled: Callable[[], str | None] | None = None) -> None:
         """Until the application's query has run its first (empty) micro-batch, as the harness's own job does: the

@@ -68,7 +68,8 @@ class DriverProcess:
         args = ["-m", "harness.jobs.driver", str(self.config)]
         argv = self.launcher.argv(args) if self.launcher else [sys.executable, *args]
         env = None if self.launcher else spark_runtime(self.release).python_env()  # this release's pyspark first
-        self.record, _ = processes.launch("driver", argv, log=self.workdir / "driver.log", env=env)
+        with processes.interrupts_deferred():  # the record is what the stop after Ctrl-C finds
+            self.record, _ = processes.launch("driver", argv, log=self.workdir / "driver.log", env=env)
         if not self._started:
             self._started = time.perf_counter()
 

@@ -191,7 +191,8 @@ class Batch:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         if self.proxy_user:
             self.log.write_text(f"proxyUser {self.proxy_user} is recorded, not impersonated: the twin has no Kerberos\n")
-        self.record, self._proc = processes.launch(f"livy-batch-{self.id}", argv, log=self.log, env=env, cwd=self.submission.workdir)
+        with processes.interrupts_deferred():  # the record is what the stop after Ctrl-C finds
+            self.record, self._proc = processes.launch(f"livy-batch-{self.id}", argv, log=self.log, env=env, cwd=self.submission.workdir)
 
     def app_id(self) -> str | None:
         """Spark's application id: the name of the event log Spark opens when the application starts."""

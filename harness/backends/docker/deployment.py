@@ -402,8 +402,9 @@ class DockerDeployment(Deployment):
             argv = hostnet.delayer_argv(pid, sys.executable, latency_ms=delay_ms, jitter_ms=jitter_ms)
             log = self._delayer_file(name).with_suffix(".log")
             log.unlink(missing_ok=True)
-            record, _ = processes.launch(f"{name}-delay", argv, log=log)
-            self._delayer_file(name).write_text(json.dumps(record.to_json()))
+            with processes.interrupts_deferred():  # the file is what heal and down find the delayer by
+                record, _ = processes.launch(f"{name}-delay", argv, log=log)
+                self._delayer_file(name).write_text(json.dumps(record.to_json()))
             wait_for(lambda: "holding packets" in log.read_text(), what=f"the delayer of {name} to bind its queue", timeout=30, watch=[record])
 
     def _delayer_file(self, name: str) -> Path:
