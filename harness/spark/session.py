@@ -83,7 +83,8 @@ def harness_conf(bootstrap_servers: str, driver_memory_mb: int, release: str = D
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
-        "spark.driver.extraJavaOptions": " ".join([f"-Dlog4j2.configurationFile={Path(__file__).with_name('log4j2.properties')}", *SHORT_LIVED_JVM_OPTIONS, *_class_sharing(release)]),
+        "spark.driver.extraJavaOptions": " ".join([f"-Dlog4j2.configurationFile={Path(__file__).with_name('log4j2.properties')}", *SHORT_LIVED_JVM_OPTIONS,
+                                                   STREAM_THREAD_STACK, *_class_sharing(release)]),
         "spark.sql.shuffle.partitions": str(shuffle_partitions(master)),
         "spark.dynamicAllocation.enabled": "false",  # Microsoft's advice for streaming on HDInsight
         "spark.sql.session.timeZone": "UTC",
@@ -91,6 +92,14 @@ def harness_conf(bootstrap_servers: str, driver_memory_mb: int, release: str = D
         "spark.sql.streaming.numRecentProgressUpdates": "100000",  # the run report reads every batch
         BOOTSTRAP_CONF: bootstrap_servers,
     }
+
+
+STREAM_THREAD_STACK = "-Xss16m"
+"""Spark 4.x decides whether a query's stop interrupted a foreachBatch function with the regex
+`An error occurred while calling((.|\\r\\n|\\r|\\n)*)(...)` on the Python error's whole text, and Java's regex
+recurses once per character of it: with the default 1 MB thread stack a stop during a batch killed the
+stream thread with a StackOverflowError (about 1,600 characters deep; a cancelled collect's error, with
+its Java stack trace, is longer). Threads only reserve this; they use what they touch."""
 
 
 def shuffle_partitions(master: str) -> int:
