@@ -220,20 +220,29 @@ def interrupts_deferred() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread() or _DEFERRING.is_set():
         yield  # signals reach only the main thread; a nested block is already covered
         return
-    previous = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
     _DEFERRING.set()
+    try:
+        with _handled_here():
+            yield
+    finally:
+        _DEFERRING.clear()
+        if _DEFERRED:
+            signum = _DEFERRED[0]
+            _DEFERRED.clear()
+            signal.raise_signal(signum)  # whatever handled it before the block handles it now
+
+
+@contextlib.contextmanager
+def _handled_here() -> Iterator[None]:
+    """SIGINT and SIGTERM go to `_on_signal` for the block; the handlers in force before it are back after it."""
+    previous = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     try:
         yield
     finally:
-        _DEFERRING.clear()
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGTERM, previous[1])
-        if _DEFERRED:
-            signum = _DEFERRED[0]
-            _DEFERRED.clear()
-            signal.raise_signal(signum)  # whatever handled it before the block handles it now
 
 
 def stopping_after_interrupt() -> None:
@@ -260,19 +269,15 @@ def sigterm_as_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handling belongs to the main thread's caller
         return
-    previous = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
     outer = _ACTIVE.is_set()  # nested (the pytest session's, then a fixture's): the outer one stays in force
     INTERRUPTED.clear()
     _ACTIVE.set()
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
     try:
-        yield
+        with _handled_here():
+            yield
     finally:
         if not outer:
             _ACTIVE.clear()
-        signal.signal(signal.SIGINT, previous[0])
-        signal.signal(signal.SIGTERM, previous[1])
 
 
 def run_tool(argv: Sequence[str], *, what: str, timeout: float = 120.0, cwd: Path | None = None, secrets: Iterable[str] = ()) -> str:
