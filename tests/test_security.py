@@ -54,10 +54,14 @@ def assert_turned_away(twin: Deployment, settings: dict[str, object], topic: str
     the consumer reads nothing of the records already there, and the topic holds afterwards exactly what it held before."""
     stored = read_topic(twin.bootstrap_servers, topic, 1)
     producer = _Watched(Producer, settings)
-    producer.client.produce(topic, b"intruder")
-    producer.wait_refused(f"{who}'s producer")
-    producer.client.purge()
-    producer.client.flush(10)
+    try:
+        producer.client.produce(topic, b"intruder")
+        producer.wait_refused(f"{who}'s producer")
+    finally:
+        # Closed here, not by the garbage collector: a refused producer left alive kept reconnecting, and the brokers'
+        # "Failed authentication" lines it caused made the next test's run, on the same twin, call its job refused.
+        producer.client.purge()
+        producer.client.close()
     consumer = _Watched(Consumer, {**settings, "group.id": "intruders", "auto.offset.reset": "earliest"})
     try:
         consumer.client.subscribe([topic])
