@@ -30,7 +30,7 @@ step() {  # lane name, then pytest's arguments
 failures() {  # what each failed step's pytest summary named, repeated last because the lanes interleave
     local log
     for log in "$LOGS"/*.log; do
-        grep -E '^(FAILED|ERROR) |^=+ .*(failed|error).* in ' "$log" | sed "s/^/[$(basename "$log" .log)] /"
+        grep -E '^(FAILED|ERROR) \S+\.py|^(=+ )?([0-9]+ [a-z]+, )*[0-9]+ (failed|errors?)\b.* in [0-9.]+s' "$log" | sed "s/^/[$(basename "$log" .log)] /"
     done
 }
 
