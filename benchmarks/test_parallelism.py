@@ -69,6 +69,9 @@ def _figures(point: SweepPoint) -> dict[str, object]:
         "consumer_ratio": round(point.consumer_ratio, 4) if point.consumer_ratio is not None else None,
         "raw_read_records_per_s": point.raw_read_records_per_s,
         "raw_read_ratio": round(point.raw_read_ratio, 4) if point.raw_read_ratio is not None else None,
+        "noop_sink_records_per_s": point.noop_sink_records_per_s,
+        "harness_ratio": round(point.harness_ratio, 4) if point.harness_ratio is not None else None,
+        "engine_ratio": round(point.engine_ratio, 4) if point.engine_ratio is not None else None,
         "median_batch_ms": point.median_batch_ms, "micro_batches": point.micro_batches, "tasks_per_batch": point.tasks_per_batch,
         "peak_lag": max((lag for _, lag in point.lag), default=0), "latency_ms": point.latency_ms, "late_dropped": point.late_dropped,
     }
@@ -149,7 +152,7 @@ def test_parallelism_report(benchmark, reports_dir: Path) -> None:  # noqa: ANN0
     text = report.markdown.read_text()
     print("\n" + text)
     assert report.png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
-    assert "Spark job / raw consumer" in text and "harness producer / Kafka producer tool" in text
+    assert "Spark job / raw consumer" in text and "harness producer / Kafka producer tool" in text and "Spark job / noop-sink query" in text
     assert analysis.fit is not None, analysis.problem
     assert f"R² = {analysis.fit.r_squared:.4f} from {len(analysis.fit.points)} points" in text
     if analysis.recommendation is None:  # an overhead-bound curve: recorded and reported, not a failure
@@ -176,3 +179,11 @@ def _record_summary(cores: int | None) -> None:
     if ratios:
         record_figure("reference job / raw spark.read of the same topic", ratios[len(ratios) // 2], goal=">= 0.5",
                       how=f"median over {len(ratios)} partition counts on local[{cores}], rows per second of busy batch time")
+    for name, ratio_of, how in (
+            ("reference job through the harness / the same query into Spark's noop sink", lambda p: p.harness_ratio,
+             "the job as run (observed metric, collect into Python, the replay writing) against the query alone on the written topic"),
+            ("the same query into Spark's noop sink / raw spark.read", lambda p: p.engine_ratio,
+             "what Spark's micro-batches of the query cost, no harness at all")):
+        found = sorted(r for r in (ratio_of(p) for p in points) if r is not None)
+        if found:
+            record_figure(name, found[len(found) // 2], how=f"median over {len(found)} partition counts on local[{cores}]; {how}")

@@ -122,9 +122,10 @@ def render_markdown(result: SweepResult, analysis: Analysis, *, png_name: str = 
         "",
         "| cores | partitions | verdict | harness producer rec/s | Kafka producer tool rec/s | **harness producer / Kafka producer tool** "
         "| Spark rec/s (batch time) | Spark rec/s (wall) | raw consumer rec/s (consumer tool, fetch) | **Spark job / raw consumer** "
-        "| raw spark.read rec/s | **Spark job / raw spark.read** "
+        "| raw spark.read rec/s | **Spark job / raw spark.read** | noop-sink query rec/s | **Spark job / noop-sink query** "
+        "| **noop-sink query / raw spark.read** "
         "| median batch ms | tasks per batch min/max/mean | batches (with data) | peak lag | latency p50 / p95 / p99 ms | late dropped |",
-        "|" + "---|" * 18,
+        "|" + "---|" * 21,
     ]
     for point in sorted(result.points, key=lambda p: (p.cores, p.partitions)):
         lat = point.latency_ms or {}
@@ -136,6 +137,7 @@ def render_markdown(result: SweepResult, analysis: Analysis, *, png_name: str = 
             f"| {_n(point.spark_records_per_s)} | {_n(point.spark_records_per_s_wall)} "
             f"| {_n(point.perf_consumer.fetch_records_per_s if point.perf_consumer else None)} | {_ratio(point.consumer_ratio)} "
             f"| {_n(point.raw_read_records_per_s)} | {_ratio(point.raw_read_ratio)} "
+            f"| {_n(point.noop_sink_records_per_s)} | {_ratio(point.harness_ratio)} | {_ratio(point.engine_ratio)} "
             f"| {_n(point.median_batch_ms)} | {_tasks(point)} | {point.micro_batches} ({point.data_batches}) | {peak_lag:,} "
             f"| {_n(lat.get('p50'))} / {_n(lat.get('p95'))} / {_n(lat.get('p99'))} | {_n(point.late_dropped) if point.late_dropped is not None else '-'} |"
         )
@@ -147,6 +149,10 @@ def render_markdown(result: SweepResult, analysis: Analysis, *, png_name: str = 
         "busy; the figure the model is fitted to). *(wall)*: input rows / the job's whole run, start-up and quiet period included.",
         "- *raw spark.read*: a batch `spark.read.format(\"kafka\")` count of the same topic in the same session (the second of two "
         "reads): the connector's own rate, which the job's rate is measured against (goal 0.5 or above).",
+        "- *noop-sink query*: the scenario's own query, trigger and batch bound into Spark's `noop` sink on the same topic and "
+        "session after the run, rows / busy batch time: the job without the harness (no observed metric, no collect into Python) "
+        "and without the producer writing beside it. *Spark job / noop-sink query* is what both cost the job; *noop-sink query / "
+        "raw spark.read* is what Spark's micro-batches of this query cost against one batch read, with no harness at all.",
         "- *raw consumer*: `kafka-consumer-perf-test`'s fetch.nMsg.sec, records / fetch time, i.e. without its consumer-group join "
         "(Spark assigns partitions and joins no group).",
         "- *tasks per batch*: Spark source tasks, one per Kafka partition with data in the batch (minPartitions can split more). "

@@ -80,6 +80,23 @@ class SweepPoint:
     report_path: str | None = None
     raw_read_records_per_s: float | None = None
     """A plain batch `spark.read.format("kafka")` count of the same topic in the same session: the connector's own rate."""
+    noop_sink_records_per_s: float | None = None
+    """The scenario's own query, trigger and batch bound into Spark's `noop` sink, same topic and session, rows / busy
+    batch time: the engine alone with the job, without the harness's observed metric and collect into Python."""
+
+    @property
+    def harness_ratio(self) -> float | None:
+        """Spark job through the harness / the same query into Spark's noop sink: what the harness costs the job."""
+        if not self.noop_sink_records_per_s:
+            return None
+        return self.spark_records_per_s / self.noop_sink_records_per_s
+
+    @property
+    def engine_ratio(self) -> float | None:
+        """The query into Spark's noop sink / the raw connector read: the engine's own cost of the job's batches."""
+        if not self.noop_sink_records_per_s or not self.raw_read_records_per_s:
+            return None
+        return self.noop_sink_records_per_s / self.raw_read_records_per_s
 
     @property
     def raw_read_ratio(self) -> float | None:
@@ -109,11 +126,13 @@ class SweepPoint:
         data["producer_ratio"] = self.producer_ratio
         data["consumer_ratio"] = self.consumer_ratio
         data["raw_read_ratio"] = self.raw_read_ratio
+        data["harness_ratio"] = self.harness_ratio
+        data["engine_ratio"] = self.engine_ratio
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SweepPoint:
-        values = {k: v for k, v in data.items() if k not in ("producer_ratio", "consumer_ratio", "raw_read_ratio")}
+        values = {k: v for k, v in data.items() if k not in ("producer_ratio", "consumer_ratio", "raw_read_ratio", "harness_ratio", "engine_ratio")}
         values["lag"] = [tuple(x) for x in values.get("lag", [])]
         if values.get("perf_producer"):
             values["perf_producer"] = ProducerPerfResult(**values["perf_producer"])
@@ -235,6 +254,7 @@ def measure_point(
         point = point_from_report(report, partitions=partitions, cores=cores)
         if baselines and point.records:
             point.raw_read_records_per_s = raw_read_rate(spark, bootstrap, topic.name)
+            point.noop_sink_records_per_s = noop_sink_rate(spark, bootstrap, topic.name, scenario, records=point.records)
             point.perf_consumer = consumer_perf(bootstrap, topic.name, records=point.records)
             rf = topic.replication_factor or deployment.topology.kafka.topic_defaults.replication_factor
             admin.create_topic(bootstrap, scratch, partitions=partitions, replication_factor=rf, configs=topic.configs)
@@ -302,6 +322,42 @@ def raw_read_rate(spark: SparkSession, bootstrap: str, topic: str) -> float:
     count = frame.count()
     seconds = time.perf_counter() - started
     return round(count / seconds, 1) if seconds > 0 else 0.0
+
+
+def noop_sink_rate(spark: SparkSession, bootstrap: str, topic: str, scenario: Scenario, *, records: int) -> float | None:
+    """Rows per second of busy batch time of the scenario's job into Spark's `noop` sink, reading the topic from the
+    start with the job's trigger, batch bound and source options: the job's rate with nothing of the harness around
+    it. None for a job the harness does not build itself (an application, a notebook)."""
+    import tempfile
+
+    from harness.jobs.contract import load_callable
+    from harness.jobs.spec import JobSpec, job_options
+    from harness.runtime.readiness import wait_for
+
+    spec = scenario.job
+    if not isinstance(spec, JobSpec):
+        return None
+    reader = (spark.readStream.format("kafka").option("kafka.bootstrap.servers", bootstrap).option("subscribe", topic)
+              .option("startingOffsets", "earliest").options(**spec.source_options))
+    if spec.max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", str(spec.max_offsets_per_trigger))
+    frame = load_callable(spec.name)(spark, reader.load(), job_options(spec))
+    with tempfile.TemporaryDirectory(prefix="noop-sink-") as checkpoint:
+        query = (frame.writeStream.format("noop").outputMode(spec.output_mode).option("checkpointLocation", checkpoint)
+                 .trigger(processingTime=f"{spec.trigger} milliseconds").start())
+
+        def failed() -> None:
+            if query.exception() is not None:
+                raise HarnessError("the noop-sink baseline query failed", detail=str(query.exception())[:2000])
+
+        try:
+            wait_for(lambda: sum(p["numInputRows"] for p in query.recentProgress) >= records, what=f"the noop-sink baseline to read {records} records",
+                     timeout=300, guard=failed, last_seen=lambda: f"{sum(p['numInputRows'] for p in query.recentProgress)} rows read")
+        finally:
+            query.stop()
+        busy = [p for p in query.recentProgress if p["numInputRows"] > 0]
+    seconds = sum(p["durationMs"]["triggerExecution"] for p in busy) / 1000
+    return round(sum(p["numInputRows"] for p in busy) / seconds, 1) if seconds > 0 else None
 
 
 def spark_cores(spark: SparkSession) -> int:

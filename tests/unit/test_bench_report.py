@@ -30,7 +30,7 @@ def point(partitions: int, cores: int = 8) -> SweepPoint:
         producer_records_per_s=20_000.0, spark_records_per_s=spark, spark_records_per_s_wall=spark / 2, spark_records_per_s_active=spark * 0.9,
         micro_batches=7, data_batches=5, median_batch_ms=1500.0, tasks_per_batch={"min": partitions, "max": partitions, "mean": partitions},
         lag=[(1000, 12_000), (2500, 8000), (4000, 4000), (5500, 0)], latency_ms={"p50": 4000.0, "p95": 7000.0, "p99": 7500.0},
-        late_dropped=0, raw_read_records_per_s=spark * 4,
+        late_dropped=0, raw_read_records_per_s=spark * 4, noop_sink_records_per_s=spark * 1.25,
         perf_producer=ProducerPerfResult(records=20_000, records_per_s=40_000.0, mb_per_s=2.5, avg_latency_ms=300.0, max_latency_ms=500.0,
                                          p50_ms=290.0, p95_ms=450.0, p99_ms=490.0, p999_ms=500.0),
         perf_consumer=ConsumerPerfResult(records=20_000, mb=1.26, mb_per_s=1.1, records_per_s=18_000.0, rebalance_ms=500.0, fetch_ms=250.0,
@@ -51,6 +51,8 @@ def test_report_has_the_ratio_columns_the_model_wording_and_a_valid_png(tmp_path
     row4 = next(line for line in text.splitlines() if line.startswith("| 8 | 4 |"))
     assert "| 0.500 |" in row4 and f"| {usl(4) / 80_000:.3f} |" in row4
     assert "| 0.250 |" in row4 and "Spark job / raw spark.read" in text  # the job against the connector's own batch read
+    # the job through the harness against the same query into Spark's noop sink (0.8), and that query against the raw read
+    assert "| 0.800 | 0.312 |" in row4 and "Spark job / noop-sink query" in text and "noop-sink query / raw spark.read" in text
     assert "MODEL PROJECTION, not a measurement" in text
     assert re.search(r"R² = 1\.0000 from 4 points", text), "the fit quality is shown"
     recommendation = report.analysis.recommendation
@@ -90,6 +92,7 @@ def test_sweep_result_round_trips_through_json() -> None:
     again = SweepResult.from_json(json.loads(json.dumps(result.to_json())))
     assert again == result
     assert again.points[0].producer_ratio == pytest.approx(0.5)
+    assert again.points[0].harness_ratio == pytest.approx(0.8) and again.points[0].engine_ratio == pytest.approx(1.25 / 4)
 
 
 def test_fit_uses_one_core_count_at_a_time() -> None:
