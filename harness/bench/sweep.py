@@ -81,12 +81,13 @@ class SweepPoint:
     raw_read_records_per_s: float | None = None
     """A plain batch `spark.read.format("kafka")` count of the same topic in the same session: the connector's own rate."""
     noop_sink_records_per_s: float | None = None
-    """The scenario's own query, trigger and batch bound into Spark's `noop` sink, same topic and session, rows / busy
-    batch time: the engine alone with the job, without the harness's observed metric and collect into Python."""
+    """The scenario's own query, trigger and batch bound into Spark's `noop` sink, same topic and session, after the run,
+    rows / busy batch time: the engine alone with the job, without the harness's observed metric and collect into Python."""
 
     @property
     def harness_ratio(self) -> float | None:
-        """Spark job through the harness / the same query into Spark's noop sink: what the harness costs the job."""
+        """Spark job through the harness / the same query into Spark's noop sink: what the harness (and the replay the job
+        ran beside, which the noop query, reading the written topic, does not have) costs the job."""
         if not self.noop_sink_records_per_s:
             return None
         return self.spark_records_per_s / self.noop_sink_records_per_s
