@@ -326,23 +326,20 @@ def raw_read_rate(spark: SparkSession, bootstrap: str, topic: str) -> float:
 
 
 def noop_sink_rate(spark: SparkSession, bootstrap: str, topic: str, scenario: Scenario, *, records: int) -> float | None:
-    """Rows per second of busy batch time of the scenario's job into Spark's `noop` sink, reading the topic from the
-    start with the job's trigger, batch bound and source options: the job's rate with nothing of the harness around
+    """Rows per second of busy batch time of the scenario's job into Spark's `noop` sink, reading the topic as the
+    harness's job does (`job_source`) with the job's trigger: the job's rate with nothing of the harness around
     it. None for a job the harness does not build itself (an application, a notebook)."""
     import tempfile
 
     from harness.jobs.contract import load_callable
+    from harness.jobs.runner import job_source
     from harness.jobs.spec import JobSpec, job_options
     from harness.runtime.readiness import wait_for
 
     spec = scenario.job
     if not isinstance(spec, JobSpec):
         return None
-    reader = (spark.readStream.format("kafka").option("kafka.bootstrap.servers", bootstrap).option("subscribe", topic)
-              .option("startingOffsets", "earliest").options(**spec.source_options))
-    if spec.max_offsets_per_trigger:
-        reader = reader.option("maxOffsetsPerTrigger", str(spec.max_offsets_per_trigger))
-    frame = load_callable(spec.name)(spark, reader.load(), job_options(spec))
+    frame = load_callable(spec.name)(spark, job_source(spark, bootstrap, topic, spec), job_options(spec))
     with tempfile.TemporaryDirectory(prefix="noop-sink-") as checkpoint:
         query = (frame.writeStream.format("noop").outputMode(spec.output_mode).option("checkpointLocation", checkpoint)
                  .trigger(processingTime=f"{spec.trigger} milliseconds").start())

@@ -87,6 +87,19 @@ def started_or_stalled(started: Callable[[], object], stalled: Callable[[], str 
 DEAD_LETTERS = "harness_dead_letters"  # the query that copies malformed records to `job.dead_letter_topic`
 
 
+def job_source(spark: SparkSession, bootstrap: str, topic: str, spec: JobSpec, kafka_options: Mapping[str, str] | None = None) -> DataFrame:
+    """The job's Kafka stream as the harness builds it: the topic from its start, data loss an error, and the spec's
+    batch bound, split and source options (the runner's job and the sweep's noop-sink baseline read the same)."""
+    reader = (spark.readStream.format("kafka").option("kafka.bootstrap.servers", bootstrap).options(**(kafka_options or {}))
+              .option("subscribe", topic).option("startingOffsets", "earliest").option("failOnDataLoss", "true")
+              .options(**spec.source_options))
+    if spec.max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", str(spec.max_offsets_per_trigger))
+    if spec.min_partitions:
+        reader = reader.option("minPartitions", str(spec.min_partitions))
+    return reader.load()
+
+
 class StreamingJob:
     """Start the job's query (and, with a dead-letter topic, the query that fills it), wait until it caught up, stop it.
     The job reads its source once: the malformed records are an observed metric of that read."""
@@ -113,17 +126,7 @@ class StreamingJob:
                 .option("subscribe", self.topic))
 
     def _source(self) -> DataFrame:
-        reader = (
-            self._reader(streaming=True)
-            .option("startingOffsets", "earliest")
-            .option("failOnDataLoss", "true")
-            .options(**self.spec.source_options)
-        )
-        if self.spec.max_offsets_per_trigger:
-            reader = reader.option("maxOffsetsPerTrigger", str(self.spec.max_offsets_per_trigger))
-        if self.spec.min_partitions:
-            reader = reader.option("minPartitions", str(self.spec.min_partitions))
-        return reader.load()
+        return job_source(self.spark, self.bootstrap, self.topic, self.spec, self.kafka_options)
 
     def start(self) -> None:
         job = load_callable(self.spec.name)
