@@ -98,6 +98,37 @@ def test_every_spark_worker_registered_with_the_master_at_its_first_attempt(twin
         assert "Retrying connection to master" not in log, (worker.hostname, log[-2000:])
 
 
+_MAPS_ARCHIVE = "any(m.path == os.environ['SPARK_CLASS_ARCHIVE'] for m in psutil.Process(pid).memory_maps())"
+_DAEMONS_MAP_ARCHIVE = (
+    "import os, sys, psutil\n"
+    "daemons = [p.pid for p in psutil.process_iter(['name', 'cmdline']) if p.info['name'] == 'java' and sys.argv[1] in p.info['cmdline']]\n"
+    f"print(sorted({{{_MAPS_ARCHIVE} for pid in daemons}}) if daemons else 'none')\n"
+)
+_JOB_MAPS_ARCHIVE = (
+    "import json, os, socket, psutil\n"
+    "from pyspark.sql import SparkSession\n"
+    "s = SparkSession.builder.master(f'spark://{socket.getfqdn()}:7077').config('spark.executor.memory', '512m').getOrCreate()\n"
+    "def in_executor(_):\n"
+    "    import os, psutil\n"
+    "    pid = next(p.pid for p in psutil.Process().parents() if 'CoarseGrainedExecutorBackend' in ' '.join(p.cmdline()))\n"
+    f"    yield (pid, {_MAPS_ARCHIVE})\n"
+    "executors = dict(s.sparkContext.parallelize(range(8), 8).mapPartitions(in_executor).collect())\n"
+    "pid = s._jvm.java.lang.ProcessHandle.current().pid()\n"
+    f"print(json.dumps({{'driver': {_MAPS_ARCHIVE}, 'executors': sorted(executors.values())}}))\n"
+    "s.stop()\n"
+)
+
+
+def test_the_spark_jvms_in_the_vnet_map_the_images_class_archive(twin: DockerDeployment) -> None:
+    """The Spark image trains a class-data-sharing archive when it is built (a driver's start about halves): the
+    master, every worker, a driver on the head node and its executors on the workers all map it."""
+    assert _exec(twin, "hn0-spark", "python3", "-c", _DAEMONS_MAP_ARCHIVE, "org.apache.spark.deploy.master.Master").strip() == "[True]"
+    for worker in twin.topology.spark_workers:
+        assert _exec(twin, worker.hostname, "python3", "-c", _DAEMONS_MAP_ARCHIVE, "org.apache.spark.deploy.worker.Worker").strip() == "[True]", worker.hostname
+    job = json.loads(_exec(twin, "hn0-spark", "python3", "-c", _JOB_MAPS_ARCHIVE).strip().splitlines()[-1])
+    assert job == {"driver": True, "executors": [True] * len(job["executors"])} and job["executors"], job
+
+
 def test_kafka_tools_run_on_a_node_against_broker_short_names(twin: DockerDeployment) -> None:
     from harness.kafka import admin
 

@@ -48,6 +48,10 @@ PYTHON_39_REQUIREMENTS = ("pydantic==2.13.5", "eval_type_backport==0.4.0", "PyYA
 """Bullseye's Python 3.9: pydantic 2.14 needs 3.10, and pydantic reads `X | None` annotations on 3.9
 only through eval_type_backport."""
 RESOURCES = Path(__file__).with_name("resources")
+SPARK_CLASS_ARCHIVE = "/opt/harness/spark.jsa"
+"""The Spark image's class-data-sharing archive, trained at build time (resources/spark-class-training.py). Spark
+puts its conf directory first on every JVM's class path and the JVM maps no archive over a non-empty directory
+there, so the image keeps that directory empty: the admin defaults (C1, this archive) come from the environment."""
 KAFKA_TOOLS = {
     "4.4.0": {
         "kafka-topics.sh": "org.apache.kafka.tools.TopicCommand",
@@ -99,7 +103,8 @@ def build_images(progress: Progress = lambda _: None, *, force: bool = False, re
                          _read(RESOURCES / "ambari_server.py"), _read(RESOURCES / logging), repr(KAFKA_TOOLS[stack.kafka_version]))
     _ensure(names.kafka, kafka_hash, lambda: _build_kafka(names, stack, kafka_hash, kafka_dir, progress), progress, force)
     jars = connector_jars(release_name)
-    spark_hash = _digest(base_hash, *_python_requirements(stack), *_file_fingerprints(jars[0].parent), _read(RESOURCES / "spark-node.sh"))
+    spark_hash = _digest(base_hash, *_python_requirements(stack), *_file_fingerprints(jars[0].parent), _read(RESOURCES / "spark-node.sh"),
+                         _read(RESOURCES / "spark-class-training.py"))
     _ensure(names.spark, spark_hash, lambda: _build_spark(names, stack, spark_hash, progress), progress, force)
     return names
 
@@ -255,15 +260,23 @@ def _build_spark(names: ImageSet, stack: Release, input_hash: str, progress: Pro
             shutil.copytree(runtime.python_path, ctx / "cache" / inside)
             python_path = f"/opt/harness/src:/opt/harness/cache/{inside}:/opt/harness/py"
             spark_home = f"/opt/harness/cache/{inside}/pyspark"
-        shutil.copy(RESOURCES / "spark-node.sh", ctx / "spark-node.sh")
+        for resource in ("spark-node.sh", "spark-class-training.py"):
+            shutil.copy(RESOURCES / resource, ctx / resource)
+        jvm_options = f"-XX:TieredStopAtLevel=1 -XX:SharedArchiveFile={SPARK_CLASS_ARCHIVE}"
         (ctx / "Dockerfile").write_text(
             f"FROM {names.base}\n"
             "COPY py/ /opt/harness/py/\n"
             "COPY cache/ /opt/harness/cache/\n"
             "COPY spark-node.sh /opt/harness/spark-node\n"
+            "COPY spark-class-training.py /opt/harness/spark-class-training.py\n"
             f"RUN chmod 755 /opt/harness/spark-node {spark_home}/bin/* && mkdir -p /opt/harness/src /var/lib/spark\n"
             f"ENV PYTHONPATH={python_path} SPARK_HOME={spark_home} HARNESS_CACHE=/opt/harness/cache "
             "PYSPARK_PYTHON=python3 SPARK_NO_DAEMONIZE=1 PATH=/opt/harness/py/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+            f"RUN python3 /opt/harness/spark-class-training.py {SPARK_CLASS_ARCHIVE}\n"
+            # Every driver (spark-submit, pyspark, spark-shell, Livy's batches) reads SPARK_SUBMIT_OPTS, also under
+            # `docker exec`; its executors get the same through the spark.executor.defaultJavaOptions it carries.
+            f'ENV SPARK_CLASS_ARCHIVE={SPARK_CLASS_ARCHIVE} SPARK_SUBMIT_OPTS="{jvm_options} '
+            f'-Dspark.executor.defaultJavaOptions=\\"{jvm_options}\\""\n'
             'ENTRYPOINT ["/opt/harness/spark-node"]\n'
         )
         _docker_build(ctx, names.spark, input_hash, progress)

@@ -5,12 +5,9 @@
 set -e
 host="$(hostname -f)"
 # The twin's Spark JVMs live minutes on few shared cores, like its Kafka JVMs: C1 only (C2's compiler threads
-# would compete with the job). As admin defaults: a job's own extraJavaOptions add to them, not replace them.
-export SPARK_DAEMON_JAVA_OPTS="-XX:TieredStopAtLevel=1 ${SPARK_DAEMON_JAVA_OPTS:-}"
-mkdir -p "$SPARK_HOME/conf"
-[ -f "$SPARK_HOME/conf/spark-defaults.conf" ] || printf '%s\n' \
-  "spark.driver.defaultJavaOptions -XX:TieredStopAtLevel=1" \
-  "spark.executor.defaultJavaOptions -XX:TieredStopAtLevel=1" > "$SPARK_HOME/conf/spark-defaults.conf"
+# would compete with the job), and the image's class archive (trained when the image was built). Drivers and
+# executors get the same from the image's SPARK_SUBMIT_OPTS; a job's own extraJavaOptions add to them.
+export SPARK_DAEMON_JAVA_OPTS="-XX:TieredStopAtLevel=1 -XX:SharedArchiveFile=$SPARK_CLASS_ARCHIVE ${SPARK_DAEMON_JAVA_OPTS:-}"
 case "${1:-idle}" in
   master)
     if [ -n "${LIVY_PORT:-}" ]; then
