@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from harness.backends.docker.engine import docker_client
 from harness.backends.kafka_node import logging_config, logging_flag
 from harness.dist.artifacts import connector_jars, kafka_jar_dir
+from harness.dist.java import SHORT_LIVED_JVM_OPTIONS
 from harness.dist.spark import spark_runtime
 from harness.errors import ArtifactError
 from harness.paths import cache_root
@@ -262,7 +263,7 @@ def _build_spark(names: ImageSet, stack: Release, input_hash: str, progress: Pro
             spark_home = f"/opt/harness/cache/{inside}/pyspark"
         for resource in ("spark-node.sh", "spark-class-training.py"):
             shutil.copy(RESOURCES / resource, ctx / resource)
-        jvm_options = f"-XX:TieredStopAtLevel=1 -XX:SharedArchiveFile={SPARK_CLASS_ARCHIVE}"
+        jvm_options = " ".join([*SHORT_LIVED_JVM_OPTIONS, f"-XX:SharedArchiveFile={SPARK_CLASS_ARCHIVE}"])
         (ctx / "Dockerfile").write_text(
             f"FROM {names.base}\n"
             "COPY py/ /opt/harness/py/\n"
