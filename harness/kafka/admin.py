@@ -95,10 +95,12 @@ def create_topic(
     timeout: float = 30.0,
     exist_ok: bool = False,
 ) -> TopicInfo:
-    """Create a topic and return once every partition has a leader and a full ISR.
+    """Create a topic and return once every bootstrap broker, asked on its own, lists every partition with a
+    leader and a full ISR.
 
-    Producing right after CreateTopics succeeds can still hit brokers that have not seen the new
-    metadata; waiting for full ISR here removes that race from every caller.
+    Producing or describing right after CreateTopics succeeds can still reach a broker that has not seen the
+    new metadata: one broker's answer says nothing of another's (CI saw a describe right after a create answer
+    "does not exist" on a loaded machine). Waiting for each endpoint removes that race from every caller.
     """
     client = admin(bootstrap)  # keep a reference: a collected client cancels its futures
     future = client.create_topics(
@@ -113,10 +115,15 @@ def create_topic(
             raise HarnessError(f"could not create topic {name!r}: {error.str()}") from None
 
     def ready() -> TopicInfo | None:
-        info = describe(bootstrap, name, timeout=5.0)
-        return info if len(info.partitions) >= partitions and info.fully_in_sync else None
+        views = [describe(endpoint, name, timeout=5.0) for endpoint in _endpoints(bootstrap)]
+        return views[0] if all(len(v.partitions) >= partitions and v.fully_in_sync for v in views) else None
 
     return wait_for(ready, what=f"topic {name} to be fully replicated", timeout=timeout)
+
+
+def _endpoints(bootstrap: str) -> list[str]:
+    """Each endpoint of a bootstrap list: a new client with one endpoint asks that broker its metadata."""
+    return [e.strip() for e in bootstrap.split(",") if e.strip()]
 
 
 def delete_topic(bootstrap: str, name: str, timeout: float = 60.0) -> None:
