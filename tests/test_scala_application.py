@@ -54,7 +54,7 @@ def test_the_scala_application_passes_with_every_window_verified(scala_jar: Path
     monkeypatch.chdir(REPO)
     report = run_scenario(load_scenario(REPO / "scenarios" / "stock-ticker-scala-app.yaml"), deployment=harness_deployment)
     assert report.verdict == "pass", report.render()
-    assert report.verification["expected_rows"] == report.verification["actual_rows"] >= 3000
+    assert report.verification["expected_rows"] == report.verification["actual_rows"] > 0
     assert report.job["micro_batches"] >= 2
     assert report.job["catch_up"]["outcome"] == "finished"
     assert {c.name for c in report.checks} >= {"sink rows equal the oracle's", "Spark's watermark per batch equals the oracle's"}

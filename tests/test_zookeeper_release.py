@@ -100,7 +100,7 @@ def test_a_scala_212_application_runs_on_spark_33(zookeeper_twin: Deployment, sp
     report = run_scenario(scenario, deployment=zookeeper_twin)
     assert report.verdict == "pass", report.render()
     assert report.job["spark"]["version"] == "3.3.4"  # from the application's own event log
-    assert report.verification["expected_rows"] == report.verification["actual_rows"] >= 3000
+    assert report.verification["expected_rows"] == report.verification["actual_rows"] > 0
 
 
 def test_the_scala_212_jar_is_refused_on_the_current_release_with_the_reason(spark33_jar: Path, tmp_path: Path) -> None:

@@ -364,21 +364,26 @@ def late_within_allowance(history: RunHistory, verification: Verification, _: De
     allowed = history.expect.max_late_records
     if allowed is None or verification.oracle is None:
         return []
-    dropped = verification.oracle.late_drops
-    by_data = _late_as_sent(dropped, history.stored, history.job.watermark or 0)
-    records = {(d.record.partition, d.record.offset) for d in dropped}
+    by_data, skewed = _late_drops_by_cause(history, verification.oracle.late_drops)
     late = {(d.record.partition, d.record.offset) for d in by_data}
     detail = [f"{len(late)} records dropped by the watermark as the data arrived, at most {allowed} allowed"]
     detail += [f"- dropped {d.symbol} window {_clock(d.window_start_ms)}..{_clock(d.window_end_ms)}: partition {d.record.partition} "
                f"offset {d.record.offset} (event time {_clock(d.record.event_time_ms)}) in batch {d.batch_id}" for d in by_data[:20]]
-    skewed = records - late
-    if skewed:
-        batches = sorted({d.batch_id for d in dropped if (d.record.partition, d.record.offset) in skewed})
-        detail.append(f"and {len(skewed)} records dropped only because the job read their partitions later than others "
+    records = {(d.record.partition, d.record.offset) for d in skewed} - late
+    if records:
+        batches = sorted({d.batch_id for d in skewed})
+        detail.append(f"and {len(records)} records dropped only because the job read their partitions later than others "
                       f"(their windows were open when they were sent; batches {', '.join(map(str, batches[:10]))}): "
                       f"a replay compressed in time turns the {history.job.watermark or 0} ms watermark into milliseconds of partition skew; "
                       "the oracle's rows include these drops")
     return [Check("late records within the allowance", len(late) <= allowed, "\n".join(detail))]
+
+
+def _late_drops_by_cause(history: RunHistory, dropped: Sequence[LateDrop]) -> tuple[list[LateDrop], list[LateDrop]]:
+    """(drops the data as sent causes, drops only the job's partition read skew causes)."""
+    by_data = _late_as_sent(dropped, history.stored, history.job.watermark or 0)
+    late = {id(d) for d in by_data}
+    return by_data, [d for d in dropped if id(d) not in late]
 
 
 def _late_as_sent(dropped: Sequence[LateDrop], stored: Sequence[AckedRecord], watermark_ms: int) -> list[LateDrop]:
@@ -400,11 +405,23 @@ def _late_as_sent(dropped: Sequence[LateDrop], stored: Sequence[AckedRecord], wa
 
 
 def enough_rows(history: RunHistory, verification: Verification, _: Delivery) -> list[Check]:
+    """A floor against a vacuous run (an empty sink, a watermark that drops everything). Windows that only the
+    job's partition read skew emptied count toward it: like `late_within_allowance`, the floor judges the
+    scenario and the job, not how a loaded machine cut the batches of a replay compressed in time (CI saw
+    Spark 3.3 over mTLS lose 693 of 3,600 ticks so, all modelled and named by the oracle)."""
     minimum = history.expect.min_windows
     if minimum is None:
         return []
-    rows = len(verification.oracle.rows) if verification.oracle else sum(len(r) for r in history.outputs.values())
-    return [Check("enough result rows", rows >= minimum, f"{rows} rows, at least {minimum} expected")]
+    oracle = verification.oracle
+    rows = len(oracle.rows) if oracle else sum(len(r) for r in history.outputs.values())
+    emptied: set[tuple[str, int]] = set()
+    if oracle is not None:
+        kept = {(r.symbol, r.window_start_ms) for r in oracle.rows}
+        emptied = {(d.symbol, d.window_start_ms) for d in _late_drops_by_cause(history, oracle.late_drops)[1]} - kept
+    detail = f"{rows} rows, at least {minimum} expected"
+    if emptied:
+        detail += f"; and {len(emptied)} windows emptied only by the job's partition read skew (see the late records' check) count toward it"
+    return [Check("enough result rows", rows + len(emptied) >= minimum, detail)]
 
 
 CHECKERS: tuple[Checker, ...] = (every_send_acknowledged, nothing_lost, nothing_duplicated, oracle_agrees, job_finished,

@@ -24,17 +24,21 @@ def batch(batch_id: int, start: dict[int, int], end: dict[int, int], watermark_m
                          started_ms=batch_id, duration_ms=1, watermark_ms=watermark_ms)
 
 
-def late_check(stored: list[AckedRecord]) -> tuple[bool, str, bool]:
+def late_check(stored: list[AckedRecord], *, min_windows: int | None = None) -> tuple[bool, str, bool]:
     """Batch 0 reads partition 0 ahead; batch 1 brings partition 1 with partition 0's newest record (Spark 3.3 rules)."""
     job = JobSpec.model_validate({"name": "stock-windows", "window": "10s", "watermark": "30s", "output_mode": "append"})
     batches = [batch(0, {0: 0, 1: 0}, {0: 2, 1: 0}, 0), batch(1, {0: 2, 1: 0}, {0: 3, 1: 2}, T0 + 70_000)]
     outputs: dict[int, list[dict[str, object]]] = {1: [{"symbol": "A", "window_start_ms": T0, "window_end_ms": T0 + 10_000, "high": 1.0,
                                                        "low": 1.0, "count": 1, "prices": [1.0]}]}
-    history = RunHistory(job=job, expect=Expectations(max_late_records=0), replays=[], acked=stored, stored=stored, batches=batches,
+    history = RunHistory(job=job, expect=Expectations(max_late_records=0, min_windows=min_windows), replays=[], acked=stored, stored=stored, batches=batches,
                          outputs=outputs, malformed_reported=0, late_events="current-batch")
     verdict = judge(history)
     late = next(c for c in verdict.checks if c.name == "late records within the allowance")
     rows = next(c for c in verdict.checks if c.name == "sink rows equal the oracle's")
+    floor = next((c for c in verdict.checks if c.name == "enough result rows"), None)
+    if min_windows is not None:
+        assert floor is not None
+        return floor.ok, floor.detail, rows.ok
     return late.ok, late.detail, rows.ok
 
 
@@ -53,3 +57,15 @@ def test_a_record_sent_after_its_window_closed_counts_against_the_allowance() ->
     assert not ok
     assert detail.startswith("1 records dropped by the watermark as the data arrived, at most 0 allowed")
     assert "partition 1 offset 0" in detail and "only because" not in detail
+
+
+def test_a_window_emptied_only_by_read_skew_counts_toward_the_floor_of_result_rows() -> None:
+    """One window reaches the sink (A's first); B's first was emptied only because partition 1 was read late:
+    a floor of two rows holds. Sent after its window closed, the same record empties it for real: the floor fails."""
+    on_time = [tick(0, 0, "A", 1, 1), tick(0, 1, "A", 100, 2), tick(0, 2, "A", 200, 3), tick(1, 0, "B", 5, 1), tick(1, 1, "B", 150, 3)]
+    ok, detail, _ = late_check(on_time, min_windows=2)
+    assert ok, detail
+    assert detail.startswith("1 rows, at least 2 expected; and 1 windows emptied only by the job's partition read skew")
+    sent_late = [tick(0, 0, "A", 1, 1), tick(0, 1, "A", 100, 2), tick(0, 2, "A", 200, 3), tick(1, 0, "B", 5, 5), tick(1, 1, "B", 150, 6)]
+    ok, detail, _ = late_check(sent_late, min_windows=2)
+    assert not ok and detail == "1 rows, at least 2 expected"
