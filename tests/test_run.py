@@ -67,14 +67,14 @@ def test_a_watermark_too_tight_for_late_data_fails_with_the_records_named(run_sc
     assert check(report, "sink rows equal the oracle's").ok
 
 
-def test_late_out_of_order_duplicates_and_malformed_records(run_scenario: Callable[..., RunReport], harness_deployment) -> None:  # noqa: ANN001
+def test_late_out_of_order_duplicates_and_malformed_records(run_scenario: Callable[..., RunReport]) -> None:
     report = run_scenario(SCENARIOS / "late-and-out-of-order.yaml")
     assert report.verdict == "pass", report.render()  # includes: no record dropped as the data arrived (max_late_records: 0)
     assert report.verification["malformed_reported"] == 18
-    if harness_deployment.topology.stack.late_events == "previous-batch":
-        assert report.verification["late_dropped_records"] == 0
-    # Spark 3.3 (current-batch rule) also drops rows of a partition the reader reached a batch late, as often as the
-    # machine's timing makes it happen; the oracle names those rows and the sink check above holds them exactly.
+    # A partition the reader reached late loses rows to the watermark as often as the machine's timing makes it
+    # happen: Spark 3.3 (its batch's own watermark) when it is one batch late, 4.x (the batch before's) when it is
+    # two (a loaded `-n 2` run saw 726 such drops on Spark 4.2). The oracle names those rows, the sink check above
+    # holds them exactly, and the late check counts none of them against max_late_records: 0.
 
 
 def test_skewed_keys_in_update_mode(run_scenario: Callable[..., RunReport]) -> None:
