@@ -272,7 +272,9 @@ def _build_spark(names: ImageSet, stack: Release, input_hash: str, progress: Pro
             "COPY spark-class-training.py /opt/harness/spark-class-training.py\n"
             f"RUN chmod 755 /opt/harness/spark-node {spark_home}/bin/* && mkdir -p /opt/harness/src /var/lib/spark\n"
             f"ENV PYTHONPATH={python_path} SPARK_HOME={spark_home} HARNESS_CACHE=/opt/harness/cache "
-            "PYSPARK_PYTHON=python3 SPARK_NO_DAEMONIZE=1 PATH=/opt/harness/py/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+            "PYSPARK_PYTHON=python3 SPARK_NO_DAEMONIZE=1 PATH=/opt/harness/py/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "
+            # The JVM flags of a short-lived twin JVM, for the image's shell and Python steps (spark-node, the training).
+            f'HARNESS_JVM_OPTIONS="{" ".join(SHORT_LIVED_JVM_OPTIONS)}"\n'
             f"RUN python3 /opt/harness/spark-class-training.py {SPARK_CLASS_ARCHIVE}\n"
             # Every driver (spark-submit, pyspark, spark-shell, Livy's batches) reads SPARK_SUBMIT_OPTS, also under
             # `docker exec`; its executors get the same through the spark.executor.defaultJavaOptions it carries.

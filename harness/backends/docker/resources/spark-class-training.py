@@ -17,7 +17,7 @@ import sys
 import tempfile
 
 archive = sys.argv[1]
-os.environ["SPARK_SUBMIT_OPTS"] = f"-XX:TieredStopAtLevel=1 -XX:ArchiveClassesAtExit={archive} -Xlog:cds=off"
+os.environ["SPARK_SUBMIT_OPTS"] = f"{os.environ['HARNESS_JVM_OPTIONS']} -XX:ArchiveClassesAtExit={archive} -Xlog:cds=off"
 os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
 
 from pyspark.sql import SparkSession  # noqa: E402

@@ -4,10 +4,10 @@
 # started on the head node later with `docker exec`).
 set -e
 host="$(hostname -f)"
-# The twin's Spark JVMs live minutes on few shared cores, like its Kafka JVMs: C1 only (C2's compiler threads
-# would compete with the job), and the image's class archive (trained when the image was built). Drivers and
+# The twin's Spark JVMs live minutes on few shared cores, like its Kafka JVMs: the image's HARNESS_JVM_OPTIONS
+# (C1 only: C2's compiler threads would compete with the job), and the image's class archive (trained when the image was built). Drivers and
 # executors get the same from the image's SPARK_SUBMIT_OPTS; a job's own extraJavaOptions add to them.
-export SPARK_DAEMON_JAVA_OPTS="-XX:TieredStopAtLevel=1 -XX:SharedArchiveFile=$SPARK_CLASS_ARCHIVE ${SPARK_DAEMON_JAVA_OPTS:-}"
+export SPARK_DAEMON_JAVA_OPTS="$HARNESS_JVM_OPTIONS -XX:SharedArchiveFile=$SPARK_CLASS_ARCHIVE ${SPARK_DAEMON_JAVA_OPTS:-}"
 case "${1:-idle}" in
   master)
     if [ -n "${LIVY_PORT:-}" ]; then
