@@ -305,12 +305,6 @@ def _common_properties(plan: KafkaNodePlan, topology: Topology) -> dict[str, obj
         "group.initial.rebalance.delay.ms": 0,
         "auto.create.topics.enable": "false",
         "log.segment.bytes": 64 * 1024 * 1024,
-        # A follower's fetch waits at the leader until data arrives or this expires: new data answers it at
-        # once, so replication and acks=all latency do not change, while an idle twin's followers ask ten
-        # times less often (500 ms by default). Idle brokers of a twin with ten 8-partition topics used a third
-        # less CPU (see README, Sized for a twin); the suite keeps several twins alive for minutes. Must stay
-        # below replica.lag.time.max.ms (30 s).
-        "replica.fetch.wait.max.ms": 5000,
         # A local twin should notice a dead broker in seconds, not the production default minutes.
         **kraft_only({"broker.session.timeout.ms": 6000, "broker.heartbeat.interval.ms": 1000}),
     }

@@ -340,7 +340,7 @@ def noop_sink_rate(spark: SparkSession, bootstrap: str, topic: str, scenario: Sc
     if not isinstance(spec, JobSpec):
         return None
     frame = load_callable(spec.name)(spark, job_source(spark, bootstrap, topic, spec), job_options(spec))
-    with tempfile.TemporaryDirectory(prefix="noop-sink-") as checkpoint:
+    with tempfile.TemporaryDirectory(prefix="noop-sink-", ignore_cleanup_errors=True) as checkpoint:  # Spark's state store maintenance may still write after stop()
         query = (frame.writeStream.format("noop").outputMode(spec.output_mode).option("checkpointLocation", checkpoint)
                  .trigger(processingTime=f"{spec.trigger} milliseconds").start())
 
