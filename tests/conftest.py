@@ -13,16 +13,16 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-# About how long each twin-heavy module takes on a busy 2-core machine (seconds, `make test`'s local lane,
-# 2026-12-06). pytest-xdist's `--dist loadfile` hands modules to its workers in collection order, and
-# alphabetical order put test_zookeeper_release (about 150 s) last: one worker ran it while the other had
-# only seconds of unit tests left. Longest first leaves the short modules to fill the end. Only the order
-# depends on these figures; a stale one costs time, never a test.
+# About how long each twin-heavy module takes (seconds summed over its tests, `pytest -m "not docker" -n 2 --dist loadfile
+# --durations=0`, 2026-12-06, alone on a quiet 2-core machine; beside the docker lane every figure is about half as long
+# again). pytest-xdist's `--dist loadfile` hands modules to its workers in collection order, and alphabetical order put
+# test_zookeeper_release last: one worker ran it while the other had only seconds of unit tests left. Longest first
+# leaves the short modules to fill the end. Only the order depends on these figures; a stale one costs time, never a test.
 MODULE_SECONDS = {
-    "test_gate.py": 270, "test_applications.py": 310, "test_notebooks.py": 240, "test_faults.py": 190,
-    "test_run.py": 170, "test_security.py": 175, "test_zookeeper_release.py": 150, "test_scala_application.py": 125,
-    "test_standalone.py": 100, "test_lifecycle.py": 100, "test_sasl_group_rights.py": 80, "test_sasl.py": 70,
-    "test_trouble.py": 60, "test_properties.py": 60, "test_fault_proxy.py": 40, "test_cluster.py": 15,
+    "test_applications.py": 214, "test_faults.py": 180, "test_gate.py": 172, "test_zookeeper_release.py": 141,
+    "test_security.py": 140, "test_run.py": 125, "test_notebooks.py": 121, "test_scala_application.py": 77,
+    "test_standalone.py": 73, "test_lifecycle.py": 65, "test_sasl_group_rights.py": 62, "test_sasl.py": 50,
+    "test_trouble.py": 34, "test_fault_proxy.py": 23, "test_properties.py": 21, "test_cluster.py": 15,
 }
 
 
