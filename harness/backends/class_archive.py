@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness.backends.kafka_node import BROKER_MAIN, FORMAT_MAIN, ZOOKEEPER_MAIN, jvm_command, logging_config, new_cluster_id
 from harness.runtime import processes
-from harness.runtime.class_sharing import archive_folder, trained_archives
+from harness.runtime.class_sharing import trained_archives
 from harness.runtime.readiness import Progress, free_port, quiet, wait_for, zookeeper_mode
 from harness.versions import Release
 
@@ -26,7 +26,7 @@ def archived_mains(stack: Release) -> tuple[str, ...]:
 
 def class_archives(stack: Release, java: Path, classpath: str, progress: Progress = quiet, *, retry: bool = False) -> dict[str, Path]:
     """Main class -> archive for the release's Kafka JVMs, trained here the first time (about 10 s)."""
-    return trained_archives(archive_folder(f"kafka-{stack.name}", java, classpath), archived_mains(stack),
+    return trained_archives(f"kafka-{stack.name}", java, classpath, archived_mains(stack),
                             lambda directory: _train(stack, java, classpath, directory), f"Kafka {stack.kafka_version}", progress, retry=retry)
 
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -27,6 +29,7 @@ from harness.paths import cache_root
 from harness.runtime.readiness import Progress
 
 _FAILED = "training-failed.txt"
+_ORIGIN = "origin.json"  # what the folder's archives were trained for: the key a later run checks them against
 
 
 def archive_folder(kind: str, java: Path, classpath: str) -> Path:
@@ -59,12 +62,15 @@ def existing_archives(folder: Path, names: tuple[str, ...]) -> dict[str, Path]:
     return wanted if all(path.exists() for path in wanted.values()) else {}
 
 
-def trained_archives(folder: Path, names: tuple[str, ...], train: Callable[[Path], None], what: str,
+def trained_archives(kind: str, java: Path, classpath: str, names: tuple[str, ...], train: Callable[[Path], None], what: str,
                      progress: Progress, *, retry: bool = False) -> dict[str, Path]:
-    """Name -> archive, trained the first time: `train(directory)` runs the programs with
-    `-XX:ArchiveClassesAtExit=directory/NAME.jsa` and returns once they have exited. Archives are moved
-    into place only when every one was written, so a half-written archive is never used. Empty when a
-    training run failed before, unless `retry`."""
+    """Name -> archive of `kind` for this Java and class path, trained the first time: `train(directory)` runs the
+    programs with `-XX:ArchiveClassesAtExit=directory/NAME.jsa` and returns once they have exited. Archives are moved
+    into place only when every one was written, so a half-written archive is never used. Empty when a training run
+    failed before, unless `retry`. A new training removes the archives of the same kind that no JVM can use any
+    more (their jars were reinstalled or removed, or their Java changed): each is well over 100 MB, and every
+    reinstall of pyspark (a fresh clone, `make clean`) would otherwise leave one behind."""
+    folder = archive_folder(kind, java, classpath)
     if found := existing_archives(folder, names):
         return found
     folder.mkdir(parents=True, exist_ok=True)
@@ -88,7 +94,23 @@ def trained_archives(folder: Path, names: tuple[str, ...], train: Callable[[Path
             for name in names:
                 shutil.move(str(Path(tmp) / f"{name}.jsa"), folder / f"{name}.jsa")
         failed.unlink(missing_ok=True)
+        (folder / _ORIGIN).write_text(json.dumps({"java": str(java), "classpath": classpath}))
+    _remove_unusable(kind, keep=folder)
     return existing_archives(folder, names)
+
+
+def _remove_unusable(kind: str, keep: Path) -> None:
+    """Remove the folders of `kind` whose recorded Java and class path now give another folder: the JVM would refuse
+    their archives. A folder without a record (still training, or from before records were kept) stays."""
+    for folder in keep.parent.glob(f"{kind}-*"):
+        if folder == keep or not re.fullmatch(rf"{re.escape(kind)}-[0-9a-f]{{12}}", folder.name):
+            continue
+        try:
+            origin = json.loads((folder / _ORIGIN).read_text())
+        except (OSError, ValueError):
+            continue
+        if archive_folder(kind, Path(origin["java"]), origin["classpath"]) != folder:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

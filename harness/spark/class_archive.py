@@ -29,8 +29,13 @@ DRIVER = "spark-driver"
 _TRAINING_TIMEOUT_S = 600.0
 
 
+def _key(runtime: SparkRuntime) -> tuple[str, Path, str]:
+    """The archive's kind, Java and class path: a driver of this release on this machine's Java."""
+    return f"spark-{runtime.release.name}", find_java().executable, str(runtime.jars)
+
+
 def _folder(runtime: SparkRuntime) -> Path:
-    return archive_folder(f"spark-{runtime.release.name}", find_java().executable, str(runtime.jars))
+    return archive_folder(*_key(runtime))
 
 
 def driver_archive(release: str) -> Path | None:
@@ -42,7 +47,7 @@ def driver_archive(release: str) -> Path | None:
 
 def ensure_driver_archive(release: str, progress: Progress = quiet, *, retry: bool = False) -> Path | None:
     """Train the release's driver archive the first time (about 30 s, once per machine)."""
-    found = trained_archives(_folder(spark_runtime(release)), (DRIVER,), lambda directory: _train(release, directory / f"{DRIVER}.jsa"),
+    found = trained_archives(*_key(spark_runtime(release)), (DRIVER,), lambda directory: _train(release, directory / f"{DRIVER}.jsa"),
                              f"Spark {spark_runtime(release).release.spark_version}", progress, retry=retry)
     return found.get(DRIVER)
 
