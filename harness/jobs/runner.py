@@ -238,8 +238,20 @@ def wait_until_caught_up(
     """Until the job has done everything the goal says (see `harness.jobs.catchup`), Spark said it will
     run no further batch, the job is not running, or, before its first batch, `stalled` names why it
     cannot get one (brokers refusing its handshakes); the time-out is the failure path only. Returns how
-    it ended: a run stopped before the job finished gets its own failing check from that."""
+    it ended: a run stopped before the job finished gets its own failing check from that. A job that failed
+    or whose driver died before its first batch while `stalled` names why has stalled too: the refused
+    handshakes are the cause (a Spark query gives up on them after a few attempts), not a second failure."""
     last: list[CatchUpState] = []
+
+    def died_of_the_stall() -> bool:
+        return stalled is not None and observe()[0].latest is None and stalled() is not None
+
+    def guard() -> None:
+        try:
+            check()
+        except HarnessError:
+            if not died_of_the_stall():
+                raise
 
     def ended() -> CatchUpState | None:
         job, others = observe()
@@ -253,7 +265,7 @@ def wait_until_caught_up(
         return state.ended("stalled", why) if why else None
 
     try:
-        return wait_for(ended, what=f"the streaming job to consume {goal.total} records", timeout=timeout, guard=check, interval=interval,
+        return wait_for(ended, what=f"the streaming job to consume {goal.total} records", timeout=timeout, guard=guard, interval=interval,
                         progress=progress, report_every=2.0, last_seen=lambda: last[0].last_seen if last else "no progress yet")
     except NotReadyError:
         state = last[0] if last else assess(goal, QueryView("harness_job"))

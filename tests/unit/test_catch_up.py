@@ -168,3 +168,26 @@ def test_a_batch_seen_only_in_the_checkpoint_before_any_progress_event_is_not_th
     assert stateless.stateful is False and assess(GOAL, stateless, []).finished  # once its progress says so, a stateless query is done
     final = _checkpoint(tmp_path / "app2", {0: (ENDS, 0), 1: (ENDS, FINAL)}, committed={0, 1})
     assert assess(GOAL, QueryView.observe("application", [], TOPIC, latest_checkpointed(final, TOPIC)), []).finished
+
+
+def _died() -> None:
+    from harness.errors import HarnessError
+
+    raise HarnessError("the streaming job's driver process exited")
+
+
+def test_a_driver_that_died_of_refused_handshakes_before_its_first_batch_ends_the_wait_as_stalled() -> None:
+    """CI: a job in the VNet whose broker certificates lack the FQDN failed its query after Spark's few offset
+    attempts, and its driver exited before the wait first looked; the refused handshakes are why, as when it is alive."""
+    refused = "the brokers refused 26 connection(s) at TLS"
+    state = wait_until_caught_up(Recorded([[]]), GOAL, running=lambda: True, check=_died, timeout=30, interval=0.001, stalled=lambda: refused)
+    assert state.outcome == "stalled" and refused in state.describe()
+
+
+@pytest.mark.parametrize("shown, why", [([], None), ([EMPTY, HALF], "the brokers refused 1 connection(s) at TLS")],
+                         ids=["no refusal", "after a batch"])
+def test_a_driver_that_died_for_another_reason_still_fails_the_wait(shown: list[dict], why: str | None) -> None:
+    from harness.errors import HarnessError
+
+    with pytest.raises(HarnessError, match="driver process exited"):
+        wait_until_caught_up(Recorded([shown]), GOAL, running=lambda: True, check=_died, timeout=30, interval=0.001, stalled=lambda: why)
