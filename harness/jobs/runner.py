@@ -243,14 +243,14 @@ def wait_until_caught_up(
     handshakes are the cause (a Spark query gives up on them after a few attempts), not a second failure."""
     last: list[CatchUpState] = []
 
-    def died_of_the_stall() -> bool:
-        return stalled is not None and observe()[0].latest is None and stalled() is not None
+    def stall(job: QueryView) -> str | None:
+        return stalled() if stalled is not None and job.latest is None else None
 
     def guard() -> None:
         try:
             check()
         except HarnessError:
-            if not died_of_the_stall():
+            if stall(observe()[0]) is None:
                 raise
 
     def ended() -> CatchUpState | None:
@@ -261,7 +261,7 @@ def wait_until_caught_up(
             return state
         if not running():
             return state.ended("not running", "the job's driver is not running: it was killed and not started again")
-        why = stalled() if stalled is not None and job.latest is None else None
+        why = stall(job)
         return state.ended("stalled", why) if why else None
 
     try:
