@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from harness.errors import ConfigError, HarnessError, NotReadyError
 from harness.jobs.binary import require_links
 from harness.jobs.catchup import CatchUpGoal, CatchUpState, QueryView, is_executed, latest_checkpointed
-from harness.jobs.runner import JobHistory, completed_batches, job_checkpoint, started_or_stalled, wait_until_caught_up
+from harness.jobs.runner import JobHistory, completed_batches, job_checkpoint, wait_job_started, wait_until_caught_up
 from harness.jobs.spec import ApplicationSpec, JobSpec
 from harness.jobs.sink_rows import SinkReader, SinkRows
 from harness.jobs.sinks import reader_for
@@ -217,12 +217,8 @@ class SubmittedApplication:
         """Until the application's query has run its first (empty) micro-batch, as the harness's own job does: the
         job is live before data flows, and a fault on the replay's timeline cannot land in batch 0. (In CI, an application killed before its batch 0
         committed was resubmitted and failed with Spark 4.2's STATE_STORE_CHECKPOINT_LOCATION_NOT_EMPTY.)"""
-        try:
-            wait_for(started_or_stalled(self.first_batch_after_start, stalled), what="the application's first (empty) micro-batch", timeout=timeout,
-                     guard=self._check_alive, interval=0.2)
-        except NotReadyError as exc:
-            exc.detail = processes.log_tail(self.log)
-            raise
+        wait_job_started(self.first_batch_after_start, stalled, what="the application's first (empty) micro-batch", timeout=timeout,
+                         guard=self._check_alive, log=self.log)
 
     def wait_caught_up(self, goal: CatchUpGoal, *, timeout: float, progress: Callable[[str], None] | None = None,
                        stalled: Callable[[], str | None] | None = None) -> CatchUpState:

@@ -23,7 +23,7 @@ from harness.backends.base import DriverLauncher
 from harness.dist.spark import spark_runtime
 from harness.errors import HarnessError, NotReadyError
 from harness.jobs.catchup import CatchUpGoal, CatchUpState, QueryView, is_executed, latest_checkpointed
-from harness.jobs.runner import (DEAD_LETTERS, JobHistory, StreamingJob, checkpoint_batches, completed_batches, job_checkpoint, started_or_stalled,
+from harness.jobs.runner import (DEAD_LETTERS, JobHistory, StreamingJob, checkpoint_batches, completed_batches, job_checkpoint, wait_job_started,
                                  wait_until_caught_up, write_json)
 from harness.jobs.stock import observed_malformed
 from harness.runtime import processes
@@ -97,13 +97,8 @@ class DriverProcess:
         return ["harness_job", DEAD_LETTERS] if self.spec.dead_letter_topic else ["harness_job"]
 
     def wait_started(self, timeout: float = 180.0, *, stalled: Callable[[], str | None] | None = None) -> None:
-        try:
-            wait_for(started_or_stalled(lambda: all(self._progress(name) for name in self._query_names), stalled),
-                     what="the driver process's first (empty) batch",
-                     timeout=timeout, guard=self._check_alive, interval=0.2)
-        except NotReadyError as exc:
-            exc.detail = processes.log_tail(self.workdir / "driver.log")
-            raise
+        wait_job_started(lambda: all(self._progress(name) for name in self._query_names), stalled, what="the driver process's first (empty) batch",
+                         timeout=timeout, guard=self._check_alive, log=self.workdir / "driver.log")
 
     def restartable(self) -> DriverProcess:
         return self

@@ -42,7 +42,7 @@ from harness.errors import ConfigError, HarnessError, NotReadyError
 from harness.jobs.application import SubmittedApplication, Submission
 from harness.jobs.catchup import is_executed
 from harness.jobs.driver import STOP_FILE
-from harness.jobs.runner import JobHistory, started_or_stalled
+from harness.jobs.runner import JobHistory, wait_job_started
 from harness.jobs.sink_rows import SinkRows, normal_row
 from harness.jobs.spec import ApplicationSpec, JobSpec, NotebookSpec
 from harness.runtime import processes
@@ -587,12 +587,8 @@ class NotebookJob(SubmittedApplication):
         cells have all run and it is live before data flows, as the harness's own job is. A shell that
         compiles each cell starts slower than a submitted script, hence the longer time-out. (This replaces the
         application's wait for any first batch: a notebook's progress is that of the query reading the topic.)"""
-        try:
-            wait_for(started_or_stalled(lambda: bool(self._progress()), stalled), what=f"the first progress of the notebook {self.notebook.name}'s query",
-                     timeout=timeout, guard=self._check_alive, interval=0.2)
-        except NotReadyError as exc:
-            exc.detail = processes.log_tail(self.log)
-            raise
+        wait_job_started(lambda: bool(self._progress()), stalled, what=f"the first progress of the notebook {self.notebook.name}'s query",
+                         timeout=timeout, guard=self._check_alive, log=self.log)
 
     def stop(self) -> JobHistory:
         """The stop file first: the driver dumps its memory tables, stops its queries and exits by itself

@@ -22,6 +22,7 @@ from harness.jobs.catchup import (CatchUpGoal, CatchUpState, QueryView, assess, 
                                   topic_offsets, watermark_of)
 from harness.jobs.contract import load_callable
 from harness.jobs.stock import malformed_records, observe_malformed, observed_malformed
+from harness.runtime import processes
 from harness.runtime.readiness import wait_for
 from harness.jobs.spec import JobSpec, job_options
 from harness.records import RecordedBatch
@@ -79,9 +80,33 @@ class JobHandle(Protocol):
         """The driver a `driver` fault acts on, or None when the job cannot be killed on its own."""
 
 
-def started_or_stalled(started: Callable[[], object], stalled: Callable[[], str | None] | None) -> Callable[[], object]:
-    """A start wait's check: the job ran its first batch, or a fact says it never will (`stalled`)."""
-    return lambda: started() or (stalled() if stalled is not None else None)
+def excused_while(guard: Callable[[], None], stall: Callable[[], str | None]) -> Callable[[], None]:
+    """`guard` (it raises when the job died or failed), except while `stall` names why the job cannot run a batch:
+    a Spark query gives up on refused handshakes after a few attempts and its driver may exit before a wait looks,
+    and then the refusals are the cause, to be reported as the stall, not as a second failure."""
+    def excused() -> None:
+        try:
+            guard()
+        except HarnessError:
+            if stall() is None:
+                raise
+    return excused
+
+
+def wait_job_started(started: Callable[[], object], stalled: Callable[[], str | None] | None, *, what: str, timeout: float,
+                     guard: Callable[[], None], interval: float = 0.2, log: Path | None = None) -> None:
+    """Every job type's start wait: until the job ran its first batch (`started`), or a fact says it never will
+    (`stalled`; the catch-up wait then reports it). A job that dies first fails the wait (`guard`), unless it died of
+    that fact. A time-out carries the tail of the job's `log`."""
+    def why() -> str | None:
+        return stalled() if stalled is not None else None
+
+    try:
+        wait_for(lambda: started() or why(), what=what, timeout=timeout, guard=excused_while(guard, why), interval=interval)
+    except NotReadyError as exc:
+        if log is not None:
+            exc.detail = processes.log_tail(log)
+        raise
 
 
 DEAD_LETTERS = "harness_dead_letters"  # the query that copies malformed records to `job.dead_letter_topic`
@@ -161,8 +186,8 @@ class StreamingJob:
     def wait_started(self, timeout: float = 120.0, *, stalled: Callable[[], str | None] | None = None) -> None:
         """Until every query finished its first (empty) batch: the job is live before data flows,
         as a deployed job is, so start-up cost does not count as latency."""
-        wait_for(started_or_stalled(lambda: all(q.lastProgress is not None for q in self._queries), stalled), what="the streaming job's first (empty) batch",
-                 timeout=timeout, guard=self._raise_if_failed, interval=0.1)  # a job that fails at once fails the run at once
+        wait_job_started(lambda: all(q.lastProgress is not None for q in self._queries), stalled, what="the streaming job's first (empty) batch",
+                         timeout=timeout, guard=self._raise_if_failed, interval=0.1)  # a job that fails at once fails the run at once
 
     def restartable(self) -> None:
         """The job shares the harness's process: there is no driver to kill on its own."""
@@ -246,13 +271,6 @@ def wait_until_caught_up(
     def stall(job: QueryView) -> str | None:
         return stalled() if stalled is not None and job.latest is None else None
 
-    def guard() -> None:
-        try:
-            check()
-        except HarnessError:
-            if stall(observe()[0]) is None:
-                raise
-
     def ended() -> CatchUpState | None:
         job, others = observe()
         state = assess(goal, job, others)
@@ -265,8 +283,8 @@ def wait_until_caught_up(
         return state.ended("stalled", why) if why else None
 
     try:
-        return wait_for(ended, what=f"the streaming job to consume {goal.total} records", timeout=timeout, guard=guard, interval=interval,
-                        progress=progress, report_every=2.0, last_seen=lambda: last[0].last_seen if last else "no progress yet")
+        return wait_for(ended, what=f"the streaming job to consume {goal.total} records", timeout=timeout, interval=interval,
+                        guard=excused_while(check, lambda: stall(observe()[0])), progress=progress, report_every=2.0, last_seen=lambda: last[0].last_seen if last else "no progress yet")
     except NotReadyError:
         state = last[0] if last else assess(goal, QueryView("harness_job"))
         return state.ended("timed out", f"gave up after {timeout:.0f}s")

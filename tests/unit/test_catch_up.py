@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.jobs.catchup import CatchUpGoal, QueryView, assess, latest_checkpointed
-from harness.jobs.runner import completed_batches, wait_until_caught_up
+from harness.jobs.runner import completed_batches, wait_job_started, wait_until_caught_up
 
 TOPIC = "stockVals"
 T0 = 1_700_000_000_000  # event time of the first tick
@@ -191,3 +191,25 @@ def test_a_driver_that_died_for_another_reason_still_fails_the_wait(shown: list[
 
     with pytest.raises(HarnessError, match="driver process exited"):
         wait_until_caught_up(Recorded([shown]), GOAL, running=lambda: True, check=_died, timeout=30, interval=0.001, stalled=lambda: why)
+
+
+def test_the_start_wait_ends_for_a_driver_that_died_of_refused_handshakes_and_fails_for_any_other_death() -> None:
+    """The same rule before the first batch: every job type's start wait lets the catch-up wait report the stall."""
+    from harness.errors import HarnessError
+
+    refused = "the brokers refused 3 connection(s) at TLS"
+    wait_job_started(lambda: False, lambda: refused, what="the first batch", timeout=30, guard=_died, interval=0.001)
+    with pytest.raises(HarnessError, match="driver process exited"):
+        wait_job_started(lambda: False, lambda: None, what="the first batch", timeout=30, guard=_died, interval=0.001)
+    with pytest.raises(HarnessError, match="driver process exited"):
+        wait_job_started(lambda: False, None, what="the first batch", timeout=30, guard=_died, interval=0.001)
+
+
+def test_a_start_wait_that_times_out_carries_the_tail_of_the_jobs_log(tmp_path: Path) -> None:
+    from harness.errors import NotReadyError
+
+    log = tmp_path / "driver.log"
+    log.write_text("starting\nERROR could not resolve wn0-kafka\n")
+    with pytest.raises(NotReadyError) as raised:
+        wait_job_started(lambda: False, None, what="the first batch", timeout=0.05, guard=lambda: None, interval=0.001, log=log)
+    assert "could not resolve wn0-kafka" in str(raised.value.detail)
