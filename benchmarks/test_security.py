@@ -20,7 +20,7 @@ import pytest
 
 from benchmarks.conftest import quick_mode, record_figure
 from harness.backends import Deployment, new_deployment
-from harness.runner import run_scenario, running_twin, spark_for
+from harness.runner import run_scenario, spark_for
 from harness.scenarios.spec import Scenario, load_scenario
 
 QUICK = quick_mode()

@@ -570,7 +570,7 @@ def test_bad_manifest_line_names_file_and_line(tmp_path: Path, bad_line: str) ->
         {"topic": "t", "partition": 0, "offset": 0, "key": None, "event_time_ms": None, "value": ""}
     )
     path.write_text(f"{good}\n\n{bad_line}\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=rf"acks\.jsonl:3: invalid manifest line"):
+    with pytest.raises(ValueError, match=r"acks\.jsonl:3: invalid manifest line"):
         read_manifest(path)
 
 
