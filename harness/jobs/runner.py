@@ -264,8 +264,7 @@ def wait_until_caught_up(
     run no further batch, the job is not running, or, before its first batch, `stalled` names why it
     cannot get one (brokers refusing its handshakes); the time-out is the failure path only. Returns how
     it ended: a run stopped before the job finished gets its own failing check from that. A job that failed
-    or whose driver died before its first batch while `stalled` names why has stalled too: the refused
-    handshakes are the cause (a Spark query gives up on them after a few attempts), not a second failure."""
+    or died before its first batch while `stalled` names why has stalled too (`excused_while`)."""
     last: list[CatchUpState] = []
 
     def stall(job: QueryView) -> str | None:
@@ -284,7 +283,8 @@ def wait_until_caught_up(
 
     try:
         return wait_for(ended, what=f"the streaming job to consume {goal.total} records", timeout=timeout, interval=interval,
-                        guard=excused_while(check, lambda: stall(observe()[0])), progress=progress, report_every=2.0, last_seen=lambda: last[0].last_seen if last else "no progress yet")
+                        guard=excused_while(check, lambda: stall(observe()[0])), progress=progress, report_every=2.0,
+                        last_seen=lambda: last[0].last_seen if last else "no progress yet")
     except NotReadyError:
         state = last[0] if last else assess(goal, QueryView("harness_job"))
         return state.ended("timed out", f"gave up after {timeout:.0f}s")
